@@ -1,0 +1,19 @@
+"""no-oversell: a seats counter never sells more than it had, nor goes below zero."""
+
+from __future__ import annotations
+
+from harness.checks.model import CheckResult, KeyTally
+
+NAME = "no-oversell"
+
+
+def check_no_oversell(*, key: str, initial: int, final: int | None, t: KeyTally) -> CheckResult:
+    sold = t.ok  # acknowledged reservations; missing ops could only add to them
+    oversold = max(0, sold - initial, -final if final is not None else 0)
+    ev = {"capacity": initial, "sold": sold, "final": final, "oversold": oversold}
+    if oversold:
+        return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
+    if final is None:
+        return CheckResult(name=NAME, key=key, valid=None,
+                           evidence={**ev, "reason": "the final value was not read"})
+    return CheckResult(name=NAME, key=key, valid=True, evidence=ev)

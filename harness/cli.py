@@ -1,0 +1,168 @@
+"""`counterbench`: run scenarios, check run folders, list scenarios, serve the reference service.
+
+Exit codes: 0 pass, 1 fail, 2 unknown or error. With several ``-s`` (a suite),
+0 when every verdict is the one its scenario expects, 1 when one is not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from harness import lifecycle
+from harness.config import HttpTarget, Scenario, get_scenario, load_scenarios, with_overrides
+from harness.errors import ConfigError, CounterbenchError
+from harness.judge import judge
+from harness.load import run_load
+from harness.runfolder import RunFolder, new_run_id
+from harness.summary import print_summary, print_table
+from harness.targets.address import check_safe
+
+EXIT = {"pass": 0, "fail": 1, "unknown": 2}
+
+
+def _start_local(scenario: Scenario, stack: ExitStack) -> str:
+    """Start the scenario's local target and return its URL; stopped when the stack closes."""
+    if isinstance(scenario.target, HttpTarget):
+        from harness.stack.service import ReferenceService
+
+        server: Any = ReferenceService(variant=scenario.target.variant)
+    else:
+        from harness.stack.redis import RedisServer
+
+        server = RedisServer()
+    stack.enter_context(server)
+    return str(server.url)
+
+
+def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, Any]:
+    scenario = with_overrides(get_scenario(args.file, name), users=args.users, spawn_rate=args.spawn_rate,
+                              duration=args.duration, target_url=args.target_url)
+    run_id = new_run_id(scenario.name)
+    folder = RunFolder(out if out is not None else Path("reports") / run_id)
+    if folder.run_json.exists():
+        raise ConfigError(f"--out {folder.path}: already holds a run")
+    with ExitStack() as stack:
+        url = scenario.target.url
+        if url:
+            check_safe(url, allow_remote=scenario.allow_remote)
+        else:
+            if not args.quiet:
+                print(f"{scenario.name}: starting a local {scenario.target.kind} target ...", flush=True)
+            url = _start_local(scenario, stack)
+        lifecycle.prepare(folder, scenario=scenario, run_id=run_id, target_url=url, extra={"mode": "cli"})
+        if not args.quiet:
+            load = scenario.load
+            print(f"{scenario.name}: {load.users} users for {load.duration} s (+ up to {load.drain} s drain) "
+                  f"-> {folder.path}", flush=True)
+        code = run_load(scenario, folder, url)
+        folder.update(folder.run_json, load_exit_code=code)
+        lifecycle.finish(folder, scenario=scenario, target_url=url)
+    verdict = judge(folder)
+    verdict["run_dir"] = str(folder.path)
+    if code != 0:
+        verdict["error"] = f"the load process exited with code {code}; see {folder.locust_log}"
+    return verdict
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    names: list[str] = args.scenario
+    results: list[dict[str, Any]] = []
+    errors = 0
+    for name in names:
+        out = None
+        if args.out is not None:
+            out = Path(args.out) if len(names) == 1 else Path(args.out) / name
+        try:
+            verdict = run_one(args, name, out)
+        except CounterbenchError as e:
+            if len(names) == 1:
+                raise
+            print(f"{name}: error: {e}", file=sys.stderr)
+            errors += 1
+            results.append({"scenario": name, "verdict": "error", "reason": str(e)})
+            continue
+        if not args.quiet:
+            print_summary(verdict)
+        results.append(verdict)
+    if len(names) == 1:
+        v = results[0]
+        return 2 if v.get("error") else EXIT[v["verdict"]]
+    print_table(results)
+    if errors:
+        return 2
+    return 0 if all(r["verdict"] == r.get("expected", "pass") for r in results) else 1
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    folder = RunFolder(Path(args.run_dir))
+    verdict = judge(folder)
+    verdict["run_dir"] = str(folder.path)
+    print_summary(verdict)
+    return EXIT[verdict["verdict"]]
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for name, s in load_scenarios(args.file).items():
+        print(f"{name:32} {s.target.kind:6} {s.workload.kind:11} expect {s.expect:5} {s.description}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from harness.service.__main__ import main as serve
+
+    check_safe(f"http://{args.host}/", allow_remote=args.allow_remote)
+    serve(["--store", args.store, "--variant", args.variant, "--host", args.host, "--port", str(args.port)])
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="counterbench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run scenarios: load, then check; writes a run folder")
+    r.add_argument("-f", "--file", default="scenarios.yaml", help="scenario file (default scenarios.yaml)")
+    r.add_argument("-s", "--scenario", action="append", required=True, help="scenario name; repeat for a suite")
+    r.add_argument("--target-url", help="redis://host:port/db or http://host:port (default: a local target)")
+    r.add_argument("--users", type=int, help="concurrent users")
+    r.add_argument("--spawn-rate", type=float, help="users started per second")
+    r.add_argument("--duration", type=int, help="seconds of load")
+    r.add_argument("--out", help="run folder (default reports/<run-id>)")
+    r.add_argument("-q", "--quiet", action="store_true", help="print only the final table or nothing")
+    r.set_defaults(fn=cmd_run)
+
+    c = sub.add_parser("check", help="re-run the checks of a finished run folder, offline")
+    c.add_argument("run_dir")
+    c.set_defaults(fn=cmd_check)
+
+    ls = sub.add_parser("list", help="list the scenarios of a file")
+    ls.add_argument("-f", "--file", default="scenarios.yaml")
+    ls.set_defaults(fn=cmd_list)
+
+    sv = sub.add_parser("serve", help="serve the reference counter service")
+    sv.add_argument("--store", choices=["memory"], default="memory")
+    sv.add_argument("--variant", choices=["atomic", "read-modify-write", "check-then-act"], default="atomic")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8080)
+    sv.add_argument("--allow-remote", action="store_true", help="listen on a non-loopback address")
+    sv.set_defaults(fn=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except CounterbenchError as e:
+        print(f"counterbench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("counterbench: interrupted", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""scenarios.yaml -> immutable, validated scenario objects.
+
+Parse once, then trust: everything downstream receives these frozen objects
+and never re-validates or reads raw dicts. Every error names file, line and key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ConfigError
+from harness.yamlsrc import SourceMap, data_loc, dotted, load_yaml
+
+# Version history of the scenario file format:
+#   1: first version (scenarios: name -> {target, workload, load, checks, ...})
+SCHEMA_VERSION = 1
+
+WorkloadKind = Literal["counter", "unique-ids", "amount", "seats", "page-views"]
+CheckName = Literal["bounds", "unique-values", "no-oversell"]
+Variant = Literal["atomic", "read-modify-write", "check-then-act"]
+
+DEFAULT_CHECKS: dict[str, tuple[CheckName, ...]] = {
+    "counter": ("bounds", "unique-values"),
+    "unique-ids": ("bounds", "unique-values"),
+    "amount": ("bounds", "unique-values"),
+    "seats": ("bounds", "unique-values", "no-oversell"),
+    "page-views": ("bounds", "unique-values"),
+}
+
+_KEY_SAFE = re.compile(r"^[A-Za-z0-9_.:{}\-]+$")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ValueSpec(Frozen):
+    """Where the counter value is in an answer: exactly one of the fields."""
+
+    json_pointer: str | None = Field(default=None, description="e.g. /value or /data/count")
+    regex: str | None = Field(default=None, description="first group is the integer")
+    plain: bool = False
+    header: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ValueSpec:
+        chosen = [n for n in ("json_pointer", "regex", "header") if getattr(self, n) is not None]
+        if self.plain:
+            chosen.append("plain")
+        if len(chosen) != 1:
+            raise ValueError("give exactly one of json_pointer, regex, plain, header")
+        if self.json_pointer is not None and not (self.json_pointer == "" or self.json_pointer.startswith("/")):
+            raise ValueError("a JSON pointer starts with '/' (e.g. /value)")
+        if self.regex is not None:
+            try:
+                if re.compile(self.regex).groups < 1:
+                    raise ValueError("the regex needs a group around the number")
+            except re.error as e:
+                raise ValueError(f"invalid regex: {e}") from e
+        return self
+
+
+class HttpCall(Frozen):
+    """One request of an HTTP counter contract. Placeholders: {key}, {amount}, {value}."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str
+    body: str | None = None
+    content_type: str = "application/json"
+    value: ValueSpec | None = None
+
+    @model_validator(mode="after")
+    def _path(self) -> HttpCall:
+        if not self.path.startswith("/"):
+            raise ValueError("path must start with '/'")
+        if "{key}" not in self.path:
+            raise ValueError("path must contain {key}")
+        return self
+
+
+_JSON_VALUE = ValueSpec(json_pointer="/value")
+
+
+class HttpContract(Frozen):
+    """How to speak to an HTTP counter service. Defaults: the reference contract."""
+
+    increment: HttpCall = HttpCall(
+        method="POST", path="/counters/{key}/increment", body='{"amount": {amount}}', value=_JSON_VALUE
+    )
+    decrement: HttpCall = HttpCall(
+        method="POST", path="/counters/{key}/decrement-if-positive", value=_JSON_VALUE
+    )
+    set: HttpCall = HttpCall(method="PUT", path="/counters/{key}", body='{"value": {value}}')
+    read: HttpCall = HttpCall(method="GET", path="/counters/{key}", value=_JSON_VALUE)
+    fail_statuses: tuple[int, ...] = (400, 404, 409, 429)
+    missing_statuses: tuple[int, ...] = (404,)
+    headers: Mapping[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _values(self) -> HttpContract:
+        for name in ("increment", "decrement", "read"):
+            if getattr(self, name).value is None:
+                raise ValueError(f"{name}.value is required: where the counter value is in the answer")
+        for s in (*self.fail_statuses, *self.missing_statuses):
+            if not 100 <= s <= 599:
+                raise ValueError(f"{s} is not an HTTP status")
+        if any(200 <= s < 300 for s in self.fail_statuses):
+            raise ValueError("a 2xx status cannot mean fail")
+        return self
+
+
+class RedisTarget(Frozen):
+    kind: Literal["redis"]
+    url: str | None = Field(default=None, description="redis://host:port/db; default: a local redis-server")
+    variant: Variant = "atomic"
+    timeout: float = Field(default=5.0, gt=0, le=300)
+
+
+class HttpTarget(Frozen):
+    kind: Literal["http"]
+    url: str | None = Field(default=None, description="base URL; default: the local reference service")
+    variant: Variant = Field(default="atomic", description="of the local reference service")
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    contract: HttpContract = HttpContract()
+
+
+Target = Annotated[RedisTarget | HttpTarget, Field(discriminator="kind")]
+TARGET_KINDS = frozenset({"redis", "http"})
+
+
+class AmountRange(Frozen):
+    min: int = 1
+    max: int = 1
+
+    @model_validator(mode="after")
+    def _order(self) -> AmountRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class Workload(Frozen):
+    kind: WorkloadKind
+    initial: int = Field(default=0, description="start value of every key; seats: the capacity")
+    amount: AmountRange = AmountRange()
+    keys: int = Field(default=1, ge=1, le=1_000_000, description="page-views: number of keys")
+    skew: float = Field(default=1.1, ge=0, le=5, description="page-views: Zipf exponent of key popularity")
+    date: str = Field(default="2026-11-27", description="page-views: the day in key names")
+
+    @model_validator(mode="after")
+    def _by_kind(self) -> Workload:
+        if self.kind in ("counter", "unique-ids", "seats") and self.amount != AmountRange():
+            raise ValueError(f"workload {self.kind} has a fixed amount of 1; remove 'amount'")
+        if self.kind == "amount" and (self.amount.min <= 0 < self.amount.max or self.amount.min == 0):
+            raise ValueError("amount.min and amount.max must both be positive or both negative")
+        if self.kind == "seats" and self.initial < 0:
+            raise ValueError("seats.initial is the capacity and cannot be negative")
+        if self.kind != "page-views" and self.keys != 1:
+            raise ValueError("only page-views uses several keys")
+        if not _KEY_SAFE.match(self.date):
+            raise ValueError("date may only hold letters, digits and - _ . :")
+        return self
+
+    @property
+    def op(self) -> Literal["incr", "decr_if_positive"]:
+        return "decr_if_positive" if self.kind == "seats" else "incr"
+
+
+class Load(Frozen):
+    users: int = Field(default=32, ge=1, le=1_000_000)
+    spawn_rate: float = Field(default=32, gt=0)
+    duration: int = Field(default=10, ge=1, le=7 * 86400, description="seconds")
+    drain: int = Field(default=10, ge=0, le=3600, description="seconds in-flight ops get to finish")
+    wait: float = Field(default=0, ge=0, le=3600, description="seconds each user waits between ops")
+
+
+class Scenario(Frozen):
+    name: str
+    description: str = ""
+    target: Target
+    workload: Workload
+    load: Load = Load()
+    checks: tuple[CheckName, ...] = ()
+    allow_remote: bool = False
+    expect: Literal["pass", "fail"] = Field(default="pass", description="the verdict this scenario should get")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_checks(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("checks"):
+            kind = data.get("workload", {}).get("kind") if isinstance(data.get("workload"), dict) else None
+            if kind in DEFAULT_CHECKS:
+                data = {**data, "checks": DEFAULT_CHECKS[kind]}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        seats = self.workload.kind == "seats"
+        if seats and self.target.variant == "read-modify-write":
+            raise ValueError("target.variant read-modify-write is for increments; seats use check-then-act")
+        if not seats and self.target.variant == "check-then-act":
+            raise ValueError("target.variant check-then-act is for the seats workload")
+        if "no-oversell" in self.checks and not seats:
+            raise ValueError("check no-oversell is for the seats workload")
+        return self
+
+
+class ScenarioFile(Frozen):
+    schema_version: int
+    scenarios: dict[str, dict[str, Any]]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_first(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if data.get("schema_version") not in (None, SCHEMA_VERSION):
+            raise ValueError(f"schema_version {data['schema_version']!r} is not supported (this is {SCHEMA_VERSION})")
+        # top-level x-* keys hold YAML anchors to share, as in docker compose files
+        return {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+
+
+def _format_errors(err: ValidationError, data: Any, smap: SourceMap, prefix: str = "") -> str:
+    lines = []
+    for e in err.errors(include_url=False):
+        loc = data_loc(data, tuple(e["loc"]), TARGET_KINDS)
+        line = smap.line_of(loc)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        elif not isinstance(e.get("input"), dict | list) and "input" in e:
+            msg = f"{msg} (got {e['input']!r})"
+        where = f"{smap.path}:{line}" if line is not None else str(smap.path)
+        name = f"{prefix}{dotted(loc)}" if loc else (prefix.rstrip(".") or dotted(loc))
+        lines.append(f"{where}: {name}: {msg}")
+    return "\n".join(lines)
+
+
+def load_scenarios(path: str | Path) -> dict[str, Scenario]:
+    """All scenarios of a file, validated; raises ConfigError naming file:line:key."""
+    path = Path(path)
+    data, smap = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the top level must be a mapping with schema_version and scenarios")
+    try:
+        parsed = ScenarioFile.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, data, smap)) from None
+    out: dict[str, Scenario] = {}
+    problems: list[str] = []
+    for name, body in parsed.scenarios.items():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9\-_.]*", str(name)):
+            line = smap.line_of(("scenarios", name))
+            problems.append(f"{path}:{line}: scenarios.{name}: names use a-z, 0-9, '-', '_', '.'")
+            continue
+        if "name" in body:
+            problems.append(f"{path}:{smap.line_of(('scenarios', name, 'name'))}: scenarios.{name}.name: "
+                            "unknown key (the name is the mapping key)")
+            continue
+        try:
+            out[name] = Scenario.model_validate({**body, "name": name})
+        except ValidationError as e:
+            sub = _sub_map(smap, ("scenarios", name))
+            problems.append(_format_errors(e, body, sub, prefix=f"scenarios.{name}."))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return out
+
+
+def _sub_map(smap: SourceMap, root: tuple[str, ...]) -> SourceMap:
+    sub = SourceMap(path=smap.path)
+    sub.lines[()] = smap.lines.get(root, 1)
+    for loc, line in smap.lines.items():
+        if loc[: len(root)] == root:
+            sub.lines[loc[len(root):]] = line
+    return sub
+
+
+def get_scenario(path: str | Path, name: str) -> Scenario:
+    scenarios = load_scenarios(path)
+    if name not in scenarios:
+        known = ", ".join(sorted(scenarios)) or "(none)"
+        raise ConfigError(f"{path}: no scenario named {name!r}; known: {known}")
+    return scenarios[name]
+
+
+def with_overrides(
+    scenario: Scenario,
+    *,
+    users: int | None = None,
+    spawn_rate: float | None = None,
+    duration: int | None = None,
+    target_url: str | None = None,
+) -> Scenario:
+    """The scenario with command-line overrides applied, validated again."""
+    load = scenario.load.model_dump()
+    for key, value in (("users", users), ("spawn_rate", spawn_rate), ("duration", duration)):
+        if value is not None:
+            load[key] = value
+    target = scenario.target.model_dump()
+    if target_url is not None:
+        target["url"] = target_url
+    raw = {**scenario.model_dump(), "load": load, "target": target}
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in first["loc"] if p not in TARGET_KINDS)
+        flag = {"load.users": "--users", "load.spawn_rate": "--spawn-rate", "load.duration": "--duration",
+                "target.url": "--target-url"}.get(loc, loc)
+        raise ConfigError(f"{flag}: {first['msg'].removeprefix('Value error, ')}") from None

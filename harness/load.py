@@ -1,0 +1,46 @@
+"""The load stage: run Locust headless in a child process on a prepared run folder.
+
+A child process keeps gevent's monkey-patching out of the CLI, and is exactly
+what a user gets with plain `locust -f locustfiles/<workload>.py`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.config import Scenario
+from harness.errors import CounterbenchError
+from harness.runfolder import RunFolder
+
+LOCUSTFILES = Path(__file__).resolve().parent.parent / "locustfiles"
+
+
+def locustfile_for(scenario: Scenario) -> Path:
+    path = LOCUSTFILES / f"{scenario.workload.kind.replace('-', '_')}.py"
+    if not path.exists():
+        raise CounterbenchError(f"{path} is missing (counterbench must run from its source checkout)")
+    return path
+
+
+def locust_command(scenario: Scenario, folder: RunFolder, target_url: str) -> list[str]:
+    load = scenario.load
+    return [
+        sys.executable, "-m", "locust", "-f", str(locustfile_for(scenario)), "--headless",
+        "-u", str(load.users), "-r", str(load.spawn_rate), "-t", f"{load.duration}s",
+        # the drain: users finish the op in flight instead of being killed mid-request
+        "--stop-timeout", str(load.drain),
+        "--only-summary", "--exit-code-on-error", "0",
+        "--json-file", str(folder.path / "locust"),
+        "--logfile", str(folder.locust_log),
+        "--run-dir", str(folder.path), "--prepared", "--target-url", target_url,
+    ]
+
+
+def run_load(scenario: Scenario, folder: RunFolder, target_url: str) -> int:
+    """Run the load to completion; returns Locust's exit code (0 when all went well)."""
+    cmd = locust_command(scenario, folder, target_url)
+    with open(folder.path / "locust.out", "wb") as out:
+        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
+    return proc.returncode

@@ -1,0 +1,255 @@
+"""The Locust side: custom arguments, run hooks, and the abstract counter user.
+
+This is the only harness module that imports Locust (and so gevent's socket
+patching); it drives load. Concrete users in locustfiles/ hold only a @task.
+
+Two modes:
+- prepared (``--run-dir`` with ``--prepared``, what ``counterbench run`` does):
+  the CLI already wrote run.json and set the initial state, and reads the final
+  state after Locust exits; this process only drives load and writes history.
+- plain ``locust -f locustfiles/<workload>.py --scenario NAME --target-url URL``:
+  each test start prepares a fresh run folder, each test stop reads the final
+  state and writes verdict.json, so ``counterbench check`` can judge it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust import User, events
+from locust.contrib.fasthttp import FastHttpSession
+from locust.env import Environment
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+from harness import lifecycle
+from harness.config import HttpTarget, Scenario, get_scenario, with_overrides
+from harness.errors import CounterbenchError, HistoryError
+from harness.history import HistoryWriter
+from harness.judge import judge
+from harness.ops import Completion, Outcome
+from harness.runfolder import RunFolder, new_run_id
+from harness.targets import OpClient
+from harness.targets.factory import make_redis_ops
+from harness.targets.http import HttpOps
+from harness.workloads import OpChooser, key_names
+
+log = logging.getLogger("counterbench")
+
+
+class OpNotOk(Exception):
+    """How a fail or indeterminate op shows in Locust's failure table."""
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    group = parser.add_argument_group("counterbench")
+    group.add_argument("--scenario", default="", help="counterbench scenario name (scenarios.yaml)")
+    group.add_argument("--scenarios-file", default="scenarios.yaml", help="the scenario file")
+    group.add_argument("--target-url", default="", help="redis://host:port/db or http://host:port")
+    group.add_argument("--run-dir", default="", help="run folder (default reports/<run-id>)")
+    group.add_argument("--prepared", action="store_true", default=False,
+                       help="the run folder is prepared by `counterbench run`; only drive load")
+
+
+@dataclass
+class Run:
+    """One test's state in this process."""
+
+    scenario: Scenario
+    folder: RunFolder
+    target_url: str
+    keys: list[str]
+    writer: HistoryWriter | None = None
+
+
+class Session:
+    """Process-wide counterbench state, built from the parsed options at init."""
+
+    def __init__(self, environment: Environment) -> None:
+        self.env = environment
+        opts = environment.parsed_options
+        self.prepared = bool(opts and opts.prepared)
+        self.opts = opts
+        self.run: Run | None = None
+        self.failed: str | None = None
+        self._tests = 0
+
+    def fatal(self, message: str) -> None:
+        """Stop the whole run loudly: Locust would otherwise log and swallow the error."""
+        if self.failed is None:
+            self.failed = message
+            log.critical("counterbench: %s", message)
+            sys.stderr.write(f"counterbench: {message}\n")
+        self.env.process_exit_code = 2
+        if self.env.runner is not None:
+            gevent.spawn_later(0, self.env.runner.quit)
+
+    def load_run(self) -> Run:
+        opts = self.opts
+        if opts is None:
+            raise CounterbenchError("counterbench users need Locust's command-line options")
+        if self.prepared:
+            folder = RunFolder(Path(opts.run_dir))
+            doc = folder.read(folder.run_json)
+            scenario = Scenario.model_validate(doc["scenario"])
+            return Run(scenario=scenario, folder=folder, target_url=opts.target_url, keys=list(doc["keys"]))
+        if not opts.scenario:
+            raise CounterbenchError("--scenario NAME is required (see scenarios.yaml)")
+        scenario = get_scenario(opts.scenarios_file, opts.scenario)
+        url = opts.target_url or scenario.target.url
+        if not url:
+            raise CounterbenchError("--target-url is required (the scenario names no target url)")
+        scenario = with_overrides(scenario, target_url=url)
+        run_id = new_run_id(scenario.name)
+        self._tests += 1
+        given = Path(opts.run_dir) if opts.run_dir and self._tests == 1 else None
+        folder = RunFolder(given or Path("reports") / run_id)
+        if folder.run_json.exists():
+            raise CounterbenchError(f"{folder.path} already holds a run; choose a new --run-dir")
+        lifecycle.prepare(folder, scenario=scenario, run_id=run_id, target_url=url,
+                          extra={"mode": "locust", "workers": []})
+        return Run(scenario=scenario, folder=folder, target_url=url, keys=key_names(scenario.workload, run_id))
+
+    def test_start(self) -> None:
+        try:
+            run = self.run = self.load_run()
+            if not isinstance(self.env.runner, MasterRunner):
+                worker = f"{socket.gethostname()}-{os.getpid()}-{self._tests}"
+                run.writer = HistoryWriter(run.folder.history_dir / f"{worker}.jsonl", worker=worker,
+                                           run_id=run.folder.path.name, scenario=run.scenario.name)
+        except CounterbenchError as e:
+            self.fatal(str(e))
+
+    def test_stop(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        try:
+            if run.writer is not None:
+                run.writer.close()
+            if not self.prepared and not isinstance(self.env.runner, WorkerRunner):
+                lifecycle.finish(run.folder, scenario=run.scenario, target_url=run.target_url)
+                verdict = judge(run.folder)
+                log.info("counterbench: verdict %s (%s): %s", verdict["verdict"], run.folder.path, verdict["reason"])
+        except CounterbenchError as e:
+            self.fatal(str(e))
+
+    def execute(self, user: CounterUser, key: str, amount: int) -> None:
+        """One op: invoke record, call, completion record, Locust request event."""
+        run = self.run
+        if run is None or run.writer is None or self.failed:
+            raise StopUser()
+        kind = run.scenario.workload.op
+        try:
+            op_id = run.writer.invoke(key, kind, amount)
+        except HistoryError as e:
+            self.fatal(str(e))
+            raise StopUser() from e
+        start_time = time.time()
+        t0 = time.perf_counter()
+        try:
+            done = user.ops.incr(key, amount) if kind == "incr" else user.ops.decr_if_positive(key)
+        except Exception as e:  # a harness bug: the op may have been applied, so its fate is unknown
+            log.exception("counterbench: the op client raised; recorded as indeterminate")
+            done = Completion.indeterminate(f"harness error: {type(e).__name__}: {e}")
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        try:
+            run.writer.complete(op_id, done)
+        except HistoryError as e:
+            self.fatal(str(e))
+            raise StopUser() from e
+        self.env.events.request.fire(
+            request_type=_label(kind, amount), name=run.scenario.workload.kind, response_time=elapsed_ms,
+            response_length=0, start_time=start_time, context={}, url=None, response=None,
+            exception=None if done.outcome is Outcome.OK else OpNotOk(f"{done.outcome.value}: {done.error}"),
+        )
+
+
+def _label(kind: str, amount: int) -> str:
+    return "decrement-if-positive" if kind == "decr_if_positive" else "increment"
+
+
+SESSION: Session | None = None
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    global SESSION
+    SESSION = Session(environment)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    if SESSION is not None:
+        SESSION.test_start()
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    if SESSION is not None:
+        SESSION.test_stop()
+
+
+class _NoEvents:
+    """FastHttpSession reports every request itself; counterbench reports the classified op instead."""
+
+    def fire(self, **_: Any) -> None:
+        pass
+
+
+class CounterUser(User):
+    """Owns the op client and draws ops; concrete users only add a @task calling ``step``."""
+
+    abstract = True
+    workload: str = ""  # the workload kind this locustfile drives
+    ops: OpClient
+
+    def wait_time(self) -> float:
+        return SESSION.run.scenario.load.wait if SESSION and SESSION.run else 0.0
+
+    def on_start(self) -> None:
+        if SESSION is None or SESSION.run is None or SESSION.failed:
+            raise StopUser()
+        run = SESSION.run
+        if run.scenario.workload.kind != self.workload:
+            SESSION.fatal(f"scenario {run.scenario.name} is a {run.scenario.workload.kind} workload; "
+                          f"run it with locustfiles/{run.scenario.workload.kind.replace('-', '_')}.py")
+            raise StopUser()
+        self.chooser = OpChooser(run.scenario.workload, run.keys, seed=random.SystemRandom().randrange(2**32))
+        target = run.scenario.target
+        if isinstance(target, HttpTarget):
+            session = FastHttpSession(
+                base_url=run.target_url.rstrip("/"), request_event=_NoEvents(), user=self, max_retries=0,
+                max_redirects=0, network_timeout=target.timeout, connection_timeout=target.timeout)
+
+            def send(method: str, path: str, body: bytes | None,
+                     headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+                resp = session.request(method, path, data=body, headers=dict(headers))
+                if not resp.status_code:  # no answer at all: the transport error decides
+                    raise resp.error or ConnectionError("no response")
+                return resp.status_code, dict(resp.headers or {}), resp.content or b""
+
+            self.ops = HttpOps(target.contract, send)
+        else:
+            self.ops = make_redis_ops(run.scenario, run.target_url)
+
+    def on_stop(self) -> None:
+        ops = getattr(self, "ops", None)
+        if ops is not None:
+            ops.close()
+
+    def step(self) -> None:
+        assert SESSION is not None
+        key, amount = self.chooser.next()
+        SESSION.execute(self, key, amount)

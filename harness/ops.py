@@ -1,0 +1,61 @@
+"""Operations, outcomes and the history record format.
+
+The history is the contract (Jepsen): every op gets an invoke record before it
+is sent and exactly one completion after. An invoke without a completion is an
+op whose fate is unknown: it counts as ``indeterminate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
+OpKind = Literal["incr", "decr_if_positive"]
+
+
+class Outcome(StrEnum):
+    OK = "ok"  # acknowledged: it happened
+    FAIL = "fail"  # it definitely did not happen
+    INDETERMINATE = "indeterminate"  # it may or may not have happened
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What a target client reports for one op."""
+
+    outcome: Outcome
+    value: int | None = None  # the counter value the target returned, when it returned one
+    error: str | None = None  # short reason for fail / indeterminate
+
+    @staticmethod
+    def ok(value: int | None) -> Completion:
+        return Completion(Outcome.OK, value)
+
+    @staticmethod
+    def fail(error: str) -> Completion:
+        return Completion(Outcome.FAIL, None, error)
+
+    @staticmethod
+    def indeterminate(error: str) -> Completion:
+        return Completion(Outcome.INDETERMINATE, None, error)
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One op of a history, invoke and completion joined."""
+
+    worker: str
+    id: int
+    key: str
+    kind: OpKind
+    amount: int  # the change the op asks for; -1 for decr_if_positive
+    outcome: Outcome
+    value: int | None
+    error: str | None
+    invoked_us: int  # microseconds since the worker's clock anchor
+    completed_us: int | None  # None: never completed
+
+    @property
+    def latency_us(self) -> int | None:
+        return None if self.completed_us is None else self.completed_us - self.invoked_us

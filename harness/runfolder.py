@@ -1,0 +1,106 @@
+"""The run folder: what each stage writes and the next one reads.
+
+    reports/<run-id>/
+      run.json        scenario as resolved, target (redacted), keys, environment, times
+      state.json      initial values as set, final values as read
+      history/        one JSON-lines history per worker
+      locust.log, locust.json   Locust's own log and final stats
+      verdict.json    verdict, totals, per-check results with evidence
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import secrets
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness.errors import RunFolderError
+
+# Version history of run.json, state.json and verdict.json:
+#   1: first version
+SCHEMA_VERSION = 1
+
+
+def new_run_id(scenario: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def state_json(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def verdict_json(self) -> Path:
+        return self.path / "verdict.json"
+
+    @property
+    def history_dir(self) -> Path:
+        return self.path / "history"
+
+    @property
+    def locust_log(self) -> Path:
+        return self.path / "locust.log"
+
+    @property
+    def locust_json(self) -> Path:
+        return self.path / "locust.json"
+
+    def read(self, path: Path) -> dict[str, Any]:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunFolderError(f"{path} is missing: {self.path} is not a finished run folder") from None
+        except (OSError, ValueError) as e:
+            raise RunFolderError(f"{path}: cannot read: {e}") from e
+        version = doc.get("schema_version") if isinstance(doc, dict) else None
+        if version != SCHEMA_VERSION:
+            raise RunFolderError(f"{path}: schema_version {version!r} is not supported "
+                                 f"(this counterbench reads {SCHEMA_VERSION})")
+        return doc
+
+    def write(self, path: Path, doc: dict[str, Any]) -> None:
+        """Write atomically, so a reader never sees half a file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **doc}, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+    def update(self, path: Path, **fields: Any) -> None:
+        doc = self.read(path)
+        doc.update(fields)
+        doc.pop("schema_version")
+        self.write(path, doc)
+
+
+def environment() -> dict[str, Any]:
+    """Versions and host facts, recorded with every result."""
+    def version(dist: str) -> str | None:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return None
+
+    return {
+        "counterbench": version("counterbench"),
+        "locust": version("locust"),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+    }

@@ -1,0 +1,1 @@
+"""The bundled reference counter service (the reference HTTP contract in DESIGN.md)."""

@@ -1,0 +1,151 @@
+"""A plain ASGI app implementing the reference HTTP counter contract.
+
+    PUT  /counters/{key}                        {"value": int}  -> 200 {"value": int}
+    POST /counters/{key}/increment              {"amount": int} -> 200 {"value": int after}
+    POST /counters/{key}/decrement-if-positive  (no body)       -> 200 {"value": int after} | 409 sold out
+    GET  /counters/{key}                                         -> 200 {"value": int} | 404
+
+Bad keys or bodies get 400 with a JSON error, never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol
+
+KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+ROUTE = re.compile(r"^/counters/([^/]+)(/increment|/decrement-if-positive)?$")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class SoldOut(Exception):
+    pass
+
+
+class Store(Protocol):
+    async def set(self, key: str, value: int) -> int: ...
+    async def add(self, key: str, amount: int) -> int: ...
+    async def take(self, key: str) -> int: ...
+    async def get(self, key: str) -> int | None: ...
+
+
+class MemoryStore:
+    """One process; the event loop serialises every update, so no lock is needed."""
+
+    def __init__(self, *, variant: Literal["atomic", "read-modify-write", "check-then-act"] = "atomic") -> None:
+        self._values: dict[str, int] = {}
+        self._unsafe = variant != "atomic"
+
+    async def set(self, key: str, value: int) -> int:
+        self._values[key] = value
+        return value
+
+    async def add(self, key: str, amount: int) -> int:
+        if self._unsafe:
+            # deliberately unsafe: yield between the read and the write, as a store round trip would
+            current = self._values.get(key, 0)
+            await asyncio.sleep(0)
+            self._values[key] = current + amount
+            return current + amount
+        self._values[key] = self._values.get(key, 0) + amount
+        return self._values[key]
+
+    async def take(self, key: str) -> int:
+        current = self._values.get(key, 0)
+        if current <= 0:
+            raise SoldOut
+        if self._unsafe:
+            await asyncio.sleep(0)  # check-then-act: the seat may be taken meanwhile
+            self._values[key] = self._values.get(key, 0) - 1
+            return self._values[key]
+        self._values[key] = current - 1
+        return current - 1
+
+    async def get(self, key: str) -> int | None:
+        return self._values.get(key)
+
+
+async def _body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        msg = await receive()
+        chunks.append(msg.get("body", b""))
+        if not msg.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _reply(send: Send, status: int, doc: dict[str, Any]) -> None:
+    payload = json.dumps(doc).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _int_field(raw: bytes, name: str) -> int:
+    try:
+        doc = json.loads(raw)
+    except ValueError as e:
+        raise ValueError("the body is not JSON") from e
+    value = doc.get(name) if isinstance(doc, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"the body needs an integer {name!r}")
+    if abs(value) > 2**62:
+        raise ValueError(f"{name!r} is out of range")
+    return value
+
+
+def make_app(store: Store) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                msg = await receive()
+                if msg["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif msg["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if path == "/health":
+            await _reply(send, 200, {"status": "ok"})
+            return
+        m = ROUTE.match(path)
+        if m is None:
+            await _reply(send, 404, {"error": "no such route"})
+            return
+        key, action = m.group(1), m.group(2)
+        if not KEY.match(key):
+            await _reply(send, 400, {"error": "keys are 1-200 of A-Z a-z 0-9 _ . : -"})
+            return
+        raw = await _body(receive)
+        try:
+            if action is None and method == "GET":
+                value = await store.get(key)
+                if value is None:
+                    await _reply(send, 404, {"error": "no such counter"})
+                    return
+            elif action is None and method == "PUT":
+                value = await store.set(key, _int_field(raw, "value"))
+            elif action == "/increment" and method == "POST":
+                value = await store.add(key, _int_field(raw, "amount"))
+            elif action == "/decrement-if-positive" and method == "POST":
+                value = await store.take(key)
+            else:
+                await _reply(send, 405, {"error": "method not allowed"})
+                return
+        except ValueError as e:
+            await _reply(send, 400, {"error": str(e)})
+            return
+        except SoldOut:
+            await _reply(send, 409, {"error": "sold out"})
+            return
+        await _reply(send, 200, {"value": value})
+
+    return app

@@ -1,0 +1,90 @@
+"""Start a local server process, wait until it answers, stop it for sure."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.errors import StackError
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+class LocalServer:
+    """A child process with its own temporary folder; a context manager."""
+
+    name = "server"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"counterbench-{self.name}-"))
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        return port_open(self.port)
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def start(self, *, timeout: float = 20.0) -> None:
+        log = open(self.dir / "server.log", "wb")  # noqa: SIM115 - the child owns it
+        try:
+            self._proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, cwd=self.dir)
+        except OSError as e:
+            raise StackError(f"cannot start {self.name}: {e}") from e
+        finally:
+            log.close()
+        _wait(self.ready, timeout, self._proc, f"{self.name} on 127.0.0.1:{self.port}", self.dir / "server.log")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _wait(ready: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
+            raise StackError(f"{what} exited with code {proc.returncode}:\n{tail}")
+        if ready():
+            return
+        time.sleep(0.05)
+    proc.kill()
+    raise StackError(f"{what} did not answer within {timeout:.0f} s")

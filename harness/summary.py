@@ -1,0 +1,50 @@
+"""Terminal output: a verdict first, then totals and latency; a table for suites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MARK = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN", "error": "ERROR"}
+
+
+def _ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def print_summary(v: dict[str, Any]) -> None:
+    t, lat = v["totals"], v["latency"]
+    expected = "" if v["verdict"] == v.get("expected", "pass") else f"  (expected {v.get('expected')})"
+    print(f"\n{v['scenario']}: {MARK[v['verdict']]}{expected} - {v['reason']}")
+    print(f"  ops {t['ops']}  ok {t['ok']}  fail {t['fail']}  indeterminate {t['indeterminate']}"
+          f"  keys {t['keys']}")
+    print(f"  lost {t['lost']}  duplicated {t['duplicated']}  duplicate values {t['duplicate_values']}"
+          f"  oversold {t['oversold']}")
+    rate = "-" if lat.get("ok_ops_per_s") is None else f"{lat['ok_ops_per_s']:.0f}"
+    print(f"  latency ms  p50 {_ms(lat['p50'])}  p99 {_ms(lat['p99'])}  max {_ms(lat['max'])}  ok ops/s {rate}")
+    for c in v["checks"]:
+        if c["valid"] is not True:
+            state = "invalid" if c["valid"] is False else "unknown"
+            ev = {k: c["evidence"][k] for k in list(c["evidence"])[:10]}
+            print(f"  {c['name']} [{c['key']}] {state}: {ev}")
+    if v.get("error"):
+        print(f"  error: {v['error']}")
+    if v.get("run_dir"):
+        print(f"  run folder {v['run_dir']}")
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    head = ["scenario", "verdict", "expected", "ok", "fail", "indet", "lost", "dup", "dup-values", "oversold",
+            "p50 ms", "p99 ms", "ok/s"]
+    body = []
+    for r in rows:
+        t, lat = r.get("totals", {}), r.get("latency", {})
+        rate = lat.get("ok_ops_per_s")
+        body.append([r["scenario"], MARK.get(r["verdict"], r["verdict"]), r.get("expected", "-"),
+                     *(str(t.get(k, "-")) for k in ("ok", "fail", "indeterminate", "lost", "duplicated",
+                                                    "duplicate_values", "oversold")),
+                     _ms(lat.get("p50")), _ms(lat.get("p99")), "-" if rate is None else f"{rate:.0f}"])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
+    print()
+    for row in (head, *body):
+        print("  ".join(str(x).ljust(w) if i < 3 else str(x).rjust(w) for i, (x, w) in enumerate(zip(row, widths,
+                                                                                                   strict=True))))

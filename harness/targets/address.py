@@ -1,0 +1,52 @@
+"""Target addresses: parsing, the loopback safety rule, and redaction for reports."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit, urlunsplit
+
+from harness.errors import ConfigError, SafetyError
+
+
+def is_loopback_host(host: str) -> bool:
+    """True only when every address the host resolves to is on this machine's loopback."""
+    if not host:
+        return False
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    addrs = {info[4][0] for info in infos}
+    return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+
+
+def check_safe(url: str, *, allow_remote: bool) -> None:
+    host = urlsplit(url).hostname or ""
+    if not allow_remote and not is_loopback_host(host):
+        raise SafetyError(
+            f"refusing to send load to {host or url!r}: not a loopback address. "
+            "Set `allow_remote: true` in the scenario to load-test a remote target."
+        )
+
+
+def redact(url: str) -> str:
+    """The URL without user or password, as reports and logs may show it."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def require_scheme(url: str, schemes: tuple[str, ...], what: str) -> None:
+    scheme = urlsplit(url).scheme
+    if scheme not in schemes:
+        raise ConfigError(f"--target-url {redact(url)!r}: a {what} target needs a {' or '.join(schemes)}:// URL")

@@ -1,0 +1,177 @@
+"""The http target: any counter service described by an HttpContract.
+
+``HttpCodec`` is pure (build requests, read values from answers); ``HttpOps``
+drives it over a transport (in load: Locust's FastHttpSession); ``HttpAdmin``
+sets up and reads final values with the standard library, outside the load.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from harness.classify import HTTP_RULES, BadReply, classify_exception, classify_http_status
+from harness.config import HttpCall, HttpContract, ValueSpec
+from harness.errors import TargetError, TargetUnreachable
+from harness.ops import Completion
+
+# (method, path, body, headers) -> (status, headers, body); raises on transport errors
+Transport = Callable[[str, str, bytes | None, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    method: str
+    path: str
+    body: bytes | None
+    headers: Mapping[str, str]
+
+
+class HttpCodec:
+    def __init__(self, contract: HttpContract) -> None:
+        self.contract = contract
+
+    def build(self, call: HttpCall, *, key: str, amount: int = 0, value: int = 0) -> Request:
+        path = call.path.replace("{key}", quote(key, safe=":")).replace("{amount}", str(amount))
+        body = None
+        headers = dict(self.contract.headers)
+        if call.body is not None:
+            text = call.body.replace("{key}", key).replace("{amount}", str(amount)).replace("{value}", str(value))
+            body = text.encode()
+            headers.setdefault("Content-Type", call.content_type)
+        return Request(method=call.method, path=path, body=body, headers=headers)
+
+    @staticmethod
+    def value(spec: ValueSpec, headers: Mapping[str, str], body: bytes) -> int:
+        """The counter value in an answer; BadReply when it is not there."""
+        if spec.header is not None:
+            raw: Any = _header(headers, spec.header)
+            if raw is None:
+                raise BadReply(f"no {spec.header} header")
+        elif spec.json_pointer is not None:
+            try:
+                raw = _pointer(json.loads(body), spec.json_pointer)
+            except (ValueError, KeyError, IndexError, TypeError) as e:
+                raise BadReply(f"no integer at JSON pointer {spec.json_pointer}: {body[:60]!r}") from e
+        elif spec.regex is not None:
+            m = re.search(spec.regex, body.decode("utf-8", "replace"))
+            if m is None:
+                raise BadReply(f"regex did not match: {body[:60]!r}")
+            raw = m.group(1)
+        else:
+            raw = body.decode("utf-8", "replace").strip()
+        return _to_int(raw)
+
+    def completion(self, call: HttpCall, status: int, headers: Mapping[str, str], body: bytes) -> Completion:
+        """Classify an answer: a 2xx must carry a value, or the op is indeterminate."""
+        by_status = classify_http_status(status, self.contract.fail_statuses)
+        if by_status is not None:
+            return by_status
+        assert call.value is not None  # the contract validates it
+        try:
+            return Completion.ok(self.value(call.value, headers, body))
+        except BadReply as e:
+            return classify_exception(e, HTTP_RULES)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for k, v in headers.items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def _pointer(doc: Any, pointer: str) -> Any:
+    for part in pointer.split("/")[1:] if pointer else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        doc = doc[int(part)] if isinstance(doc, list) else doc[part]
+    return doc
+
+
+def _to_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise BadReply(f"not an integer: {raw!r}")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
+        return int(raw)
+    raise BadReply(f"not an integer: {raw!r:.60}")
+
+
+class HttpOps:
+    """An op client for one load user over a transport."""
+
+    def __init__(self, contract: HttpContract, transport: Transport) -> None:
+        self._codec = HttpCodec(contract)
+        self._send = transport
+
+    def _do(self, call: HttpCall, key: str, amount: int) -> Completion:
+        req = self._codec.build(call, key=key, amount=amount)
+        try:
+            status, headers, body = self._send(req.method, req.path, req.body, req.headers)
+        except Exception as e:
+            return classify_exception(e, HTTP_RULES)
+        return self._codec.completion(call, status, headers, body)
+
+    def incr(self, key: str, amount: int) -> Completion:
+        return self._do(self._codec.contract.increment, key, amount)
+
+    def decr_if_positive(self, key: str) -> Completion:
+        return self._do(self._codec.contract.decrement, key, -1)
+
+    def close(self) -> None:
+        pass
+
+
+class HttpAdmin:
+    """Setup and final reads with urllib (no gevent needed)."""
+
+    def __init__(self, base_url: str, contract: HttpContract, *, timeout: float = 10.0) -> None:
+        self._base = base_url.rstrip("/")
+        self._codec = HttpCodec(contract)
+        self._timeout = timeout
+
+    def _call(self, req: Request) -> tuple[int, Mapping[str, str], bytes]:
+        r = urllib.request.Request(self._base + req.path, data=req.body, method=req.method,
+                                   headers=dict(req.headers))
+        try:
+            with urllib.request.urlopen(r, timeout=self._timeout) as resp:
+                return resp.status, dict(resp.headers.items()), resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers.items()), e.read()
+        except (urllib.error.URLError, OSError) as e:
+            raise TargetUnreachable(f"{self._base} is unreachable: {getattr(e, 'reason', e)}") from e
+
+    def setup(self, initial: Mapping[str, int]) -> None:
+        for key, value in initial.items():
+            status, _, body = self._call(self._codec.build(self._codec.contract.set, key=key, value=value))
+            if not 200 <= status < 300:
+                raise TargetError(f"setting {key} to {value} at {self._base} answered {status}: {body[:200]!r}")
+
+    def read(self, keys: Sequence[str]) -> dict[str, int | None]:
+        spec = self._codec.contract.read
+        out: dict[str, int | None] = {}
+        for key in keys:
+            status, headers, body = self._call(self._codec.build(spec, key=key))
+            if status in self._codec.contract.missing_statuses:
+                out[key] = None
+                continue
+            if not 200 <= status < 300:
+                raise TargetError(f"reading {key} at {self._base} answered {status}: {body[:200]!r}")
+            assert spec.value is not None
+            try:
+                out[key] = HttpCodec.value(spec.value, headers, body)
+            except BadReply as e:
+                raise TargetError(f"reading {key} at {self._base}: {e}") from e
+        return out
+
+    def close(self) -> None:
+        pass

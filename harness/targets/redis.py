@@ -1,0 +1,239 @@
+"""The redis target: INCRBY, an atomic Lua decrement-if-positive, and unsafe variants.
+
+Load goes through a lean RESP connection (hiredis parses replies) rather than
+redis-py, for two reasons: redis-py's per-call overhead caps the load, and its
+automatic retries could apply a non-idempotent INCR twice. The lean connection
+never retries and knows whether a command left the process, which is what
+classification needs. Setup and final reads use redis-py.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import hiredis
+
+from harness.classify import REDIS_RULES, BadReply, NotSent, classify_exception, classify_redis_error_reply
+from harness.config import Variant
+from harness.errors import ConfigError, TargetError, TargetUnreachable
+from harness.ops import Completion
+
+# Sold out is an error reply: Redis ran the script, and the script changed nothing.
+DECR_IF_POSITIVE = """
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+if v > 0 then return redis.call('DECR', KEYS[1]) end
+return redis.error_reply('SOLDOUT no seats left')
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisAddress:
+    host: str
+    port: int
+    db: int
+    username: str | None
+    password: str | None
+
+    @staticmethod
+    def parse(url: str) -> RedisAddress:
+        parts = urlsplit(url)
+        if parts.scheme != "redis":
+            raise ConfigError("a redis target URL looks like redis://host:port/db")
+        try:
+            db = int(parts.path.lstrip("/") or 0)
+            port = parts.port or 6379
+        except ValueError as e:
+            raise ConfigError(f"redis target URL: {e}") from None
+        # the password may come from the URL or, as for redis-cli, from REDISCLI_AUTH
+        password = unquote(parts.password) if parts.password else os.environ.get("REDISCLI_AUTH")
+        username = unquote(parts.username) if parts.username else None
+        return RedisAddress(host=parts.hostname or "127.0.0.1", port=port, db=db,
+                            username=username, password=password)
+
+
+class RespConnection:
+    """One socket, one command at a time, no retries. Raises NotSent before sending."""
+
+    def __init__(self, address: RedisAddress, *, timeout: float) -> None:
+        self._addr = address
+        self._timeout = timeout
+        self._sock: socket.socket | None = None
+        self._reader = hiredis.Reader()
+
+    def _connect(self) -> socket.socket:
+        try:
+            sock = socket.create_connection((self._addr.host, self._addr.port), timeout=self._timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sock, self._reader = sock, hiredis.Reader()
+            if self._addr.password:
+                auth = [self._addr.username, self._addr.password] if self._addr.username else [self._addr.password]
+                self._handshake("AUTH", *auth)
+            if self._addr.db:
+                self._handshake("SELECT", self._addr.db)
+        except Exception as e:
+            self.close()
+            raise NotSent(f"connect to {self._addr.host}:{self._addr.port}: {e}") from e
+        return sock
+
+    def _handshake(self, *args: str | int) -> None:
+        reply = self._roundtrip(hiredis.pack_command(args))
+        if isinstance(reply, hiredis.ReplyError):
+            raise ConnectionError(f"{args[0]} refused: {reply}")
+
+    def call(self, *args: str | int | bytes) -> Any:
+        """Send one command, return its reply; error replies come back as hiredis.ReplyError."""
+        if self._sock is None:
+            self._connect()
+        try:
+            return self._roundtrip(hiredis.pack_command(args))
+        except BaseException:
+            # a late reply would answer the next command: never reuse a connection after an error
+            self.close()
+            raise
+
+    def _roundtrip(self, payload: bytes) -> Any:
+        assert self._sock is not None
+        self._sock.sendall(payload)
+        while True:
+            reply = self._reader.gets()
+            if reply is not False:
+                return reply
+            data = self._sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed by the server")
+            self._reader.feed(data)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock = None
+
+
+def _as_int(reply: Any) -> int:
+    if isinstance(reply, int) and not isinstance(reply, bool):
+        return reply
+    raise BadReply(f"expected an integer, got {reply!r:.60}")
+
+
+def _optional_int(reply: Any) -> int:
+    """A GET reply: absent means 0 (what INCR would start from)."""
+    if reply is None:
+        return 0
+    try:
+        return int(reply)
+    except (TypeError, ValueError) as e:
+        raise BadReply(f"expected an integer string, got {reply!r:.60}") from e
+
+
+class RedisOps:
+    """An op client for one load user."""
+
+    def __init__(self, address: RedisAddress, *, variant: Variant, timeout: float) -> None:
+        self._conn = RespConnection(address, timeout=timeout)
+        self._variant = variant
+
+    def _run(self, *args: str | int) -> Completion:
+        """One command; its reply must be an integer."""
+        try:
+            reply = self._conn.call(*args)
+            if isinstance(reply, hiredis.ReplyError):
+                return classify_redis_error_reply(str(reply))
+            return Completion.ok(_as_int(reply))
+        except Exception as e:
+            return classify_exception(e, REDIS_RULES)
+
+    def _read(self, key: str) -> int:
+        """The read of a read-modify-write: any failure here means nothing was written."""
+        try:
+            reply = self._conn.call("GET", key)
+            if isinstance(reply, hiredis.ReplyError):
+                raise BadReply(str(reply))
+            return _optional_int(reply)
+        except NotSent:
+            raise
+        except Exception as e:
+            raise NotSent(f"read before write failed: {e}") from e
+
+    def incr(self, key: str, amount: int) -> Completion:
+        if self._variant == "read-modify-write":
+            # deliberately unsafe: another user may write between the GET and the SET
+            try:
+                new = self._read(key) + amount
+            except NotSent as e:
+                return classify_exception(e, REDIS_RULES)
+            try:
+                reply = self._conn.call("SET", key, new)
+                if isinstance(reply, hiredis.ReplyError):
+                    return classify_redis_error_reply(str(reply))
+                return Completion.ok(new)
+            except Exception as e:
+                return classify_exception(e, REDIS_RULES)
+        if amount == 1:
+            return self._run("INCR", key)
+        return self._run("INCRBY", key, amount)
+
+    def decr_if_positive(self, key: str) -> Completion:
+        if self._variant == "check-then-act":
+            # deliberately unsafe: the seat may be gone between the GET and the DECR
+            try:
+                current = self._read(key)
+            except NotSent as e:
+                return classify_exception(e, REDIS_RULES)
+            if current <= 0:
+                return Completion.fail("sold out")
+            return self._run("DECR", key)
+        return self._run("EVAL", DECR_IF_POSITIVE, 1, key)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class RedisAdmin:
+    """Setup and final reads through redis-py, outside the load."""
+
+    def __init__(self, address: RedisAddress, *, timeout: float = 10.0) -> None:
+        import redis
+
+        self._addr = address
+        self._r = redis.Redis(host=address.host, port=address.port, db=address.db, username=address.username,
+                              password=address.password, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+    def _where(self) -> str:
+        return f"redis at {self._addr.host}:{self._addr.port}"
+
+    def setup(self, initial: Mapping[str, int]) -> None:
+        import redis
+
+        items = list(initial.items())
+        try:
+            for i in range(0, len(items), 1000):
+                self._r.mset(dict(items[i:i + 1000]))
+        except redis.ConnectionError as e:
+            raise TargetUnreachable(f"{self._where()} is unreachable: {e}") from e
+        except redis.RedisError as e:
+            raise TargetError(f"{self._where()}: setting the initial values failed: {e}") from e
+
+    def read(self, keys: Sequence[str]) -> dict[str, int | None]:
+        import redis
+
+        out: dict[str, int | None] = {}
+        try:
+            for i in range(0, len(keys), 1000):
+                chunk = list(keys[i:i + 1000])
+                for key, raw in zip(chunk, self._r.mget(chunk), strict=True):
+                    out[key] = None if raw is None else int(raw)
+        except redis.ConnectionError as e:
+            raise TargetUnreachable(f"{self._where()} is unreachable: {e}") from e
+        except (redis.RedisError, ValueError) as e:
+            raise TargetError(f"{self._where()}: reading the final values failed: {e}") from e
+        return out
+
+    def close(self) -> None:
+        self._r.close()

@@ -1,0 +1,38 @@
+"""Load stays on this machine unless a scenario allows otherwise; secrets stay out of reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.errors import SafetyError
+from harness.targets.address import check_safe, is_loopback_host, redact
+from harness.targets.redis import RedisAddress
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"])
+def test_loopback(host):
+    assert is_loopback_host(host)
+
+
+@pytest.mark.parametrize("host", ["192.0.2.1", "10.0.0.1", "8.8.8.8", "", "no-such-host.invalid"])
+def test_not_loopback(host):
+    assert not is_loopback_host(host)
+
+
+def test_remote_refused_unless_allowed():
+    with pytest.raises(SafetyError, match="allow_remote: true"):
+        check_safe("redis://192.0.2.1:6379/0", allow_remote=False)
+    check_safe("redis://192.0.2.1:6379/0", allow_remote=True)
+    check_safe("http://127.0.0.1:8080", allow_remote=False)
+
+
+def test_redact_drops_credentials():
+    assert redact("redis://user:s3cret@127.0.0.1:6380/2") == "redis://127.0.0.1:6380/2"
+    assert redact("http://127.0.0.1:80/x") == "http://127.0.0.1:80/x"
+
+
+def test_redis_password_from_environment(monkeypatch):
+    monkeypatch.setenv("REDISCLI_AUTH", "pw")
+    a = RedisAddress.parse("redis://127.0.0.1:6390/3")
+    assert (a.host, a.port, a.db, a.password) == ("127.0.0.1", 6390, 3, "pw")
+    assert RedisAddress.parse("redis://:other@127.0.0.1/0").password == "other"

@@ -1,0 +1,229 @@
+"""Check stories on tiny histories, one edge per test (after Jepsen's counter-test)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from harness.checks import ALL_KEYS, TOTAL_KEY, Completeness, run_checks
+from harness.checks.reachable import TooManyIntervals, contains, reachable
+from tests.unit.histories import KEY, op, take
+
+COMPLETE = Completeness(complete=True)
+
+
+def verdict(ops, final, initial=0, checks=("bounds", "unique-values"), history=COMPLETE, returns="after"):
+    keys = {o.key for o in ops} | {KEY}
+    init = dict.fromkeys(keys, initial)
+    fin = final if isinstance(final, dict) else {KEY: final}
+    return run_checks(checks=checks, ops=ops, initial=init, final=fin, history=history, returns=returns)
+
+
+def result(report, name, key=KEY):
+    return next(c for c in report.checks if c.name == name and c.key == key)
+
+
+def test_empty_history_is_unknown_not_pass():
+    r = verdict([], 0)
+    assert r.verdict == "unknown"
+    assert "no op was acknowledged" in r.reason
+
+
+def test_all_ok_matching_final_passes():
+    r = verdict([op("ok", value=1), op("ok", value=2), op("ok", value=3)], 3)
+    assert r.verdict == "pass"
+    assert r.totals["ok"] == 3 and r.totals["lost"] == 0
+
+
+def test_failed_op_is_ignored():
+    r = verdict([op("ok", value=1), op("fail")], 1)
+    assert r.verdict == "pass"
+    assert result(r, "bounds").evidence["upper"] == 1
+
+
+def test_failed_op_that_was_applied_is_duplication():
+    r = verdict([op("ok", value=1), op("fail")], 2)
+    assert r.verdict == "fail"
+    assert r.totals["duplicated"] == 1
+
+
+def test_indeterminate_widens_only_the_upper_bound():
+    ops = [op("ok", value=1), op("indeterminate"), op("indeterminate")]
+    for final in (1, 2, 3):
+        assert verdict(ops, final).verdict == "pass", final
+    b = result(verdict(ops, 3), "bounds")
+    assert (b.evidence["lower"], b.evidence["upper"]) == (1, 3)
+    assert verdict(ops, 0).verdict == "fail"
+    assert verdict(ops, 4).verdict == "fail"
+
+
+def test_final_below_lower_bound_is_lost():
+    r = verdict([op("ok", value=1), op("ok", value=2), op("ok", value=3)], 1)
+    assert r.verdict == "fail"
+    assert r.totals["lost"] == 2
+    assert "2 lost" in r.reason
+
+
+def test_final_above_upper_bound_is_duplicated():
+    r = verdict([op("ok", value=1), op("ok", value=2)], 5)
+    assert r.verdict == "fail"
+    assert r.totals["duplicated"] == 3
+
+
+def test_repeated_value_with_correct_total_fails():
+    # two ops both saw 1: one update was lost, yet a retry made the total look right
+    r = verdict([op("ok", value=1), op("ok", value=1), op("ok", value=3)], 3)
+    assert result(r, "bounds").valid is True
+    u = result(r, "unique-values")
+    assert u.valid is False
+    assert u.evidence["repeated"] == [{"value": 1, "times": 2}]
+    assert r.totals["duplicate_values"] == 1
+    assert r.verdict == "fail"
+
+
+def test_value_above_final_proves_loss():
+    r = verdict([op("ok", value=1), op("ok", value=7)], 2)
+    assert result(r, "unique-values").evidence["out_of_range_values"] == [7]
+
+
+def test_updated_old_values_lie_in_initial_to_final_exclusive():
+    ops = [op("ok", value=10), op("ok", value=11)]
+    assert verdict(ops, 12, initial=10, returns="before").verdict == "pass"
+    assert verdict(ops, 12, initial=10, returns="after").verdict == "fail"
+
+
+def test_ok_without_value_is_not_checked_for_uniqueness_but_counts():
+    r = verdict([op("ok", value=None), op("ok", value=2)], 2)
+    assert r.verdict == "pass"
+    assert result(r, "unique-values").evidence["ok_without_value"] == 1
+
+
+def test_unique_values_unknown_when_no_value_was_returned():
+    r = verdict([op("ok"), op("ok")], 2)
+    assert result(r, "unique-values").valid is None
+    assert r.verdict == "unknown"
+
+
+SEATS = ("bounds", "unique-values", "no-oversell")
+
+
+def test_seats_sold_out_is_not_oversold():
+    ops = [take("ok", 1), take("ok", 0), take("fail"), take("fail")]
+    r = verdict(ops, 0, initial=2, checks=SEATS)
+    assert r.verdict == "pass"
+    assert result(r, "no-oversell").evidence["sold"] == 2
+
+
+def test_oversell_below_zero_fails():
+    ops = [take("ok", 1), take("ok", 0), take("ok", -1)]
+    r = verdict(ops, -1, initial=2, checks=SEATS)
+    assert r.verdict == "fail"
+    assert r.totals["oversold"] == 1
+
+
+def test_more_sold_than_capacity_fails_even_if_final_looks_fine():
+    ops = [take("ok", 1), take("ok", 1), take("ok", 0)]
+    r = verdict(ops, 0, initial=2, checks=SEATS)
+    assert result(r, "no-oversell").valid is False
+    assert result(r, "unique-values").valid is False
+
+
+def test_seat_acknowledged_but_not_taken_is_lost():
+    r = verdict([take("ok", 1), take("ok", 0)], 1, initial=2, checks=SEATS)
+    assert r.verdict == "fail"
+    assert r.totals["lost"] == 1
+
+
+def test_mixed_signs_use_reachable_sums_not_the_interval():
+    # +10 and -10 indeterminate: reachable finals are -10, 0, 10 -- never 5
+    ops = [op("ok", 5, None), op("indeterminate", 10), op("indeterminate", -10)]
+    checks = ("bounds",)
+    assert verdict(ops, 5, checks=checks).verdict == "pass"
+    assert verdict(ops, 15, checks=checks).verdict == "pass"
+    r = verdict(ops, 10, checks=checks)
+    assert r.verdict == "fail"
+    assert result(r, "bounds").evidence["nearest_reachable"] == [5, 15]
+
+
+def test_large_positive_amounts_have_gaps_too():
+    ops = [op("ok", 100, 100), op("indeterminate", 500)]
+    assert verdict(ops, 600, checks=("bounds",)).verdict == "pass"
+    assert verdict(ops, 350, checks=("bounds",)).verdict == "fail"
+
+
+def test_per_key_and_total():
+    ops = [op("ok", value=1, key="a"), op("ok", value=2, key="a"), op("ok", value=1, key="b")]
+    ok = verdict(ops, {"a": 2, "b": 1, KEY: 0})
+    assert ok.verdict == "pass"
+    assert result(ok, "bounds", ALL_KEYS).evidence["keys"] == 3
+    assert result(ok, "bounds", TOTAL_KEY).valid is True
+    bad = verdict(ops, {"a": 1, "b": 1, KEY: 0})
+    assert bad.verdict == "fail"
+    assert result(bad, "bounds", "a").evidence["lost"] == 1
+    assert result(bad, "bounds", TOTAL_KEY).evidence["lost"] == 1
+
+
+def test_untouched_key_must_keep_its_initial_value():
+    r = verdict([op("ok", value=1, key="a")], {"a": 1, KEY: 3})
+    assert r.verdict == "fail"
+    assert result(r, "bounds", KEY).evidence["duplicated"] == 3
+
+
+def test_incomplete_history_cannot_prove_duplication():
+    hist = Completeness(complete=False, missing=("w2: no footer",))
+    r = verdict([op("ok", value=1)], 5, history=hist)
+    assert r.verdict == "unknown"
+    assert result(r, "bounds").evidence["missing"] == ["w2: no footer"]
+
+
+def test_incomplete_history_still_proves_loss():
+    hist = Completeness(complete=False, missing=("w2: no footer",))
+    r = verdict([op("ok", value=1), op("ok", value=2)], 1, history=hist)
+    assert r.verdict == "fail"
+
+
+def test_incomplete_history_is_never_a_pass():
+    hist = Completeness(complete=False, missing=("w2: no footer",))
+    assert verdict([op("ok", value=1)], 1, history=hist).verdict == "unknown"
+
+
+def test_final_not_read_is_unknown():
+    r = verdict([op("ok", value=1)], {KEY: None})
+    assert r.verdict == "unknown"
+
+
+def test_crashing_check_is_unknown(monkeypatch):
+    import harness.checks as checks
+
+    def boom(**_):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(checks, "check_bounds", boom)
+    r = verdict([op("ok", value=1)], 1)
+    b = result(r, "bounds")
+    assert b.valid is None and "RuntimeError: bug" in b.evidence["error"]
+    assert r.verdict == "unknown"
+
+
+def test_evidence_lists_are_capped():
+    ops = [op("ok", value=1) for _ in range(100)]
+    u = result(verdict(ops, 100), "unique-values")
+    assert u.evidence["duplicate_values"] == 99
+    assert len(u.evidence["repeated"]) <= 20
+
+
+def test_reachable_collapses_unit_steps_to_an_interval():
+    assert reachable(5, Counter({1: 1_000_000})) == [(5, 1_000_005)]
+
+
+def test_reachable_keeps_gaps():
+    r = reachable(0, Counter({10: 1, -10: 1}))
+    assert r == [(-10, -10), (0, 0), (10, 10)]
+    assert contains(r, 0) and not contains(r, 5)
+
+
+def test_reachable_gives_up_when_too_fragmented():
+    amounts = Counter({2**i: 1 for i in range(4, 30)})
+    with pytest.raises(TooManyIntervals):
+        reachable(0, amounts, cap=1000)

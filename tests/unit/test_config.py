@@ -1,0 +1,141 @@
+"""scenarios.yaml validation: every mistake names file, line and key."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.config import DEFAULT_CHECKS, get_scenario, load_scenarios, with_overrides
+from harness.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "scenarios.yaml"
+    p.write_text(textwrap.dedent(text).lstrip())
+    return p
+
+
+GOOD = """
+schema_version: 1
+scenarios:
+  s:
+    target: {kind: redis}
+    workload: {kind: counter}
+"""
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as e:
+        load_scenarios(write(tmp_path, text))
+    return str(e.value)
+
+
+def test_shipped_scenarios_are_valid_and_named_as_promised():
+    names = set(load_scenarios(ROOT / "scenarios.yaml"))
+    assert {"redis-counter", "redis-counter-unsafe", "redis-seats", "redis-seats-unsafe", "redis-amount",
+            "redis-unique-ids", "redis-page-views", "http-counter", "http-seats", "http-amount"} <= names
+
+
+def test_defaults_fill_in(tmp_path):
+    s = load_scenarios(write(tmp_path, GOOD))["s"]
+    assert s.checks == DEFAULT_CHECKS["counter"]
+    assert s.load.users == 32 and s.target.variant == "atomic" and not s.allow_remote
+
+
+def test_unknown_key_names_line_and_key(tmp_path):
+    msg = error_of(tmp_path, GOOD + "    lod: {users: 3}\n")
+    assert msg == f"{tmp_path / 'scenarios.yaml'}:6: scenarios.s.lod: unknown key"
+
+
+def test_wrong_type_names_line_key_and_value(tmp_path):
+    msg = error_of(tmp_path, GOOD + "    load:\n      users: many\n")
+    assert f"{tmp_path / 'scenarios.yaml'}:7: scenarios.s.load.users:" in msg
+    assert "'many'" in msg
+
+
+def test_impossible_value(tmp_path):
+    msg = error_of(tmp_path, GOOD + "    load:\n      duration: 0\n")
+    assert ":7: scenarios.s.load.duration: Input should be greater than or equal to 1" in msg
+
+
+def test_bad_enum_inside_the_target_union(tmp_path):
+    msg = error_of(tmp_path, GOOD.replace("{kind: redis}", "{kind: redis, variant: atomc}"))
+    assert ":4: scenarios.s.target.variant:" in msg and "'atomc'" in msg
+
+
+def test_unknown_target_kind(tmp_path):
+    msg = error_of(tmp_path, GOOD.replace("{kind: redis}", "{kind: memcached}"))
+    assert ":4: scenarios.s.target" in msg
+
+
+def test_missing_required_key_names_its_parent_line(tmp_path):
+    msg = error_of(tmp_path, "schema_version: 1\nscenarios:\n  s:\n    target: {kind: redis}\n")
+    assert ":3: scenarios.s.workload: required key is missing" in msg
+
+
+def test_cross_field_rule(tmp_path):
+    msg = error_of(tmp_path, GOOD.replace("{kind: redis}", "{kind: redis, variant: check-then-act}"))
+    assert ":3: scenarios.s: " in msg and "check-then-act is for the seats workload" in msg
+
+
+def test_negative_capacity(tmp_path):
+    msg = error_of(tmp_path, GOOD.replace("{kind: counter}", "{kind: seats, initial: -5}"))
+    assert "scenarios.s.workload: seats.initial is the capacity" in msg
+
+
+def test_http_contract_needs_key_in_path(tmp_path):
+    text = GOOD.replace("{kind: redis}", "{kind: http, contract: {increment: {method: POST, path: /inc}}}")
+    assert "scenarios.s.target.contract.increment: path must contain {key}" in error_of(tmp_path, text)
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    msg = error_of(tmp_path, GOOD + "    workload: {kind: seats}\n")
+    assert ":6: scenarios.s.workload: duplicate key" in msg
+
+
+def test_several_mistakes_are_reported_together(tmp_path):
+    msg = error_of(tmp_path, GOOD + "    load: {users: 0, spawn_rate: -1}\n")
+    assert "load.users" in msg and "load.spawn_rate" in msg
+
+
+def test_invalid_yaml(tmp_path):
+    msg = error_of(tmp_path, "schema_version: 1\nscenarios: [\n")
+    assert "not valid YAML" in msg and str(tmp_path) in msg
+
+
+def test_unsupported_schema_version(tmp_path):
+    text = GOOD.replace("schema_version: 1", "schema_version: 2")
+    assert "schema_version 2 is not supported" in error_of(tmp_path, text)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_scenarios(tmp_path / "nope.yaml")
+
+
+def test_unknown_scenario_lists_known_ones(tmp_path):
+    with pytest.raises(ConfigError, match="no scenario named 'x'; known: s"):
+        get_scenario(write(tmp_path, GOOD), "x")
+
+
+def test_overrides_are_validated_and_name_the_flag(tmp_path):
+    s = load_scenarios(write(tmp_path, GOOD))["s"]
+    assert with_overrides(s, users=4, duration=2, target_url="redis://127.0.0.1:1/0").load.users == 4
+    with pytest.raises(ConfigError, match="--users: Input should be greater than or equal to 1"):
+        with_overrides(s, users=0)
+
+
+def test_anchors_and_x_keys_are_allowed(tmp_path):
+    text = "schema_version: 1\nx-l: &l {users: 3}\nscenarios:\n  s:\n    target: {kind: redis}\n" \
+           "    workload: {kind: counter}\n    load: *l\n"
+    assert load_scenarios(write(tmp_path, text))["s"].load.users == 3
+
+
+def test_scenarios_are_immutable(tmp_path):
+    s = load_scenarios(write(tmp_path, GOOD))["s"]
+    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error
+        s.load.users = 5  # type: ignore[misc]
