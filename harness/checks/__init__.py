@@ -125,10 +125,12 @@ def _verdict(results: list[CheckResult], totals: dict[str, int], history: Comple
     if totals["ok"] == 0:
         return "unknown", "no op was acknowledged, so nothing was proven"
     unknown = [r for r in results if r.valid is None]
+    missing = f"the history is incomplete ({'; '.join(history.missing)})" if not history.complete else ""
     if unknown:
         first = unknown[0]
         why = first.evidence.get("reason") or first.evidence.get("error") or "undecided"
-        return "unknown", f"{first.name} ({first.key}) could not decide: {why}"
-    if not history.complete:
-        return "unknown", f"the history is incomplete: {', '.join(history.missing)}"
+        lead = f"{missing}: " if missing else ""
+        return "unknown", f"{lead}{first.name} ({first.key}) could not decide: {why}"
+    if missing:
+        return "unknown", missing
     return "pass", "every check holds"

@@ -19,6 +19,9 @@ from typing import Any, Literal, Protocol
 KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 ROUTE = re.compile(r"^/counters/([^/]+)(/increment|/decrement-if-positive)?$")
 
+# what the unsafe variants wait between read and write, as a real store round trip would
+STORE_ROUND_TRIP = 0.001
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -50,7 +53,7 @@ class MemoryStore:
         if self._unsafe:
             # deliberately unsafe: yield between the read and the write, as a store round trip would
             current = self._values.get(key, 0)
-            await asyncio.sleep(0)
+            await asyncio.sleep(STORE_ROUND_TRIP)
             self._values[key] = current + amount
             return current + amount
         self._values[key] = self._values.get(key, 0) + amount
@@ -61,7 +64,7 @@ class MemoryStore:
         if current <= 0:
             raise SoldOut
         if self._unsafe:
-            await asyncio.sleep(0)  # check-then-act: the seat may be taken meanwhile
+            await asyncio.sleep(STORE_ROUND_TRIP)  # check-then-act: the seat may be taken meanwhile
             self._values[key] = self._values.get(key, 0) - 1
             return self._values[key]
         self._values[key] = current - 1

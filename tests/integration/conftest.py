@@ -1,0 +1,65 @@
+"""Real servers on 127.0.0.1 for the load path, and a way to run the CLI on them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from harness.stack.process import free_port
+from harness.stack.redis import RedisServer
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "scenarios.yaml"
+TEST_SCENARIOS = Path(__file__).resolve().parent / "scenarios.yaml"
+SHORT = ["--users", "16", "--spawn-rate", "16", "--duration", "2"]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with RedisServer() as server:
+        yield server.url
+
+
+def run_cli(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any] | None]:
+    """`counterbench run ... --out tmp_path/run`; returns the exit code and verdict.json."""
+    out = tmp_path / "run"
+    code = main(["run", "-q", "--out", str(out), *args])
+    verdict = out / "verdict.json"
+    return code, (json.loads(verdict.read_text()) if verdict.exists() else None)
+
+
+def start_service(mode: str, every: int = 20) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "faulty_service.py"), "--mode", mode,
+                             "--every", str(every), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=0.5):
+                return proc, url
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"the faulty service ({mode}) did not start")
+
+
+@pytest.fixture
+def service(request: pytest.FixtureRequest) -> Iterator[str]:
+    mode = getattr(request, "param", "none")
+    proc, url = start_service(mode)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

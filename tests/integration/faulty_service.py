@@ -1,0 +1,115 @@
+"""An in-test counter service speaking the reference contract, correct or broken on purpose.
+
+Faults hit every Nth request, so runs are deterministic in what they break:
+
+    none          correct
+    flaky-503     applies the update, then answers 503             (correct: must pass)
+    garbage-200   applies the update, then answers 200 <html>      (correct: must pass)
+    stall         applies the update, then stalls past the timeout (correct: must pass)
+    throttle-429  answers 429 without applying                      (correct: must pass)
+    slow          every request takes 0.3 s                         (correct: must pass)
+    lose          answers 200 with a value but does not apply       (lost updates: must fail)
+    double        applies the update twice                          (duplicates: must fail)
+    dup-values    applies correctly but returns the previous value  (repeated ids: must fail)
+    oversell      sells seats down to -3                            (oversell: must fail)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+import uvicorn
+
+KEY_PATH = "/counters/"
+
+
+class Faulty:
+    def __init__(self, mode: str, every: int) -> None:
+        self.mode = mode
+        self.every = every
+        self.values: dict[str, int] = {}
+        self.n = 0
+
+    def hit(self) -> bool:
+        self.n += 1
+        return self.n % self.every == 0
+
+    async def handle(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        if path == "/health":
+            return 200, b'{"status": "ok"}'
+        if not path.startswith(KEY_PATH):
+            return 404, b"{}"
+        rest = path[len(KEY_PATH):]
+        key, _, action = rest.partition("/")
+        if method == "GET" and not action:
+            if key not in self.values:
+                return 404, b'{"error": "no such counter"}'
+            return 200, json.dumps({"value": self.values[key]}).encode()
+        if method == "PUT" and not action:
+            self.values[key] = int(json.loads(body)["value"])
+            return 200, json.dumps({"value": self.values[key]}).encode()
+        if self.mode == "slow":
+            await asyncio.sleep(0.3)
+        fault = self.hit()
+        if fault and self.mode == "throttle-429":
+            return 429, b'{"error": "slow down"}'
+        if action == "increment":
+            amount = int(json.loads(body)["amount"])
+            if fault and self.mode == "lose":
+                return 200, json.dumps({"value": self.values.get(key, 0) + amount}).encode()
+            self.values[key] = self.values.get(key, 0) + amount
+            if fault and self.mode == "double":
+                self.values[key] += amount
+            value = self.values[key]
+            if fault and self.mode == "dup-values":
+                value -= amount  # the value before: the previous op's answer, handed out again
+        elif action == "decrement-if-positive":
+            floor = -3 if self.mode == "oversell" else 0
+            if self.values.get(key, 0) <= floor:
+                return 409, b'{"error": "sold out"}'
+            self.values[key] = self.values.get(key, 0) - 1
+            value = self.values[key]
+        else:
+            return 404, b"{}"
+        if fault and self.mode == "flaky-503":
+            return 503, b'{"error": "unavailable"}'
+        if fault and self.mode == "garbage-200":
+            return 200, b"<html>upstream glitch</html>"
+        if fault and self.mode == "stall":
+            await asyncio.sleep(1.5)
+        return 200, json.dumps({"value": value}).encode()
+
+
+def make_app(faulty: Faulty) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            msg = await receive()
+            body += msg.get("body", b"")
+            if not msg.get("more_body"):
+                break
+        status, payload = await faulty.handle(scope["method"], scope["path"], body)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": payload})
+
+    return app
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--mode", default="none")
+    p.add_argument("--every", type=int, default=20)
+    p.add_argument("--port", type=int, required=True)
+    args = p.parse_args()
+    uvicorn.run(make_app(Faulty(args.mode, args.every)), host="127.0.0.1", port=args.port,
+                log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
