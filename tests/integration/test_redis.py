@@ -56,7 +56,7 @@ def test_local_stack_starts_its_own_redis(tmp_path):
 
 
 def test_check_reruns_offline_and_an_incomplete_history_is_unknown(tmp_path, redis_url, capsys):
-    code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", "redis-counter", "--target-url", redis_url, *SHORT)
+    code, _ = run_cli(tmp_path, "-f", str(SHIPPED), "-s", "redis-counter", "--target-url", redis_url, *SHORT)
     assert code == 0
     run = tmp_path / "run"
     assert main(["check", str(run)]) == 0
