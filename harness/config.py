@@ -119,6 +119,8 @@ class RedisTarget(Frozen):
     url: str | None = Field(default=None, description="redis://host:port/db; default: a local redis-server")
     variant: Variant = "atomic"
     timeout: float = Field(default=5.0, gt=0, le=300)
+    gap: float = Field(default=0.0, ge=0, le=1,
+                       description="unsafe variants: seconds of app work between the read and the write")
 
 
 class HttpTarget(Frozen):
@@ -205,6 +207,8 @@ class Scenario(Frozen):
             raise ValueError("target.variant read-modify-write is for increments; seats use check-then-act")
         if not seats and self.target.variant == "check-then-act":
             raise ValueError("target.variant check-then-act is for the seats workload")
+        if isinstance(self.target, RedisTarget) and self.target.gap and self.target.variant == "atomic":
+            raise ValueError("target.gap is the read-to-write delay of the unsafe variants; atomic has none")
         if "no-oversell" in self.checks and not seats:
             raise ValueError("check no-oversell is for the seats workload")
         return self

@@ -122,15 +122,19 @@ def _verdict(results: list[CheckResult], totals: dict[str, int], history: Comple
                 parts.append(f"{totals[field]} {words}")
         detail = ", ".join(parts) or "; ".join(str(r.evidence.get("reason", r.name)) for r in bad[:3])
         return "fail", f"{', '.join(sorted({r.name for r in bad}))} violated: {detail}"
+    unknown = [r for r in results if r.valid is None]
+    if not history.complete:
+        missing = f"the history is incomplete ({'; '.join(history.missing)})"
+        if unknown:
+            return "unknown", f"{missing}: {_why(unknown[0])}"
+        return "unknown", missing
     if totals["ok"] == 0:
         return "unknown", "no op was acknowledged, so nothing was proven"
-    unknown = [r for r in results if r.valid is None]
-    missing = f"the history is incomplete ({'; '.join(history.missing)})" if not history.complete else ""
     if unknown:
-        first = unknown[0]
-        why = first.evidence.get("reason") or first.evidence.get("error") or "undecided"
-        lead = f"{missing}: " if missing else ""
-        return "unknown", f"{lead}{first.name} ({first.key}) could not decide: {why}"
-    if missing:
-        return "unknown", missing
+        return "unknown", _why(unknown[0])
     return "pass", "every check holds"
+
+
+def _why(r: CheckResult) -> str:
+    why = r.evidence.get("reason") or r.evidence.get("error") or "undecided"
+    return f"{r.name} ({r.key}) could not decide: {why}"

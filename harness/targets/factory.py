@@ -22,4 +22,4 @@ def make_admin(scenario: Scenario, url: str) -> TargetAdmin:
 def make_redis_ops(scenario: Scenario, url: str) -> RedisOps:
     t = scenario.target
     assert isinstance(t, RedisTarget)
-    return RedisOps(RedisAddress.parse(url), variant=t.variant, timeout=t.timeout)
+    return RedisOps(RedisAddress.parse(url), variant=t.variant, timeout=t.timeout, gap=t.gap)

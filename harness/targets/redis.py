@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -135,9 +136,10 @@ def _optional_int(reply: Any) -> int:
 class RedisOps:
     """An op client for one load user."""
 
-    def __init__(self, address: RedisAddress, *, variant: Variant, timeout: float) -> None:
+    def __init__(self, address: RedisAddress, *, variant: Variant, timeout: float, gap: float = 0.0) -> None:
         self._conn = RespConnection(address, timeout=timeout)
         self._variant = variant
+        self._gap = gap
 
     def _run(self, *args: str | int) -> Completion:
         """One command; its reply must be an integer."""
@@ -168,6 +170,8 @@ class RedisOps:
                 new = self._read(key) + amount
             except NotSent as e:
                 return classify_exception(e, REDIS_RULES)
+            if self._gap:
+                time.sleep(self._gap)  # cooperative under gevent: other users run meanwhile
             try:
                 reply = self._conn.call("SET", key, new)
                 if isinstance(reply, hiredis.ReplyError):
@@ -188,6 +192,8 @@ class RedisOps:
                 return classify_exception(e, REDIS_RULES)
             if current <= 0:
                 return Completion.fail("sold out")
+            if self._gap:
+                time.sleep(self._gap)
             return self._run("DECR", key)
         return self._run("EVAL", DECR_IF_POSITIVE, 1, key)
 
