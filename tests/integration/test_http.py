@@ -82,5 +82,5 @@ def test_the_drain_lets_in_flight_ops_complete(tmp_path, service):
     assert drained["totals"]["indeterminate"] == 0
     # without a drain, Locust may kill users mid-request: such ops are indeterminate, never lost
     _, cut = run(tmp_path / "b", service, "slow-counter-no-drain")
-    assert cut["verdict"] == "pass"
+    assert cut["verdict"] in ("pass", "unknown")  # unknown: killed before any op was acknowledged
     assert cut["totals"]["lost"] == 0
