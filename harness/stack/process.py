@@ -44,6 +44,10 @@ class LocalServer:
         return port_open(self.port)
 
     @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
     def url(self) -> str:
         raise NotImplementedError
 

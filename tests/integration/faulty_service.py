@@ -8,6 +8,7 @@ Faults hit every Nth request, so runs are deterministic in what they break:
     stall         applies the update, then stalls past the timeout (correct: must pass)
     throttle-429  answers 429 without applying                      (correct: must pass)
     slow          every request takes 0.3 s                         (correct: must pass)
+    reset         applies the update, then drops the connection mid-answer (correct: must pass)
     lose          answers 200 with a value but does not apply       (lost updates: must fail)
     double        applies the update twice                          (duplicates: must fail)
     dup-values    applies correctly but returns the previous value  (repeated ids: must fail)
@@ -24,6 +25,7 @@ from typing import Any
 import uvicorn
 
 KEY_PATH = "/counters/"
+RESET = b"<reset>"
 
 
 class Faulty:
@@ -78,6 +80,8 @@ class Faulty:
             return 503, b'{"error": "unavailable"}'
         if fault and self.mode == "garbage-200":
             return 200, b"<html>upstream glitch</html>"
+        if fault and self.mode == "reset":
+            return 200, RESET
         if fault and self.mode == "stall":
             await asyncio.sleep(1.5)
         return 200, json.dumps({"value": value}).encode()
@@ -94,6 +98,12 @@ def make_app(faulty: Faulty) -> Any:
             if not msg.get("more_body"):
                 break
         status, payload = await faulty.handle(scope["method"], scope["path"], body)
+        if payload == RESET:
+            # promise a body, send half, then fail: the server closes the connection mid-answer
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"), (b"content-length", b"40")]})
+            await send({"type": "http.response.body", "body": b'{"val', "more_body": True})
+            raise ConnectionAbortedError("dropped on purpose")
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": payload})

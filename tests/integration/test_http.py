@@ -36,6 +36,7 @@ def test_your_own_service_with_the_shipped_scenario(tmp_path, service):
     ("garbage-200", "faulty-counter", "indeterminate"),
     ("garbage-200", "faulty-amount", "indeterminate"),
     ("stall", "faulty-counter", "indeterminate"),
+    ("reset", "faulty-counter", "indeterminate"),
     ("throttle-429", "faulty-counter", "fail"),
     ("throttle-429", "faulty-seats", "fail"),
 ], indirect=["service"])

@@ -132,3 +132,32 @@ def test_history_write_failure_fails_the_run_loudly(tmp_path, redis_url):
         capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2
     assert "cannot write history" in proc.stderr
+
+
+def test_a_paused_server_times_out_ops_that_are_classified_not_crashed_on(tmp_path):
+    import os
+    import signal
+    import threading
+
+    from harness.stack.redis import RedisServer
+    from tests.integration.conftest import TEST_SCENARIOS
+
+    with RedisServer() as server:
+        assert server.pid is not None
+        pid = server.pid
+
+        def pause() -> None:
+            os.kill(pid, signal.SIGSTOP)
+            threading.Event().wait(1.2)  # four times the target's 0.3 s timeout
+            os.kill(pid, signal.SIGCONT)
+
+        timer = threading.Timer(2.5, pause)  # the load process needs ~1 s to start
+        timer.start()
+        try:
+            code, v = run_cli(tmp_path, "-f", str(TEST_SCENARIOS), "-s", "redis-counter-short-timeout",
+                              "--target-url", server.url)
+        finally:
+            timer.join()
+    assert v is not None
+    assert (code, v["verdict"]) == (0, "pass"), v["reason"]
+    assert v["totals"]["indeterminate"] > 0
