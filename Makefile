@@ -9,15 +9,25 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO    := redis-counter redis-counter-unsafe redis-seats redis-seats-unsafe redis-amount \
            redis-unique-ids redis-page-views http-counter http-seats
 
-.PHONY: setup system venv demo test lint clean
+.PHONY: setup system venv dynalite demo test lint clean
 
-setup: system venv
+DYNALITE := .stack/node_modules/.bin/dynalite
+APT_NEEDS := $(if $(shell command -v redis-server),,redis-server redis-tools) \
+             $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
+
+setup: system venv dynalite
 
 system:
-	@command -v redis-server >/dev/null || { \
-	  echo "installing redis-server (apt)"; \
+	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
+	  echo "installing $(strip $(APT_NEEDS)) (apt)"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server redis-tools >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_NEEDS) >/dev/null; fi
+
+dynalite: $(DYNALITE)
+
+# dynalite's LevelDB binding ships a prebuilt linux-x64 binary: no build scripts needed
+$(DYNALITE):
+	npm install --prefix .stack --ignore-scripts --no-audit --no-fund --loglevel=error dynalite@4.0.0
 
 venv: $(STAMP)
 
@@ -37,4 +47,4 @@ test: setup lint
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .stack .pytest_cache .ruff_cache

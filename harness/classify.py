@@ -103,3 +103,33 @@ def classify_http_status(status: int, fail_statuses: Sequence[int]) -> Completio
 def _short(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:160]
+
+
+# DynamoDB error codes that prove the write was not applied. Anything else (5xx such as
+# InternalServerError or ServiceUnavailable, unknown codes) is indeterminate.
+DYNAMODB_REFUSALS = frozenset({
+    "ConditionalCheckFailedException", "ProvisionedThroughputExceededException", "ThrottlingException",
+    "RequestLimitExceeded", "ValidationException", "ResourceNotFoundException", "AccessDeniedException",
+    "UnrecognizedClientException", "InvalidSignatureException", "MissingAuthenticationTokenException",
+    "TransactionConflictException", "ItemCollectionSizeLimitExceededException", "SerializationException",
+})
+
+DYNAMODB_RULES: tuple[Rule, ...] = (
+    Rule(NotSent, FAIL, "not sent"),
+    Rule("EndpointConnectionError", FAIL, "not sent"),  # botocore: the connection was never made
+    Rule(BadReply, IND, "unexpected reply"),
+    Rule("ReadTimeoutError", IND, "timeout"),
+    Rule("ConnectTimeoutError", IND, "connect timeout"),
+    Rule("ConnectionClosedError", IND, "connection closed"),
+    Rule(TimeoutError, IND, "timeout"),
+    Rule("Timeout", IND, "timeout"),
+    Rule(OSError, IND, "socket error"),
+)
+
+
+def classify_dynamodb_error(code: str, message: str, status: int | None) -> Completion:
+    """A DynamoDB error response (botocore ClientError)."""
+    text = f"{code}: {message}"[:160]
+    if code in DYNAMODB_REFUSALS:
+        return Completion.fail(text)
+    return Completion.indeterminate(f"HTTP {status} {text}" if status else text)

@@ -13,29 +13,49 @@ from pathlib import Path
 from typing import Any
 
 from harness import lifecycle
-from harness.config import HttpTarget, Scenario, get_scenario, load_scenarios, with_overrides
+from harness.config import (
+    ApiGatewayTarget,
+    DynamoTarget,
+    HttpTarget,
+    Scenario,
+    get_scenario,
+    load_scenarios,
+    with_overrides,
+)
 from harness.errors import ConfigError, CounterbenchError
 from harness.judge import judge
 from harness.load import run_load
 from harness.runfolder import RunFolder, new_run_id
 from harness.summary import print_summary, print_table
-from harness.targets.address import check_safe
+from harness.targets.address import check_safe, check_target_safe
 
 EXIT = {"pass": 0, "fail": 1, "unknown": 2}
 
 
-def _start_local(scenario: Scenario, stack: ExitStack) -> str:
-    """Start the scenario's local target and return its URL; stopped when the stack closes."""
-    if isinstance(scenario.target, HttpTarget):
+def _start_local(scenario: Scenario, stack: ExitStack) -> tuple[Scenario, str]:
+    """Start the scenario's local target (stopped when the stack closes); the scenario now points at it."""
+    target = scenario.target
+    if isinstance(target, HttpTarget):
         from harness.stack.service import ReferenceService
 
-        server: Any = ReferenceService(variant=scenario.target.variant)
+        server: Any = stack.enter_context(ReferenceService(variant=target.variant))
+    elif isinstance(target, DynamoTarget):
+        from harness.stack.dynalite import Dynalite
+
+        server = stack.enter_context(Dynalite())
+    elif isinstance(target, ApiGatewayTarget):
+        from harness.stack.apigateway.server import ApiGatewayEmulator
+        from harness.stack.dynalite import Dynalite
+
+        store = stack.enter_context(Dynalite())
+        server = stack.enter_context(ApiGatewayEmulator(definition=Path(target.api), dynamodb_url=store.url,
+                                                        region=target.item.region))
+        scenario = with_overrides(scenario, store_url=store.url)
     else:
         from harness.stack.redis import RedisServer
 
-        server = RedisServer()
-    stack.enter_context(server)
-    return str(server.url)
+        server = stack.enter_context(RedisServer())
+    return scenario, str(server.url)
 
 
 def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, Any]:
@@ -48,11 +68,11 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
     with ExitStack() as stack:
         url = scenario.target.url
         if url:
-            check_safe(url, allow_remote=scenario.allow_remote)
+            check_target_safe(scenario, url)
         else:
             if not args.quiet:
                 print(f"{scenario.name}: starting a local {scenario.target.kind} target ...", flush=True)
-            url = _start_local(scenario, stack)
+            scenario, url = _start_local(scenario, stack)
         lifecycle.prepare(folder, scenario=scenario, run_id=run_id, target_url=url, extra={"mode": "cli"})
         if not args.quiet:
             load = scenario.load

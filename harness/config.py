@@ -131,8 +131,56 @@ class HttpTarget(Frozen):
     contract: HttpContract = HttpContract()
 
 
-Target = Annotated[RedisTarget | HttpTarget, Field(discriminator="kind")]
-TARGET_KINDS = frozenset({"redis", "http"})
+_NAME = r"^[A-Za-z0-9_.\-]{1,255}$"
+
+
+class DynamoTarget(Frozen):
+    """UpdateItem on DynamoDB or any DynamoDB-compatible endpoint (dynalite locally)."""
+
+    kind: Literal["dynamodb"]
+    url: str | None = Field(default=None, description="endpoint URL; default: a local dynalite")
+    region: str = "us-east-1"
+    table: str = Field(default="counterbench", pattern=_NAME)
+    partition_key: str = Field(default="pk", pattern=_NAME)
+    attribute: str = Field(default="counterValue", pattern=_NAME)
+    update: Literal["add", "set"] = Field(default="add", description="ADD #v :n, or SET #v = #v + :n")
+    returns: Literal["after", "before"] = Field(default="after", description="UPDATED_NEW or UPDATED_OLD")
+    variant: Variant = "atomic"
+    shards: int = Field(default=1, ge=1, le=1000, description="write shards: N items, the total is their sum")
+    max_attempts: int = Field(default=1, ge=1, le=10, description="SDK attempts; >1 can apply an op twice")
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    create_table: bool = Field(default=True, description="create the table (on demand) if it is missing")
+    gap: float = Field(default=0.0, ge=0, le=1, description="unsafe variants: seconds between read and write")
+
+
+class DynamoItem(Frozen):
+    """The one item an API's templates update, for setup and final reads."""
+
+    table: str = Field(pattern=_NAME)
+    key: Mapping[str, str] = Field(description="attribute -> string value, as in the template's Key")
+    attribute: str = Field(pattern=_NAME)
+    region: str = "us-east-1"
+    url: str | None = Field(default=None, description="DynamoDB endpoint; default: the local dynalite")
+
+
+class ApiGatewayTarget(Frozen):
+    """HTTP POST to a REST API whose integration calls DynamoDB (the seed article's design)."""
+
+    kind: Literal["apigateway"]
+    url: str | None = Field(default=None, description="stage URL; default: the local API Gateway emulator")
+    api: str = Field(default="apigateway/counter-api.yaml", description="the REST API definition")
+    path: str = Field(default="/counter", pattern=r"^/")
+    item: DynamoItem
+    returns: Literal["after", "before"] = "before"
+    api_key_env: str | None = Field(default=None, description="environment variable holding an x-api-key")
+    sigv4: bool = Field(default=False, description="sign requests with the standard AWS credential chain")
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    variant: Literal["atomic"] = "atomic"
+    fail_statuses: tuple[int, ...] = (400, 403, 404, 409, 429)
+
+
+Target = Annotated[RedisTarget | HttpTarget | DynamoTarget | ApiGatewayTarget, Field(discriminator="kind")]
+TARGET_KINDS = frozenset({"redis", "http", "dynamodb", "apigateway"})
 
 
 class AmountRange(Frozen):
@@ -191,6 +239,11 @@ class Scenario(Frozen):
     allow_remote: bool = False
     expect: Literal["pass", "fail"] = Field(default="pass", description="the verdict this scenario should get")
 
+    @property
+    def returns(self) -> Literal["after", "before"]:
+        """Whether acknowledged ops return the value after the update or before it."""
+        return getattr(self.target, "returns", "after")
+
     @model_validator(mode="before")
     @classmethod
     def _default_checks(cls, data: Any) -> Any:
@@ -207,7 +260,13 @@ class Scenario(Frozen):
             raise ValueError("target.variant read-modify-write is for increments; seats use check-then-act")
         if not seats and self.target.variant == "check-then-act":
             raise ValueError("target.variant check-then-act is for the seats workload")
-        if isinstance(self.target, RedisTarget) and self.target.gap and self.target.variant == "atomic":
+        if isinstance(self.target, DynamoTarget) and self.target.shards > 1 and self.workload.kind in (
+                "page-views", "seats"):
+            raise ValueError("target.shards splits one counter; it is not for seats or page-views")
+        if isinstance(self.target, ApiGatewayTarget) and self.workload.kind in ("page-views", "amount"):
+            raise ValueError("an API's templates update one fixed item by a fixed amount: use counter, "
+                             "unique-ids or seats")
+        if isinstance(self.target, RedisTarget | DynamoTarget) and self.target.gap and self.target.variant == "atomic":
             raise ValueError("target.gap is the read-to-write delay of the unsafe variants; atomic has none")
         if "no-oversell" in self.checks and not seats:
             raise ValueError("check no-oversell is for the seats workload")
@@ -302,6 +361,7 @@ def with_overrides(
     spawn_rate: float | None = None,
     duration: int | None = None,
     target_url: str | None = None,
+    store_url: str | None = None,
 ) -> Scenario:
     """The scenario with command-line overrides applied, validated again."""
     load = scenario.load.model_dump()
@@ -311,6 +371,8 @@ def with_overrides(
     target = scenario.target.model_dump()
     if target_url is not None:
         target["url"] = target_url
+    if store_url is not None and "item" in target:
+        target["item"] = {**target["item"], "url": store_url}
     raw = {**scenario.model_dump(), "load": load, "target": target}
     try:
         return Scenario.model_validate(raw)

@@ -5,6 +5,7 @@ File format (JSON lines), one file per worker under ``<run>/history/``:
     {"schema_version": 1, "type": "header", "worker": ..., "run_id": ..., ...}
     ["i", op_id, t_us, key, kind, amount]          invoke, written before the op is sent
     ["c", op_id, t_us, outcome, value, error]      completion, exactly one per invoke
+    ["c", op_id, t_us, outcome, value, error, n]   ... sent as n requests (SDK retries), when n > 1
     {"type": "footer", "invoked": n, "completed": m}
 
 ``t_us`` is microseconds on the worker's monotonic clock since ``anchor`` in the
@@ -75,7 +76,8 @@ class HistoryWriter:
         value = "null" if done.value is None else str(int(done.value))
         error = "null" if done.error is None else json.dumps(done.error[:200])
         self._completed += 1
-        self._write(f'["c",{op_id},{self.now_us()},"{done.outcome.value}",{value},{error}]\n')
+        more = f",{done.attempts}" if done.attempts > 1 else ""
+        self._write(f'["c",{op_id},{self.now_us()},"{done.outcome.value}",{value},{error}{more}]\n')
 
     def _write(self, line: str) -> None:
         if self._closed:
@@ -179,11 +181,13 @@ def read_worker_history(path: Path) -> WorkerHistory:
                         raise HistoryError(f"{path}:{lineno}: op {op_id} invoked twice")
                     invokes[op_id] = (t, key, kind, amount)
                 elif tag == "c":
-                    _, op_id, t, outcome, value, error = rec
+                    _, op_id, t, outcome, value, error, *more = rec
                     inv = invokes.pop(op_id, None)
                     if inv is None:
                         raise HistoryError(f"{path}:{lineno}: completion of op {op_id} that was not invoked")
-                    ops.append(Op(worker, op_id, inv[1], inv[2], inv[3], Outcome(outcome), value, error, inv[0], t))
+                    attempts = int(more[0]) if more else 1
+                    ops.append(Op(worker, op_id, inv[1], inv[2], inv[3], Outcome(outcome), value, error, inv[0], t,
+                                  attempts))
                 else:
                     raise HistoryError(f"{path}:{lineno}: unknown record tag {tag!r}")
             except (ValueError, TypeError, IndexError) as e:

@@ -45,7 +45,10 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         missing=tuple([*problems, *(f"{w.worker}: {w.problem}" for w in history.incomplete_workers)]),
     )
     report: CheckReport = run_checks(
-        checks=scenario.checks, ops=history.ops(), initial=state["initial"], final=final, history=completeness)
+        checks=scenario.checks, ops=history.ops(), initial=state["initial"], final=final, history=completeness,
+        returns=scenario.returns)
+    retried = [op.attempts for op in history.ops() if op.attempts > 1]
+    totals = {**report.totals, "retried_ops": len(retried), "retry_attempts": sum(a - 1 for a in retried)}
     doc: dict[str, Any] = {
         "verdict": report.verdict,
         "reason": report.reason if state.get("final") is not None else "the final state was never read; "
@@ -54,7 +57,7 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         "scenario": scenario.name,
         "target": run["target"],
         "run_id": run["run_id"],
-        "totals": report.totals,
+        "totals": totals,
         "latency": _latency(history),
         "history": {"workers": [w.worker for w in history.workers], "complete": completeness.complete,
                     "missing": list(completeness.missing)},

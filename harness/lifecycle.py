@@ -10,16 +10,16 @@ from typing import Any
 
 from harness.config import Scenario
 from harness.runfolder import RunFolder, environment
-from harness.targets.address import check_safe, redact
+from harness.targets.address import check_target_safe, redact
 from harness.targets.factory import make_admin
-from harness.workloads import key_names
+from harness.workloads import scenario_keys
 
 
 def prepare(folder: RunFolder, *, scenario: Scenario, run_id: str, target_url: str,
             extra: dict[str, Any] | None = None) -> None:
     """Refuse unsafe targets, record the run, and set every key to its initial value."""
-    check_safe(target_url, allow_remote=scenario.allow_remote)
-    keys = key_names(scenario.workload, run_id)
+    check_target_safe(scenario, target_url)
+    keys = scenario_keys(scenario, run_id)
     folder.write(folder.run_json, {
         "run_id": run_id,
         "scenario": scenario.model_dump(mode="json"),

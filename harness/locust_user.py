@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gevent
 from locust import User, events
@@ -33,16 +34,18 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness import lifecycle
-from harness.config import HttpTarget, Scenario, get_scenario, with_overrides
+from harness.config import ApiGatewayTarget, DynamoTarget, HttpTarget, Scenario, get_scenario, with_overrides
 from harness.errors import CounterbenchError, HistoryError
 from harness.history import HistoryWriter
 from harness.judge import judge
 from harness.ops import Completion, Outcome
 from harness.runfolder import RunFolder, new_run_id
 from harness.targets import OpClient
-from harness.targets.factory import make_redis_ops
-from harness.targets.http import HttpOps
-from harness.workloads import OpChooser, key_names
+from harness.targets.apigateway import ApiGatewayOps, sigv4_signer
+from harness.targets.dynamodb import dynamodb_client
+from harness.targets.factory import make_dynamo_ops, make_redis_ops
+from harness.targets.http import HttpOps, Transport
+from harness.workloads import OpChooser, scenario_keys, sharded
 
 log = logging.getLogger("counterbench")
 
@@ -71,6 +74,7 @@ class Run:
     target_url: str
     keys: list[str]
     writer: HistoryWriter | None = None
+    shared_client: Any = None  # one botocore client per process: heavy to build, safe to share
 
 
 class Session:
@@ -119,11 +123,17 @@ class Session:
             raise CounterbenchError(f"{folder.path} already holds a run; choose a new --run-dir")
         lifecycle.prepare(folder, scenario=scenario, run_id=run_id, target_url=url,
                           extra={"mode": "locust", "workers": []})
-        return Run(scenario=scenario, folder=folder, target_url=url, keys=key_names(scenario.workload, run_id))
+        return Run(scenario=scenario, folder=folder, target_url=url, keys=scenario_keys(scenario, run_id))
 
     def test_start(self) -> None:
         try:
             run = self.run = self.load_run()
+            target = run.scenario.target
+            if isinstance(target, DynamoTarget) and not isinstance(self.env.runner, MasterRunner):
+                # built before users start: building it from every user at once would stall them all
+                run.shared_client = dynamodb_client(
+                    url=run.target_url or None, region=target.region, timeout=target.timeout,
+                    max_attempts=target.max_attempts, pool=max(10, run.scenario.load.users))
             if not isinstance(self.env.runner, MasterRunner):
                 worker = f"{socket.gethostname()}-{os.getpid()}-{self._tests}"
                 run.writer = HistoryWriter(run.folder.history_dir / f"{worker}.jsonl", worker=worker,
@@ -226,23 +236,36 @@ class CounterUser(User):
             SESSION.fatal(f"scenario {run.scenario.name} is a {run.scenario.workload.kind} workload; "
                           f"run it with locustfiles/{run.scenario.workload.kind.replace('-', '_')}.py")
             raise StopUser()
-        self.chooser = OpChooser(run.scenario.workload, run.keys, seed=random.SystemRandom().randrange(2**32))
+        self.chooser = OpChooser(run.scenario.workload, run.keys, seed=random.SystemRandom().randrange(2**32),
+                                   uniform=sharded(run.scenario))
+        self.ops = self._make_ops(run)
+
+    def _http_transport(self, base_url: str, timeout: float) -> Transport:
+        """Locust's FastHttpSession (geventhttpclient), without retries or redirects."""
+        session = FastHttpSession(base_url=base_url.rstrip("/"), request_event=_NoEvents(), user=self, max_retries=0,
+                                  max_redirects=0, network_timeout=timeout, connection_timeout=timeout)
+
+        def send(method: str, path: str, body: bytes | None,
+                 headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+            resp = session.request(method, path, data=body, headers=dict(headers))
+            if not resp.status_code:  # no answer at all: the transport error decides
+                raise resp.error or ConnectionError("no response")
+            return resp.status_code, dict(resp.headers or {}), resp.content or b""
+
+        return send
+
+    def _make_ops(self, run: Run) -> OpClient:
         target = run.scenario.target
         if isinstance(target, HttpTarget):
-            session = FastHttpSession(
-                base_url=run.target_url.rstrip("/"), request_event=_NoEvents(), user=self, max_retries=0,
-                max_redirects=0, network_timeout=target.timeout, connection_timeout=target.timeout)
-
-            def send(method: str, path: str, body: bytes | None,
-                     headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
-                resp = session.request(method, path, data=body, headers=dict(headers))
-                if not resp.status_code:  # no answer at all: the transport error decides
-                    raise resp.error or ConnectionError("no response")
-                return resp.status_code, dict(resp.headers or {}), resp.content or b""
-
-            self.ops = HttpOps(target.contract, send)
-        else:
-            self.ops = make_redis_ops(run.scenario, run.target_url)
+            return HttpOps(target.contract, self._http_transport(run.target_url, target.timeout))
+        if isinstance(target, ApiGatewayTarget):
+            parts = urlsplit(run.target_url)
+            signer = sigv4_signer(target.item.region) if target.sigv4 else None
+            return ApiGatewayOps(target, run.target_url,
+                                 self._http_transport(f"{parts.scheme}://{parts.netloc}", target.timeout), signer)
+        if isinstance(target, DynamoTarget):
+            return make_dynamo_ops(run.scenario, run.shared_client)
+        return make_redis_ops(run.scenario, run.target_url)
 
     def on_stop(self) -> None:
         ops = getattr(self, "ops", None)

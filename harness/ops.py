@@ -27,6 +27,7 @@ class Completion:
     outcome: Outcome
     value: int | None = None  # the counter value the target returned, when it returned one
     error: str | None = None  # short reason for fail / indeterminate
+    attempts: int = 1  # requests the client sent for this op (more than 1 only with SDK retries on)
 
     @staticmethod
     def ok(value: int | None) -> Completion:
@@ -55,6 +56,7 @@ class Op:
     error: str | None
     invoked_us: int  # microseconds since the worker's clock anchor
     completed_us: int | None  # None: never completed
+    attempts: int = 1
 
     @property
     def latency_us(self) -> int | None:

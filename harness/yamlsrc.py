@@ -36,18 +36,23 @@ class SourceMap:
 
 def _walk(node: yaml.Node, loc: Loc, smap: SourceMap, loader: yaml.SafeLoader) -> Any:
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves `<<: *anchor` merges like SafeLoader does
+        explicit = sum(k.tag != "tag:yaml.org,2002:merge" for k, _ in node.value)
+        loader.flatten_mapping(node)  # resolves `<<: *anchor` merges like SafeLoader does: merged pairs first
+        merged = len(node.value) - explicit
         out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
+        explicit_keys: set[Any] = set()
+        for i, (key_node, value_node) in enumerate(node.value):
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int):
                 raise ConfigError(
                     f"{smap.path}:{key_node.start_mark.line + 1}: {_dotted(loc)}: keys must be strings"
                 )
-            if key in out:
-                raise ConfigError(
-                    f"{smap.path}:{key_node.start_mark.line + 1}: {_dotted((*loc, key))}: duplicate key"
-                )
+            if i >= merged:
+                if key in explicit_keys:
+                    raise ConfigError(
+                        f"{smap.path}:{key_node.start_mark.line + 1}: {_dotted((*loc, key))}: duplicate key"
+                    )
+                explicit_keys.add(key)  # an explicit key overrides one merged in, as YAML says
             smap.lines[(*loc, key)] = key_node.start_mark.line + 1
             out[key] = _walk(value_node, (*loc, key), smap, loader)
         return out

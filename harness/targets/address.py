@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from harness.errors import ConfigError, SafetyError
@@ -32,6 +33,15 @@ def check_safe(url: str, *, allow_remote: bool) -> None:
             f"refusing to send load to {host or url!r}: not a loopback address. "
             "Set `allow_remote: true` in the scenario to load-test a remote target."
         )
+
+
+def check_target_safe(scenario: Any, url: str) -> None:
+    """The target and, for an API, the DynamoDB endpoint behind it (none given: AWS itself)."""
+    check_safe(url, allow_remote=scenario.allow_remote)
+    item = getattr(scenario.target, "item", None)
+    if item is not None:
+        region = item.region
+        check_safe(item.url or f"https://dynamodb.{region}.amazonaws.com", allow_remote=scenario.allow_remote)
 
 
 def redact(url: str) -> str:

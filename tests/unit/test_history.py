@@ -115,3 +115,11 @@ def test_malformed_record_names_file_and_line(tmp_path):
     w.path.write_text(lines[0] + '\n["c",3,1,"ok"]\n')
     with pytest.raises(HistoryError, match=r"w1.jsonl:2: malformed record"):
         read_worker_history(w.path)
+
+
+def test_retried_op_keeps_its_attempt_count(tmp_path):
+    w = writer(tmp_path)
+    w.complete(w.invoke("k", "incr", 1), Completion(Outcome.INDETERMINATE, None, "3 attempts", 3))
+    w.complete(w.invoke("k", "incr", 1), Completion.ok(2))
+    w.close()
+    assert sorted(o.attempts for o in read_worker_history(w.path).ops) == [1, 3]

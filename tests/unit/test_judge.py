@@ -32,7 +32,8 @@ def test_v1_folder_passes(folder):
     v = judge(folder)
     assert v["verdict"] == "pass"
     assert v["totals"] == {"ops": 3, "ok": 1, "fail": 1, "indeterminate": 1, "keys": 1, "lost": 0,
-                           "duplicated": 0, "duplicate_values": 0, "oversold": 0}
+                           "duplicated": 0, "duplicate_values": 0, "oversold": 0, "retried_ops": 0,
+                           "retry_attempts": 0}
     assert json.loads(folder.verdict_json.read_text())["schema_version"] == 1
 
 

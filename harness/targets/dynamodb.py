@@ -1,0 +1,217 @@
+"""The dynamodb target: UpdateItem ADD / SET +, conditional seats, and unsafe variants.
+
+DynamoDB counters are not idempotent, so SDK retries are off by default
+(``max_attempts: 1``). When a scenario enables them, an op that needed more
+than one attempt may have been applied more than once: it is recorded as
+indeterminate, with its attempt count, whatever the last attempt answered.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness.classify import DYNAMODB_RULES, BadReply, NotSent, classify_dynamodb_error, classify_exception
+from harness.config import DynamoTarget
+from harness.errors import TargetError, TargetUnreachable
+from harness.ops import Completion, Outcome
+from harness.targets.address import is_loopback_host
+
+AttrMap = dict[str, dict[str, str]]
+
+LOCAL_CREDENTIALS = {"aws_access_key_id": "counterbench", "aws_secret_access_key": "counterbench"}
+
+
+def dynamodb_client(*, url: str | None, region: str, timeout: float, max_attempts: int = 1, pool: int = 10) -> Any:
+    """A botocore DynamoDB client; credentials from the standard AWS chain.
+
+    A local endpoint (dynalite) checks no signature, so when the environment has no
+    credentials at all a placeholder pair is used for it, and only for it.
+    """
+    from urllib.parse import urlsplit
+
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    kwargs: dict[str, Any] = {}
+    local = url is not None and is_loopback_host(urlsplit(url).hostname or "")
+    if local and session.get_credentials() is None:
+        kwargs.update(aws_access_key_id="counterbench", aws_secret_access_key="counterbench")
+    config = Config(retries={"total_max_attempts": max_attempts, "mode": "standard"}, connect_timeout=timeout,
+                    read_timeout=timeout, max_pool_connections=pool)
+    return session.client("dynamodb", endpoint_url=url, region_name=region or os.environ.get("AWS_REGION"),
+                          config=config, **kwargs)
+
+
+def _number(attrs: Mapping[str, Any] | None, name: str) -> int | None:
+    if not attrs or name not in attrs:
+        return None
+    raw = attrs[name].get("N") if isinstance(attrs[name], dict) else None
+    if raw is None:
+        raise BadReply(f"{name} is not a number: {attrs[name]!r:.60}")
+    try:
+        return int(raw)
+    except ValueError as e:
+        raise BadReply(f"{name} is not an integer: {raw!r:.40}") from e
+
+
+def _attempts(meta_source: Mapping[str, Any]) -> int:
+    return int(meta_source.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
+
+
+class DynamoOps:
+    """An op client for one load user (the botocore client is shared by the process)."""
+
+    def __init__(self, target: DynamoTarget, client: Any) -> None:
+        self._t = target
+        self._c = client
+        self._names = {"#v": target.attribute}
+        self._return = "UPDATED_NEW" if target.returns == "after" else "UPDATED_OLD"
+
+    def _key(self, key: str) -> AttrMap:
+        return {self._t.partition_key: {"S": key}}
+
+    def _call(self, fn: Callable[[], dict[str, Any]], value: Callable[[dict[str, Any]], int | None]) -> Completion:
+        from botocore.exceptions import ClientError
+
+        try:
+            resp = fn()
+            attempts = _attempts(resp)
+            done = Completion.ok(value(resp))
+        except ClientError as e:
+            err = e.response.get("Error", {})
+            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            attempts = _attempts(e.response)
+            done = classify_dynamodb_error(str(err.get("Code", "")), str(err.get("Message", "")), status)
+        except Exception as e:
+            attempts = 1
+            done = classify_exception(e, DYNAMODB_RULES)
+        if attempts > 1:
+            # an earlier attempt may have been applied as well: the op's effect is unknown
+            reason = f"{attempts} attempts; last: {done.outcome.value}{': ' + done.error if done.error else ''}"
+            return Completion(Outcome.INDETERMINATE, None, reason[:200], attempts)
+        return done
+
+    def _read(self, key: str) -> int:
+        """The read of a read-modify-write; a failure here means nothing was written."""
+        try:
+            resp = self._c.get_item(TableName=self._t.table, Key=self._key(key), ConsistentRead=True)
+            return _number(resp.get("Item"), self._t.attribute) or 0
+        except Exception as e:
+            raise NotSent(f"read before write failed: {e}") from e
+
+    def incr(self, key: str, amount: int) -> Completion:
+        t = self._t
+        if t.variant == "read-modify-write":
+            # deliberately unsafe: another user may write between the GetItem and the PutItem
+            try:
+                before = self._read(key)
+            except NotSent as e:
+                return classify_exception(e, DYNAMODB_RULES)
+            if t.gap:
+                time.sleep(t.gap)
+            after = before + amount
+            item = {**self._key(key), t.attribute: {"N": str(after)}}
+            return self._call(lambda: self._c.put_item(TableName=t.table, Item=item),
+                              lambda _: after if t.returns == "after" else before)
+        expr = "ADD #v :n" if t.update == "add" else "SET #v = #v + :n"
+        return self._call(
+            lambda: self._c.update_item(TableName=t.table, Key=self._key(key), UpdateExpression=expr,
+                                        ExpressionAttributeNames=self._names,
+                                        ExpressionAttributeValues={":n": {"N": str(amount)}},
+                                        ReturnValues=self._return),
+            lambda r: _number(r.get("Attributes"), t.attribute))
+
+    def decr_if_positive(self, key: str) -> Completion:
+        t = self._t
+        values = {":one": {"N": "1"}}
+        condition: dict[str, Any] = {}
+        if t.variant == "check-then-act":
+            # deliberately unsafe: the seat may be gone between the GetItem and the UpdateItem
+            try:
+                current = self._read(key)
+            except NotSent as e:
+                return classify_exception(e, DYNAMODB_RULES)
+            if current <= 0:
+                return Completion.fail("sold out")
+            if t.gap:
+                time.sleep(t.gap)
+        else:
+            condition = {"ConditionExpression": "#v > :zero"}
+            values[":zero"] = {"N": "0"}
+        return self._call(
+            lambda: self._c.update_item(TableName=t.table, Key=self._key(key), UpdateExpression="SET #v = #v - :one",
+                                        ExpressionAttributeNames=self._names, ExpressionAttributeValues=values,
+                                        ReturnValues=self._return, **condition),
+            lambda r: _number(r.get("Attributes"), t.attribute))
+
+    def close(self) -> None:
+        pass
+
+
+class DynamoAdmin:
+    """Setup and strongly consistent final reads of counter items."""
+
+    def __init__(self, client: Any, *, table: str, key_of: Callable[[str], AttrMap], attribute: str,
+                 key_schema: Sequence[str], create_table: bool, where: str) -> None:
+        self._c = client
+        self._table = table
+        self._key_of = key_of
+        self._attr = attribute
+        self._schema = list(key_schema)
+        self._create = create_table
+        self._where = where
+
+    def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+        try:
+            return fn()
+        except EndpointConnectionError as e:
+            raise TargetUnreachable(f"DynamoDB at {self._where} is unreachable: {e}") from e
+        except (ClientError, BotoCoreError) as e:
+            raise TargetError(f"DynamoDB at {self._where}: {what} failed: {e}") from e
+
+    def _ensure_table(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._c.describe_table(TableName=self._table)
+            return
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "ResourceNotFoundException" or not self._create:
+                raise
+        types = ["HASH", "RANGE"]
+        self._c.create_table(
+            TableName=self._table, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": n, "KeyType": types[i]} for i, n in enumerate(self._schema)],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in self._schema])
+        self._c.get_waiter("table_exists").wait(TableName=self._table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+
+    def setup(self, initial: Mapping[str, int]) -> None:
+        self._guard("creating the table", self._ensure_table)
+        items = [{"PutRequest": {"Item": {**self._key_of(k), self._attr: {"N": str(v)}}}} for k, v in initial.items()]
+        for i in range(0, len(items), 25):
+            chunk = {self._table: items[i:i + 25]}
+            while chunk:
+                resp = self._guard("setting the initial values",
+                                   lambda c=chunk: self._c.batch_write_item(RequestItems=c))  # type: ignore[misc]
+                chunk = resp.get("UnprocessedItems") or {}
+
+    def read(self, keys: Sequence[str]) -> dict[str, int | None]:
+        out: dict[str, int | None] = {}
+        for key in keys:
+            resp = self._guard("reading the final values", lambda k=key: self._c.get_item(  # type: ignore[misc]
+                TableName=self._table, Key=self._key_of(k), ConsistentRead=True))
+            try:
+                out[key] = _number(resp.get("Item"), self._attr)
+            except BadReply as e:
+                raise TargetError(f"DynamoDB at {self._where}: {key}: {e}") from e
+        return out
+
+    def close(self) -> None:
+        pass
