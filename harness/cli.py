@@ -61,6 +61,10 @@ def _start_local(scenario: Scenario, stack: ExitStack) -> tuple[Scenario, str]:
 def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, Any]:
     scenario = with_overrides(get_scenario(args.file, name), users=args.users, spawn_rate=args.spawn_rate,
                               duration=args.duration, target_url=args.target_url)
+    if args.deployment:
+        from harness.aws import apply_deployment, read_deployment
+
+        scenario = apply_deployment(scenario, read_deployment(Path(args.deployment)))
     run_id = new_run_id(scenario.name)
     folder = RunFolder(out if out is not None else Path("reports") / run_id)
     if folder.run_json.exists():
@@ -131,6 +135,41 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _region(args: argparse.Namespace) -> str:
+    import os
+
+    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise ConfigError("--region is required (or set AWS_REGION)")
+    return str(region)
+
+
+def cmd_aws_deploy(args: argparse.Namespace) -> int:
+    from harness.aws import deploy, write_deployment
+
+    out = Path(args.out)
+    if out.exists():
+        raise ConfigError(f"--out {out} exists: it may describe a live deployment; tear that down first")
+    created = deploy(definition=Path(args.definition), region=_region(args), stage=args.stage, seats=args.seats)
+    write_deployment(out, created)
+    print(f"deployed {created['api']['name']} ({created['api']['id']}) in {created['region']}")
+    print(f"invoke URL: {created['url']}")
+    print(f"deployment file: {out}")
+    print(f"load-test it:    counterbench run -s aws-apigateway-counter --deployment {out}")
+    print(f"remove it:       counterbench aws teardown --deployment {out}")
+    return 0
+
+
+def cmd_aws_teardown(args: argparse.Namespace) -> int:
+    from harness.aws import read_deployment, teardown
+
+    path = Path(args.deployment)
+    for what in teardown(read_deployment(path)):
+        print(f"removed {what}")
+    path.unlink()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from harness.service.__main__ import main as serve
 
@@ -151,6 +190,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--spawn-rate", type=float, help="users started per second")
     r.add_argument("--duration", type=int, help="seconds of load")
     r.add_argument("--out", help="run folder (default reports/<run-id>)")
+    r.add_argument("--deployment", help="a file written by `counterbench aws deploy` (apigateway scenarios)")
     r.add_argument("-q", "--quiet", action="store_true", help="print only the final table or nothing")
     r.set_defaults(fn=cmd_run)
 
@@ -169,6 +209,18 @@ def parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8080)
     sv.add_argument("--allow-remote", action="store_true", help="listen on a non-loopback address")
     sv.set_defaults(fn=cmd_serve)
+    aws = sub.add_parser("aws", help="deploy or tear down the seed article's design in AWS").add_subparsers(
+        dest="aws_command", required=True)
+    d = aws.add_parser("deploy", help="create table, IAM role, REST API and stage; write a deployment file")
+    d.add_argument("--definition", default="apigateway/counter-api.yaml")
+    d.add_argument("--region", help="default: AWS_REGION")
+    d.add_argument("--stage", default="prod")
+    d.add_argument("--seats", type=int, default=500, help="initial seats of the seats item")
+    d.add_argument("--out", default="deployment.json", help="the deployment file (default deployment.json)")
+    d.set_defaults(fn=cmd_aws_deploy)
+    t = aws.add_parser("teardown", help="remove exactly what a deployment file lists")
+    t.add_argument("--deployment", default="deployment.json")
+    t.set_defaults(fn=cmd_aws_teardown)
     return p
 
 

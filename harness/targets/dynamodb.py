@@ -28,19 +28,17 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "counterbench", "aws_secret_access_key
 def dynamodb_client(*, url: str | None, region: str, timeout: float, max_attempts: int = 1, pool: int = 10) -> Any:
     """A botocore DynamoDB client; credentials from the standard AWS chain.
 
-    A local endpoint (dynalite) checks no signature, so when the environment has no
-    credentials at all a placeholder pair is used for it, and only for it.
+    A loopback endpoint (dynalite) checks no signature: it gets a placeholder pair and
+    the chain is never consulted -- the chain may probe the EC2 metadata address,
+    and counterbench sends nothing off this machine unless a scenario allows it.
     """
-    from urllib.parse import urlsplit
-
     import boto3
     from botocore.config import Config
 
     session = boto3.session.Session()
     kwargs: dict[str, Any] = {}
-    local = url is not None and is_loopback_host(urlsplit(url).hostname or "")
-    if local and session.get_credentials() is None:
-        kwargs.update(aws_access_key_id="counterbench", aws_secret_access_key="counterbench")
+    if url is not None and is_loopback_host(urlsplit(url).hostname or ""):
+        kwargs.update(LOCAL_CREDENTIALS)
     config = Config(retries={"total_max_attempts": max_attempts, "mode": "standard"}, connect_timeout=timeout,
                     read_timeout=timeout, max_pool_connections=pool)
     return session.client("dynamodb", endpoint_url=url, region_name=region or os.environ.get("AWS_REGION"),

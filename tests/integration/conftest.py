@@ -63,3 +63,11 @@ def service(request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def dynalite_url() -> Iterator[str]:
+    from harness.stack.dynalite import Dynalite
+
+    with Dynalite() as server:
+        yield server.url
