@@ -20,6 +20,7 @@ from harness.config import (
     Scenario,
     get_scenario,
     load_scenarios,
+    load_suite,
     with_overrides,
 )
 from harness.errors import ConfigError, CounterbenchError
@@ -82,18 +83,24 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
             load = scenario.load
             print(f"{scenario.name}: {load.users} users for {load.duration} s (+ up to {load.drain} s drain) "
                   f"-> {folder.path}", flush=True)
-        code = run_load(scenario, folder, url)
+        code = run_load(scenario, folder, url, quiet=args.quiet)
         folder.update(folder.run_json, load_exit_code=code)
         lifecycle.finish(folder, scenario=scenario, target_url=url)
     verdict = judge(folder)
     verdict["run_dir"] = str(folder.path)
     if code != 0:
         verdict["error"] = f"the load process exited with code {code}; see {folder.locust_log}"
+    if not args.no_report:
+        from harness.report.build import build_report
+
+        verdict["report"] = str(build_report(folder.path))
     return verdict
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    names: list[str] = args.scenario
+    if bool(args.scenario) == bool(args.suite):
+        raise ConfigError("give -s NAME (one or more) or --suite NAME")
+    names: list[str] = args.scenario or load_suite(args.file, args.suite)
     results: list[dict[str, Any]] = []
     errors = 0
     for name in names:
@@ -116,9 +123,35 @@ def cmd_run(args: argparse.Namespace) -> int:
         v = results[0]
         return 2 if v.get("error") else EXIT[v["verdict"]]
     print_table(results)
+    if not args.no_report:
+        from harness.compare import compare
+
+        done = [Path(r["run_dir"]) for r in results if "run_dir" in r]
+        if done:
+            dest = Path(args.out) / "comparison" if args.out else Path("reports") / f"compare-{new_run_id('suite')}"
+            print(f"\ncomparison report: {compare(done, dest)}")
     if errors:
         return 2
     return 0 if all(r["verdict"] == r.get("expected", "pass") for r in results) else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from harness.report.build import build_report
+
+    print(build_report(Path(args.run_dir)))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import compare, warnings
+    from harness.report.data import load_run
+
+    dirs = [Path(d) for d in args.run_dirs]
+    for w in warnings([load_run(d) for d in dirs]):
+        print(f"warning: {w}", file=sys.stderr)
+    out = Path(args.out) if args.out else Path("reports") / f"compare-{new_run_id('runs')}"
+    print(compare(dirs, out))
+    return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -184,19 +217,30 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run scenarios: load, then check; writes a run folder")
     r.add_argument("-f", "--file", default="scenarios.yaml", help="scenario file (default scenarios.yaml)")
-    r.add_argument("-s", "--scenario", action="append", required=True, help="scenario name; repeat for a suite")
+    r.add_argument("-s", "--scenario", action="append", help="scenario name; repeat for a suite")
+    r.add_argument("--suite", help="a suite of the scenario file: its scenarios in order, then a comparison")
     r.add_argument("--target-url", help="redis://host:port/db or http://host:port (default: a local target)")
     r.add_argument("--users", type=int, help="concurrent users")
     r.add_argument("--spawn-rate", type=float, help="users started per second")
     r.add_argument("--duration", type=int, help="seconds of load")
     r.add_argument("--out", help="run folder (default reports/<run-id>)")
     r.add_argument("--deployment", help="a file written by `counterbench aws deploy` (apigateway scenarios)")
-    r.add_argument("-q", "--quiet", action="store_true", help="print only the final table or nothing")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress; only the final table or nothing")
+    r.add_argument("--no-report", action="store_true", help="skip plots, report.html and the comparison")
     r.set_defaults(fn=cmd_run)
 
     c = sub.add_parser("check", help="re-run the checks of a finished run folder, offline")
     c.add_argument("run_dir")
     c.set_defaults(fn=cmd_check)
+
+    rp = sub.add_parser("report", help="rebuild summary.csv, plots and report.html of a run folder, offline")
+    rp.add_argument("run_dir")
+    rp.set_defaults(fn=cmd_report)
+
+    cp = sub.add_parser("compare", help="compare run folders side by side (tables and overlaid plots)")
+    cp.add_argument("run_dirs", nargs="+")
+    cp.add_argument("--out", help="folder for compare.html (default reports/compare-<id>)")
+    cp.set_defaults(fn=cmd_compare)
 
     ls = sub.add_parser("list", help="list the scenarios of a file")
     ls.add_argument("-f", "--file", default="scenarios.yaml")

@@ -221,12 +221,83 @@ class Workload(Frozen):
         return "decr_if_positive" if self.kind == "seats" else "incr"
 
 
+class Step(Frozen):
+    """One step of a stepped load: users (closed model) or an arrival rate (open model)."""
+
+    duration: int = Field(ge=1, le=86400, description="seconds")
+    users: int | None = Field(default=None, ge=1, le=1_000_000)
+    rate: float | None = Field(default=None, gt=0, le=10_000_000, description="ops/s")
+
+    @model_validator(mode="after")
+    def _one(self) -> Step:
+        if (self.users is None) == (self.rate is None):
+            raise ValueError("a step sets exactly one of users or rate")
+        return self
+
+
 class Load(Frozen):
-    users: int = Field(default=32, ge=1, le=1_000_000)
+    users: int = Field(default=32, ge=1, le=1_000_000, description="closed model: users; open model: the pool")
     spawn_rate: float = Field(default=32, gt=0)
     duration: int = Field(default=10, ge=1, le=7 * 86400, description="seconds")
     drain: int = Field(default=10, ge=0, le=3600, description="seconds in-flight ops get to finish")
     wait: float = Field(default=0, ge=0, le=3600, description="seconds each user waits between ops")
+    rate: float | None = Field(default=None, gt=0, le=10_000_000,
+                               description="open model: target arrival rate in ops/s")
+    steps: tuple[Step, ...] = Field(default=(), description="stepped load; its total is the duration")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _steps_set_duration(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("steps"):
+            try:
+                total = sum(int(s["duration"]) for s in data["steps"])
+            except (TypeError, KeyError, ValueError):
+                return data
+            if "duration" in data and data["duration"] != total:
+                raise ValueError(f"duration ({data['duration']}) differs from the sum of the steps ({total})")
+            data = {**data, "duration": total}
+        return data
+
+    @model_validator(mode="after")
+    def _model(self) -> Load:
+        if self.steps:
+            kinds = {"rate" if s.rate is not None else "users" for s in self.steps}
+            if len(kinds) > 1:
+                raise ValueError("steps are all users (closed model) or all rate (open model)")
+            if self.rate is not None:
+                raise ValueError("give rate or steps of rates, not both")
+        if self.open_model and self.wait:
+            raise ValueError("wait is for the closed model; the open model paces by rate")
+        return self
+
+    @property
+    def open_model(self) -> bool:
+        return self.rate is not None or any(s.rate is not None for s in self.steps)
+
+    def step_at(self, t: float) -> tuple[int, Step | None]:
+        """The step in force t seconds into the load (the last one after the end)."""
+        end = 0
+        for i, s in enumerate(self.steps):
+            end += s.duration
+            if t < end:
+                return i, s
+        return (len(self.steps) - 1, self.steps[-1]) if self.steps else (0, None)
+
+    def rate_at(self, t: float) -> float | None:
+        _, step = self.step_at(t)
+        return step.rate if step is not None and step.rate is not None else self.rate
+
+    def users_at(self, t: float) -> int:
+        _, step = self.step_at(t)
+        return step.users if step is not None and step.users is not None else self.users
+
+
+class Slo(Frozen):
+    """A service-level objective for capacity planning: a step meets it or not."""
+
+    p99_ms: float | None = Field(default=None, gt=0)
+    p50_ms: float | None = Field(default=None, gt=0)
+    max_error_rate: float = Field(default=0.001, ge=0, le=1, description="(fail + indeterminate) / ops")
 
 
 class Scenario(Frozen):
@@ -238,6 +309,7 @@ class Scenario(Frozen):
     checks: tuple[CheckName, ...] = ()
     allow_remote: bool = False
     expect: Literal["pass", "fail"] = Field(default="pass", description="the verdict this scenario should get")
+    slo: Slo | None = None
 
     @property
     def returns(self) -> Literal["after", "before"]:
@@ -276,6 +348,7 @@ class Scenario(Frozen):
 class ScenarioFile(Frozen):
     schema_version: int
     scenarios: dict[str, dict[str, Any]]
+    suites: dict[str, list[str]] = Field(default_factory=dict, description="name -> scenarios run in order")
 
     @model_validator(mode="before")
     @classmethod
@@ -332,9 +405,24 @@ def load_scenarios(path: str | Path) -> dict[str, Scenario]:
         except ValidationError as e:
             sub = _sub_map(smap, ("scenarios", name))
             problems.append(_format_errors(e, body, sub, prefix=f"scenarios.{name}."))
+    for suite, names in parsed.suites.items():
+        for i, n in enumerate(names):
+            if n not in parsed.scenarios:
+                line = smap.line_of(("suites", suite, i))
+                problems.append(f"{path}:{line}: suites.{suite}.{i}: no scenario named {n!r}")
     if problems:
         raise ConfigError("\n".join(problems))
     return out
+
+
+def load_suite(path: str | Path, name: str) -> list[str]:
+    """The scenario names of a suite (the file is validated as a whole)."""
+    load_scenarios(path)
+    data, _ = load_yaml(Path(path))
+    suites = data.get("suites") or {}
+    if name not in suites:
+        raise ConfigError(f"{path}: no suite named {name!r}; known: {', '.join(sorted(suites)) or '(none)'}")
+    return list(suites[name])
 
 
 def _sub_map(smap: SourceMap, root: tuple[str, ...]) -> SourceMap:

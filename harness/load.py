@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.config import Scenario
 from harness.errors import CounterbenchError
+from harness.progress import watch
 from harness.runfolder import RunFolder
 
 LOCUSTFILES = Path(__file__).resolve().parent.parent / "locustfiles"
@@ -28,7 +29,7 @@ def locust_command(scenario: Scenario, folder: RunFolder, target_url: str) -> li
     load = scenario.load
     return [
         sys.executable, "-m", "locust", "-f", str(locustfile_for(scenario)), "--headless",
-        "-u", str(load.users), "-r", str(load.spawn_rate), "-t", f"{load.duration}s",
+        "-u", str(load.users_at(0)), "-r", str(load.spawn_rate), "-t", f"{load.duration}s",
         # the drain: users finish the op in flight instead of being killed mid-request
         "--stop-timeout", str(load.drain),
         "--only-summary", "--exit-code-on-error", "0",
@@ -38,9 +39,14 @@ def locust_command(scenario: Scenario, folder: RunFolder, target_url: str) -> li
     ]
 
 
-def run_load(scenario: Scenario, folder: RunFolder, target_url: str) -> int:
-    """Run the load to completion; returns Locust's exit code (0 when all went well)."""
+def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, quiet: bool = True) -> int:
+    """Run the load to completion, showing progress unless quiet; returns Locust's exit code."""
     cmd = locust_command(scenario, folder, target_url)
     with open(folder.path / "locust.out", "wb") as out:
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
-    return proc.returncode
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            return watch(proc, folder.path, scenario, quiet=quiet)
+        except BaseException:
+            proc.kill()  # never leave load running behind an interrupted command
+            proc.wait()
+            raise

@@ -21,7 +21,7 @@ import socket
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +38,7 @@ from harness.config import ApiGatewayTarget, DynamoTarget, HttpTarget, Scenario,
 from harness.errors import CounterbenchError, HistoryError
 from harness.history import HistoryWriter
 from harness.judge import judge
+from harness.metrics import LatencyRecorder
 from harness.ops import Completion, Outcome
 from harness.runfolder import RunFolder, new_run_id
 from harness.targets import OpClient
@@ -75,6 +76,9 @@ class Run:
     keys: list[str]
     writer: HistoryWriter | None = None
     shared_client: Any = None  # one botocore client per process: heavy to build, safe to share
+    recorder: LatencyRecorder | None = None
+    started: float = field(default_factory=time.perf_counter)  # steps and rates count from here
+    background: list[Any] = field(default_factory=list)
 
 
 class Session:
@@ -138,21 +142,52 @@ class Session:
                 worker = f"{socket.gethostname()}-{os.getpid()}-{self._tests}"
                 run.writer = HistoryWriter(run.folder.history_dir / f"{worker}.jsonl", worker=worker,
                                            run_id=run.folder.path.name, scenario=run.scenario.name)
-        except CounterbenchError as e:
+                run.recorder = LatencyRecorder(run.folder.path / "metrics" / f"{worker}.hlog",
+                                               progress=run.folder.path / "progress" / f"{worker}.json")
+                run.background.append(gevent.spawn(self._tick, run))
+            if run.scenario.load.steps and not run.scenario.load.open_model and not isinstance(
+                    self.env.runner, WorkerRunner):
+                run.background.append(gevent.spawn(self._steps, run))
+        except (CounterbenchError, OSError) as e:
             self.fatal(str(e))
+
+    @staticmethod
+    def _tick(run: Run) -> None:
+        """Close latency windows and refresh progress even while no op completes."""
+        while run.recorder is not None:
+            try:
+                run.recorder.tick()
+            except OSError as e:
+                if SESSION is not None:
+                    SESSION.fatal(f"cannot write latency metrics: {e}")
+                return
+            gevent.sleep(0.5)
+
+    def _steps(self, run: Run) -> None:
+        """Closed-model steps: change the number of users at each step boundary."""
+        load = run.scenario.load
+        for step in load.steps[1:]:
+            gevent.sleep(load.steps[load.steps.index(step) - 1].duration)
+            if self.env.runner is not None and step.users is not None:
+                self.env.runner.start(step.users, load.spawn_rate)
 
     def test_stop(self) -> None:
         run = self.run
         if run is None:
             return
+        for g in run.background:
+            g.kill(block=False)
         try:
             if run.writer is not None:
                 run.writer.close()
+            if run.recorder is not None:
+                recorder, run.recorder = run.recorder, None
+                recorder.close()
             if not self.prepared and not isinstance(self.env.runner, WorkerRunner):
                 lifecycle.finish(run.folder, scenario=run.scenario, target_url=run.target_url)
                 verdict = judge(run.folder)
                 log.info("counterbench: verdict %s (%s): %s", verdict["verdict"], run.folder.path, verdict["reason"])
-        except CounterbenchError as e:
+        except (CounterbenchError, OSError) as e:
             self.fatal(str(e))
 
     def execute(self, user: CounterUser, key: str, amount: int) -> None:
@@ -173,14 +208,29 @@ class Session:
         except Exception as e:  # a harness bug: the op may have been applied, so its fate is unknown
             log.exception("counterbench: the op client raised; recorded as indeterminate")
             done = Completion.indeterminate(f"harness error: {type(e).__name__}: {e}")
-        elapsed_ms = (time.perf_counter() - t0) * 1000
+        t1 = time.perf_counter()
+        elapsed_ms = (t1 - t0) * 1000
         try:
             run.writer.complete(op_id, done)
         except HistoryError as e:
             self.fatal(str(e))
             raise StopUser() from e
+        label = _label(kind, amount)
+        if run.recorder is not None:
+            tag = f"{label}.{done.outcome.value}"
+            try:
+                run.recorder.record(tag, elapsed_ms * 1000)
+                if user.intended is not None:
+                    # wrk2's correction: latency from when the op should have been sent
+                    run.recorder.record(f"{tag}.intended", (t1 - user.intended) * 1e6)
+                    lag = t0 - user.intended
+                    if lag > max(0.010, user.interval):
+                        run.recorder.record(f"{label}.late", lag * 1e6)
+            except OSError as e:
+                self.fatal(f"cannot write latency metrics: {e}")
+                raise StopUser() from e
         self.env.events.request.fire(
-            request_type=_label(kind, amount), name=run.scenario.workload.kind, response_time=elapsed_ms,
+            request_type=label, name=run.scenario.workload.kind, response_time=elapsed_ms,
             response_length=0, start_time=start_time, context={}, url=None, response=None,
             exception=None if done.outcome is Outcome.OK else OpNotOk(f"{done.outcome.value}: {done.error}"),
         )
@@ -225,13 +275,27 @@ class CounterUser(User):
     workload: str = ""  # the workload kind this locustfile drives
     ops: OpClient
 
+    intended: float | None = None  # open model: when the current op was due (perf_counter seconds)
+    interval: float = 0.0
+
     def wait_time(self) -> float:
-        return SESSION.run.scenario.load.wait if SESSION and SESSION.run else 0.0
+        if SESSION is None or SESSION.run is None:
+            return 0.0
+        load = SESSION.run.scenario.load
+        if not load.open_model:
+            return load.wait
+        # open model: each user owns an equal share of the arrival rate, on a fixed schedule
+        now = time.perf_counter()
+        rate = load.rate_at(now - SESSION.run.started) or 1.0
+        self.interval = load.users / rate  # the pool shares the rate, whichever process each user is in
+        self.next_due = (self.next_due or now) + self.interval
+        return max(0.0, self.next_due - now)
 
     def on_start(self) -> None:
         if SESSION is None or SESSION.run is None or SESSION.failed:
             raise StopUser()
         run = SESSION.run
+        self.next_due: float | None = None
         if run.scenario.workload.kind != self.workload:
             SESSION.fatal(f"scenario {run.scenario.name} is a {run.scenario.workload.kind} workload; "
                           f"run it with locustfiles/{run.scenario.workload.kind.replace('-', '_')}.py")
@@ -273,6 +337,8 @@ class CounterUser(User):
             ops.close()
 
     def step(self) -> None:
-        assert SESSION is not None
+        assert SESSION is not None and SESSION.run is not None
+        if SESSION.run.scenario.load.open_model:
+            self.intended = self.next_due or time.perf_counter()
         key, amount = self.chooser.next()
         SESSION.execute(self, key, amount)

@@ -30,6 +30,8 @@ def print_summary(v: dict[str, Any]) -> None:
         print(f"  error: {v['error']}")
     if v.get("run_dir"):
         print(f"  run folder {v['run_dir']}")
+    if v.get("report"):
+        print(f"  report     {v['report']}")
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -32,7 +32,7 @@ def redis_url() -> Iterator[str]:
 def run_cli(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any] | None]:
     """`counterbench run ... --out tmp_path/run`; returns the exit code and verdict.json."""
     out = tmp_path / "run"
-    code = main(["run", "-q", "--out", str(out), *args])
+    code = main(["run", "-q", "--no-report", "--out", str(out), *args])
     verdict = out / "verdict.json"
     return code, (json.loads(verdict.read_text()) if verdict.exists() else None)
 

@@ -9,6 +9,7 @@ Faults hit every Nth request, so runs are deterministic in what they break:
     throttle-429  answers 429 without applying                      (correct: must pass)
     slow          every request takes 0.3 s                         (correct: must pass)
     reset         applies the update, then drops the connection mid-answer (correct: must pass)
+    pause         2 s after the first request, stalls every request for 1 s (a GC pause)
     lose          answers 200 with a value but does not apply       (lost updates: must fail)
     double        applies the update twice                          (duplicates: must fail)
     dup-values    applies correctly but returns the previous value  (repeated ids: must fail)
@@ -34,6 +35,7 @@ class Faulty:
         self.every = every
         self.values: dict[str, int] = {}
         self.n = 0
+        self.first: float | None = None
 
     def hit(self) -> bool:
         self.n += 1
@@ -55,6 +57,11 @@ class Faulty:
             return 200, json.dumps({"value": self.values[key]}).encode()
         if self.mode == "slow":
             await asyncio.sleep(0.3)
+        if self.mode == "pause":
+            now = asyncio.get_running_loop().time()
+            self.first = self.first or now
+            if 2.0 <= now - self.first < 3.0:
+                await asyncio.sleep(self.first + 3.0 - now)
         fault = self.hit()
         if fault and self.mode == "throttle-429":
             return 429, b'{"error": "slow down"}'

@@ -95,7 +95,7 @@ def test_bad_scenario_file_names_file_line_and_key(tmp_path, capsys):
 
 
 def test_suite_exit_code_follows_expectations(tmp_path, redis_url):
-    code = main(["run", "-q", "-f", str(SHIPPED), "-s", "redis-counter", "-s", "redis-counter-unsafe",
+    code = main(["run", "-q", "--no-report", "-f", str(SHIPPED), "-s", "redis-counter", "-s", "redis-counter-unsafe",
                  "--target-url", redis_url, *SHORT, "--out", str(tmp_path / "suite")])
     assert code == 0  # the safe one passed and the unsafe one failed, as each expects
     assert {p.name for p in (tmp_path / "suite").iterdir()} == {"redis-counter", "redis-counter-unsafe"}

@@ -1,0 +1,1 @@
+"""Reports: a finished run folder -> summary.csv, PNG plots, report.html (offline, no backend)."""

@@ -1,0 +1,157 @@
+"""Read a run folder's latency logs into exact per-window and per-run figures (pandas)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hdrh.histogram import HdrHistogram
+
+from harness.config import Scenario
+from harness.metrics import Interval, merge, percentile_distribution, percentiles, read_logs
+from harness.runfolder import RunFolder
+
+OUTCOMES = ("ok", "fail", "indeterminate")
+
+
+def split_tag(tag: str) -> tuple[str, str, str]:
+    """``increment.ok`` -> (increment, ok, service); ``increment.ok.intended`` -> (..., intended)."""
+    parts = tag.split(".")
+    op = parts[0]
+    outcome = parts[1] if len(parts) > 1 else ""
+    measure = parts[2] if len(parts) > 2 else ("late" if outcome == "late" else "service")
+    return op, outcome, measure
+
+
+@dataclass
+class RunData:
+    folder: RunFolder
+    run: dict[str, Any]
+    verdict: dict[str, Any] | None
+    scenario: Scenario
+    start: float  # wall clock of the earliest log
+    intervals: list[Interval] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        t = self.run["target"]
+        return f"{self.scenario.name} ({t['kind']}, {t.get('variant', 'atomic')})"
+
+    def histogram(self, *, op: str | None = None, outcome: str = "ok", measure: str = "service",
+                  since: float | None = None, until: float | None = None) -> HdrHistogram:
+        """Exact merge of every matching window (times in seconds since ``start``)."""
+        picked = []
+        for i in self.intervals:
+            o, oc, m = split_tag(i.tag)
+            t = i.start - self.start
+            if (op is None or o == op) and oc == outcome and m == measure and (since is None or t >= since) and (
+                    until is None or t < until):
+                picked.append(i)
+        return merge(picked)
+
+    def windows(self) -> pd.DataFrame:
+        """One row per (second, tag): count and percentiles in ms, merged across workers."""
+        groups: dict[tuple[int, str], list[Interval]] = defaultdict(list)
+        for i in self.intervals:
+            groups[(round(i.start - self.start), i.tag)].append(i)
+        rows = []
+        for (t, tag), ivs in sorted(groups.items()):
+            h = merge(ivs)
+            op, outcome, measure = split_tag(tag)
+            rows.append({"t": t, "op": op, "outcome": outcome, "measure": measure, "count": h.get_total_count(),
+                         **percentiles(h)})
+        cols = ["t", "op", "outcome", "measure", "count", "p50", "p90", "p99", "p99.9", "max"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def ops(self) -> list[str]:
+        return sorted({split_tag(i.tag)[0] for i in self.intervals})
+
+    @property
+    def open_model(self) -> bool:
+        return any(split_tag(i.tag)[2] == "intended" for i in self.intervals)
+
+    def duration(self) -> float:
+        if not self.intervals:
+            return 0.0
+        return max(i.start + i.length for i in self.intervals) - self.start
+
+
+def load_run(path: Path) -> RunData:
+    folder = RunFolder(path)
+    run = folder.read(folder.run_json)
+    verdict = folder.read(folder.verdict_json) if folder.verdict_json.exists() else None
+    intervals = read_logs((folder.path / "metrics").glob("*.hlog")) if (folder.path / "metrics").is_dir() else []
+    start = min((i.start for i in intervals), default=float(run.get("started_at", 0.0)))
+    return RunData(folder=folder, run=run, verdict=verdict, scenario=Scenario.model_validate(run["scenario"]),
+                   start=start, intervals=intervals)
+
+
+def summary_rows(data: RunData) -> list[dict[str, Any]]:
+    """summary.csv: one row per target/op; latency of acknowledged ops (ms)."""
+    rows = []
+    secs = max(data.duration(), 1e-9)
+    for op in data.ops():
+        counts = {oc: data.histogram(op=op, outcome=oc).get_total_count() for oc in OUTCOMES}
+        total = sum(counts.values())
+        row: dict[str, Any] = {"target": data.run["target"]["kind"], "variant": data.run["target"].get("variant"),
+                               "op": op, "count": total, **counts, "ops_per_s": round(total / secs, 1),
+                               "ok_per_s": round(counts["ok"] / secs, 1)}
+        row.update({k: v for k, v in percentiles(data.histogram(op=op)).items()})
+        if data.open_model:
+            corrected = percentiles(data.histogram(op=op, measure="intended"))
+            row.update({f"corrected_{k}": v for k, v in corrected.items()})
+            row["late"] = data.histogram(op=op, outcome="late", measure="late").get_total_count()
+        rows.append(row)
+    return rows
+
+
+def distribution(data: RunData, measure: str = "service") -> list[tuple[float, float]]:
+    return percentile_distribution(data.histogram(measure=measure))
+
+
+def step_rows(data: RunData) -> list[dict[str, Any]]:
+    """Capacity planning: per load step, throughput, latency, error rate and whether it meets the SLO."""
+    load, slo = data.scenario.load, data.scenario.slo
+    rows = []
+    t0 = 0.0
+    measure = "intended" if data.open_model else "service"
+    for i, step in enumerate(load.steps):
+        t1 = t0 + step.duration
+        counts = {oc: data.histogram(outcome=oc, since=t0, until=t1).get_total_count() for oc in OUTCOMES}
+        total = sum(counts.values())
+        lat = percentiles(data.histogram(measure=measure, since=t0, until=t1))
+        error_rate = (counts["fail"] + counts["indeterminate"]) / total if total else None
+        row: dict[str, Any] = {"step": i + 1, "users": step.users if step.users is not None else load.users,
+                               "target_rate": step.rate, "ok_per_s": round(counts["ok"] / step.duration, 1),
+                               "ops": total, "error_rate": error_rate, "p50": lat["p50"], "p99": lat["p99"]}
+        row["meets_slo"] = meets(slo, row) if slo is not None else None
+        rows.append(row)
+        t0 = t1
+    return rows
+
+
+def meets(slo: Any, row: dict[str, Any]) -> bool:
+    if row["ops"] == 0 or row["error_rate"] is None:
+        return False
+    if slo.p99_ms is not None and (row["p99"] is None or row["p99"] > slo.p99_ms):
+        return False
+    if slo.p50_ms is not None and (row["p50"] is None or row["p50"] > slo.p50_ms):
+        return False
+    return bool(row["error_rate"] <= slo.max_error_rate)
+
+
+def knee(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The highest step that meets the SLO with every step below it meeting it too.
+
+    A step that passes only after a lower one failed is noise, not capacity; None
+    when the first step already misses the SLO.
+    """
+    best = None
+    for r in rows:
+        if not r.get("meets_slo"):
+            break
+        best = r
+    return best

@@ -1,0 +1,129 @@
+"""Pure plotting functions: ``plot_x(data, ax) -> None``; callers own figures and files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter
+
+PERCENTILES = ("p50", "p90", "p99", "p99.9", "max")
+OUTCOME_COLORS = {"ok": "#2a9d8f", "fail": "#e9c46a", "indeterminate": "#e76f51"}
+
+
+def new_figure(width: float = 9, height: float = 4.2) -> tuple[Figure, Axes]:
+    fig, ax = plt.subplots(figsize=(width, height), dpi=110, layout="constrained")
+    return fig, ax
+
+
+def shade(ax: Axes, windows: Sequence[tuple[float, float, str]]) -> None:
+    """Shade (start, end, label) spans, e.g. fault windows or load steps."""
+    for i, (a, b, label) in enumerate(windows):
+        ax.axvspan(a, b, color="#888888", alpha=0.12 if i % 2 == 0 else 0.05, lw=0)
+        ax.text((a + b) / 2, 1.0, label, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7,
+                color="#555555")
+
+
+def plot_percentiles_over_time(frame: pd.DataFrame, ax: Axes, *, title: str, measure: str = "service") -> None:
+    """Latency percentiles of acknowledged ops per 1 s window."""
+    rows = frame[(frame["outcome"] == "ok") & (frame["measure"] == measure)]
+    if rows.empty:
+        ax.text(0.5, 0.5, "no acknowledged ops", ha="center", transform=ax.transAxes)
+    for op, group in rows.groupby("op"):
+        for p in PERCENTILES:
+            style = "--" if p == "max" else "-"
+            label = p if rows["op"].nunique() == 1 else f"{op} {p}"
+            ax.plot(group["t"] + 0.5, group[p], style, lw=1.2, label=label)  # mid-window
+    ax.set_yscale("log")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("latency (ms, log)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.25)
+    if not rows.empty:
+        ax.legend(fontsize=8, ncols=5, loc="upper left")
+
+
+def _percentile_axis(ax: Axes) -> None:
+    ticks = [50, 90, 99, 99.9, 99.99, 99.999]
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator([1 / (1 - p / 100) for p in ticks]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{100 * (1 - 1 / x):g}%"))
+    ax.xaxis.set_minor_locator(FixedLocator([]))
+    ax.set_xlabel("percentile")
+
+
+def plot_percentile_distribution(series: dict[str, Sequence[tuple[float, float]]], ax: Axes, *, title: str) -> None:
+    """HdrHistogram-style: latency by percentile, the x axis spread as 1/(1-p)."""
+    for label, points in series.items():
+        if points:
+            ax.plot([1 / (1 - p / 100) for p, _ in points], [v for _, v in points], lw=1.4, label=label)
+    _percentile_axis(ax)
+    ax.set_yscale("log")
+    ax.set_ylabel("latency (ms, log)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.25)
+    if any(series.values()):
+        ax.legend(fontsize=8, loc="upper left")
+
+
+def plot_throughput(frame: pd.DataFrame, ax: Axes, *, title: str) -> None:
+    """Ops completed per second, stacked by outcome."""
+    rows = frame[frame["measure"] == "service"]
+    table = rows.pivot_table(index="t", columns="outcome", values="count", aggfunc="sum", fill_value=0)
+    bottom = None
+    for outcome, color in OUTCOME_COLORS.items():
+        if outcome in table:
+            ax.bar(table.index, table[outcome], width=1.0, align="edge", bottom=bottom, color=color, label=outcome)
+            bottom = table[outcome] if bottom is None else bottom + table[outcome]
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("ops per second")
+    ax.set_title(title)
+    ax.grid(True, axis="y", alpha=0.25)
+    if not table.empty:
+        ax.legend(fontsize=8, loc="upper right")
+
+
+def plot_throughput_lines(series: dict[str, pd.DataFrame], ax: Axes, *, title: str) -> None:
+    """Acknowledged ops per second of several runs, overlaid."""
+    for label, frame in series.items():
+        ok = frame[(frame["outcome"] == "ok") & (frame["measure"] == "service")].groupby("t")["count"].sum()
+        ax.plot(ok.index, ok.values, lw=1.3, label=label)
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("acknowledged ops per second")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.25)
+    if series:
+        ax.legend(fontsize=8)
+
+
+def plot_latency_vs_throughput(steps: Sequence[dict[str, Any]], ax: Axes, *, title: str,
+                               slo_p99: float | None = None) -> None:
+    """Capacity: p50 and p99 against achieved throughput, one point per load step."""
+    xs = [s["ok_per_s"] for s in steps]
+    for key, marker in (("p50", "o"), ("p99", "s")):
+        ax.plot(xs, [s[key] for s in steps], marker=marker, lw=1.2, label=key)
+    for s in steps:
+        if s["p99"] is not None:
+            ax.annotate(f"step {s['step']}", (s["ok_per_s"], s["p99"]), fontsize=7, xytext=(4, 4),
+                        textcoords="offset points")
+    if slo_p99 is not None:
+        ax.axhline(slo_p99, color="#e76f51", ls=":", lw=1.2, label=f"SLO p99 {slo_p99:g} ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("acknowledged ops per second")
+    ax.set_ylabel("latency (ms, log)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8)
+
+
+def save(fig: Figure, path: Any) -> None:
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,69 @@
+"""HdrHistogram recording, exact merging and the interval log."""
+
+from __future__ import annotations
+
+import random
+
+from harness.metrics import LatencyRecorder, merge, new_histogram, percentile_distribution, percentiles, read_log
+
+
+def test_merge_equals_recording_everything_in_one_histogram(tmp_path):
+    rng = random.Random(7)
+    values = [rng.lognormvariate(7, 1.2) for _ in range(20_000)]
+    logs = []
+    for w in range(3):  # three "workers", each a share of the values
+        r = LatencyRecorder(tmp_path / f"w{w}.hlog")
+        for v in values[w::3]:
+            r.record("increment.ok", v)
+        r.close()
+        logs.append(tmp_path / f"w{w}.hlog")
+    merged = merge(i for p in logs for i in read_log(p))
+    single = new_histogram()
+    for v in values:
+        single.record_value(max(1, int(v)))
+    assert merged.get_total_count() == single.get_total_count() == 20_000
+    for p in (50, 90, 99, 99.9, 99.99, 100):
+        assert merged.get_value_at_percentile(p) == single.get_value_at_percentile(p)
+
+
+def test_percentiles_of_a_known_set_within_three_digits():
+    h = new_histogram()
+    for us in range(1, 100_001):  # 1 us .. 100 ms, uniform
+        h.record_value(us)
+    got = percentiles(h)
+    for key, want_ms in (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99.9", 99.9), ("max", 100.0)):
+        assert abs(got[key] - want_ms) / want_ms < 0.001, (key, got[key])
+
+
+def test_empty_histogram_has_no_percentiles():
+    assert percentiles(new_histogram()) == {"p50": None, "p90": None, "p99": None, "p99.9": None, "max": None}
+    assert percentile_distribution(new_histogram()) == []
+
+
+def test_tags_and_windows_survive_the_log(tmp_path):
+    r = LatencyRecorder(tmp_path / "a.hlog", start_wall=1000.0)
+    r.record("increment.ok", 100)
+    r.record("increment.fail", 200)
+    r.record("increment.ok.intended", 300)
+    r.close()
+    got = {(i.tag, i.start, i.histogram.get_total_count()) for i in read_log(tmp_path / "a.hlog")}
+    assert got == {("increment.ok", 1000.0, 1), ("increment.fail", 1000.0, 1), ("increment.ok.intended", 1000.0, 1)}
+
+
+def test_values_beyond_the_range_are_clamped_not_lost(tmp_path):
+    r = LatencyRecorder(tmp_path / "a.hlog")
+    r.record("x.ok", 0)
+    r.record("x.ok", 10**13)
+    r.close()
+    (i,) = list(read_log(tmp_path / "a.hlog"))
+    assert i.histogram.get_total_count() == 2
+
+
+def test_percentile_distribution_is_monotonic_and_reaches_the_max():
+    h = new_histogram()
+    for us in range(1, 10_001):
+        h.record_value(us)
+    pts = percentile_distribution(h)
+    values = [v for _, v in pts]
+    assert values == sorted(values)
+    assert pts[-1][1] == h.get_max_value() / 1000
