@@ -6,8 +6,6 @@ PYTHON  ?= python3
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-DEMO    := redis-counter redis-counter-unsafe redis-seats redis-seats-unsafe redis-amount \
-           redis-unique-ids redis-page-views http-counter http-seats
 
 .PHONY: setup system venv dynalite demo test lint clean
 
@@ -38,7 +36,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: setup
-	$(BIN)/counterbench run -q $(addprefix -s ,$(DEMO))
+	$(BIN)/counterbench run --suite demo
 
 lint: venv
 	$(BIN)/ruff check harness locustfiles tests bench

@@ -17,6 +17,11 @@ from harness.report import plots
 from harness.report.build import write_csv
 from harness.report.data import RunData, distribution, load_run
 
+VERDICT_COLUMNS = ["scenario", "target", "variant", "workload", "verdict", "expected", "ok", "fail",
+                   "indeterminate", "lost", "duplicated", "oversold"]
+COLUMNS = ["scenario", "target", "variant", "users", "rate", "duration_s", "verdict", "ok_per_s", "p50", "p90",
+           "p99", "p99.9", "max"]
+
 
 def row(data: RunData) -> dict[str, Any]:
     v = data.verdict or {}
@@ -36,17 +41,27 @@ def row(data: RunData) -> dict[str, Any]:
 
 
 def warnings(runs: list[RunData]) -> list[str]:
+    """Differences that make a side-by-side misleading (within one workload: across workloads
+    the runs are shown in separate groups)."""
     out = []
-    for what, key in (("workload", lambda d: d.scenario.workload.kind),
-                      ("load (users, rate, duration)",
+    for what, key in (("load (users, rate, duration)",
                        lambda d: (d.scenario.load.users, d.scenario.load.rate, d.scenario.load.duration,
                                   d.scenario.load.steps)),
                       ("host", lambda d: d.run.get("environment", {}).get("host")),
                       ("CPU count", lambda d: d.run.get("environment", {}).get("cpu_count"))):
-        values = {str(key(d)) for d in runs}
-        if len(values) > 1:
-            out.append(f"runs differ in {what}: {', '.join(sorted(values))} -- the comparison may mislead")
+        for workload, group in _by_workload(runs).items():
+            values = {str(key(d)) for d in group}
+            if len(values) > 1:
+                out.append(f"{workload} runs differ in {what}: {', '.join(sorted(values))} -- "
+                           "the comparison may mislead")
     return out
+
+
+def _by_workload(runs: list[RunData]) -> dict[str, list[RunData]]:
+    groups: dict[str, list[RunData]] = {}
+    for d in runs:
+        groups.setdefault(d.scenario.workload.kind, []).append(d)
+    return groups
 
 
 def compare(run_dirs: list[Path], out: Path) -> Path:
@@ -56,30 +71,33 @@ def compare(run_dirs: list[Path], out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rows = [row(d) for d in runs]
     write_csv(out / "comparison.csv", rows)
-    labels = {}
-    for d in runs:
-        label = d.label
-        labels[label if label not in labels else f"{label} [{d.folder.path.name}]"] = d
-
-    fig, ax = plots.new_figure(10, 5)
-    plots.plot_percentile_distribution({k: distribution(d) for k, d in labels.items()}, ax,
-                                       title="latency by percentile, acknowledged ops (service time)")
-    plots.save(fig, out / "compare_latency_distribution.png")
-    fig, ax = plots.new_figure(10, 4.5)
-    plots.plot_throughput_lines({k: d.windows() for k, d in labels.items()}, ax,
-                                title="acknowledged ops per second")
-    plots.save(fig, out / "compare_throughput.png")
+    figures: list[str] = []
+    for workload, group in _by_workload(runs).items():
+        labels: dict[str, RunData] = {}
+        for d in group:
+            labels[d.label if d.label not in labels else f"{d.label} [{d.folder.path.name}]"] = d
+        fig, ax = plots.new_figure(10, 5)
+        plots.plot_percentile_distribution({k: distribution(d) for k, d in labels.items()}, ax,
+                                           title=f"{workload}: latency by percentile, acknowledged ops")
+        plots.save(fig, out / f"compare_{workload}_latency_distribution.png")
+        fig, ax = plots.new_figure(10, 4.5)
+        plots.plot_throughput_lines({k: d.windows() for k, d in labels.items()}, ax,
+                                    title=f"{workload}: acknowledged ops per second")
+        plots.save(fig, out / f"compare_{workload}_throughput.png")
+        figures += [f"<h2>{h.esc(workload)}</h2>",
+                    h.table([r for r in rows if r["workload"] == workload], COLUMNS),
+                    h.image(out / f"compare_{workload}_latency_distribution.png", f"{workload} latency"),
+                    h.image(out / f"compare_{workload}_throughput.png", f"{workload} throughput")]
 
     warns = warnings(runs)
     sections = ["<h1>counterbench comparison</h1>",
-                f"<p>{len(runs)} runs, compared {time.strftime('%Y-%m-%d %H:%M:%S')}.</p>",
+                f"<p>{len(runs)} runs, compared {time.strftime('%Y-%m-%d %H:%M:%S')}. Latency in ms "
+                "(HdrHistogram, merged exactly across workers) of acknowledged ops; ok_per_s over each run's "
+                "measured duration. Runs are grouped by workload.</p>",
                 *(f'<div class="warn">{h.esc(w)}</div>' for w in warns),
-                "<h2>Verdicts and latency</h2>",
-                h.table([{**r, "verdict": r["verdict"].upper()} for r in rows]),
-                "<p>Latency in ms (HdrHistogram, exact merge across workers) of acknowledged ops; ok_per_s over "
-                "the run's measured duration.</p>",
-                "<h3>Latency by percentile</h3>", h.image(out / "compare_latency_distribution.png", "latency"),
-                "<h3>Throughput</h3>", h.image(out / "compare_throughput.png", "throughput"),
+                "<h2>Verdicts</h2>",
+                h.table([{**r, "verdict": r["verdict"].upper()} for r in rows], VERDICT_COLUMNS),
+                *figures,
                 "<h2>Runs</h2>",
                 h.table([{"run": d.folder.path.name, "folder": str(d.folder.path.resolve()),
                           "reason": (d.verdict or {}).get("reason", "")} for d in runs])]

@@ -152,6 +152,10 @@ def make_server(emulator: Emulator, host: str, port: int) -> ThreadingHTTPServer
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        # socketserver's default backlog of 5 drops SYNs when many users connect at once: each
+        # dropped SYN costs a client a 1 s retransmit, which would show up as emulator latency
+        request_queue_size = 1024
+
+    return Server((host, port), Handler)
