@@ -11,7 +11,8 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DYNALITE := .stack/node_modules/.bin/dynalite
 APT_NEEDS := $(if $(shell command -v redis-server),,redis-server redis-tools) \
-             $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm)
+             $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm) \
+             $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
 
 setup: system venv dynalite
 

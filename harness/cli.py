@@ -33,13 +33,33 @@ from harness.targets.address import check_safe, check_target_safe
 EXIT = {"pass": 0, "fail": 1, "unknown": 2}
 
 
+def _start_store(kind: str, stack: ExitStack) -> str | None:
+    """The store behind a local reference service (none for the memory store)."""
+    if kind == "redis":
+        from harness.stack.redis import RedisServer
+
+        return str(stack.enter_context(RedisServer()).url)
+    if kind == "postgres":
+        from harness.stack.postgres import PostgresServer
+
+        return str(stack.enter_context(PostgresServer()).url)
+    if kind == "dynamodb":
+        from harness.stack.dynalite import Dynalite
+
+        return str(stack.enter_context(Dynalite()).url)
+    return None
+
+
 def _start_local(scenario: Scenario, stack: ExitStack) -> tuple[Scenario, str]:
     """Start the scenario's local target (stopped when the stack closes); the scenario now points at it."""
     target = scenario.target
     if isinstance(target, HttpTarget):
         from harness.stack.service import ReferenceService
 
-        server: Any = stack.enter_context(ReferenceService(variant=target.variant))
+        spec = target.service
+        store_url = _start_store(spec.store, stack)
+        server: Any = stack.enter_context(ReferenceService(variant=target.variant, store=spec.store,
+                                                           store_url=store_url, workers=spec.workers))
     elif isinstance(target, DynamoTarget):
         from harness.stack.dynalite import Dynalite
 
@@ -207,8 +227,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from harness.service.__main__ import main as serve
 
     check_safe(f"http://{args.host}/", allow_remote=args.allow_remote)
-    serve(["--store", args.store, "--variant", args.variant, "--host", args.host, "--port", str(args.port)])
-    return 0
+    argv = ["--store", args.store, "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
+    if args.store_url:
+        argv += ["--store-url", args.store_url]
+    if args.unsafe:
+        argv.append("--unsafe")
+    return serve(argv)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -247,10 +271,13 @@ def parser() -> argparse.ArgumentParser:
     ls.set_defaults(fn=cmd_list)
 
     sv = sub.add_parser("serve", help="serve the reference counter service")
-    sv.add_argument("--store", choices=["memory"], default="memory")
-    sv.add_argument("--variant", choices=["atomic", "read-modify-write", "check-then-act"], default="atomic")
+    sv.add_argument("--store", choices=["memory", "redis", "postgres", "dynamodb"], default="memory")
+    sv.add_argument("--store-url", help="redis://..., postgresql://..., or a DynamoDB endpoint URL")
+    sv.add_argument("--unsafe", action="store_true",
+                    help="deliberately unsafe: read-modify-write increments, check-then-act seats")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8080)
+    sv.add_argument("--workers", type=int, default=1, help="worker processes (not with the memory store)")
     sv.add_argument("--allow-remote", action="store_true", help="listen on a non-loopback address")
     sv.set_defaults(fn=cmd_serve)
     aws = sub.add_parser("aws", help="deploy or tear down the seed article's design in AWS").add_subparsers(

@@ -123,12 +123,26 @@ class RedisTarget(Frozen):
                        description="unsafe variants: seconds of app work between the read and the write")
 
 
+class ServiceSpec(Frozen):
+    """The local reference service counterbench starts when an http target has no URL."""
+
+    store: Literal["memory", "redis", "postgres", "dynamodb"] = "memory"
+    workers: int = Field(default=1, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _workers(self) -> ServiceSpec:
+        if self.store == "memory" and self.workers > 1:
+            raise ValueError("the memory store lives in one process: workers must be 1")
+        return self
+
+
 class HttpTarget(Frozen):
     kind: Literal["http"]
     url: str | None = Field(default=None, description="base URL; default: the local reference service")
     variant: Variant = Field(default="atomic", description="of the local reference service")
     timeout: float = Field(default=5.0, gt=0, le=300)
     contract: HttpContract = HttpContract()
+    service: ServiceSpec = ServiceSpec()
 
 
 _NAME = r"^[A-Za-z0-9_.\-]{1,255}$"

@@ -1,24 +1,48 @@
-"""python -m harness.service: serve the reference counter service (what `counterbench serve` runs)."""
+"""`counterbench serve` / python -m harness.service: the reference counter service.
+
+    counterbench serve --store postgres --store-url postgresql://user@127.0.0.1/db --workers 2
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
 
 import uvicorn
 
-from harness.service.app import MemoryStore, make_app
+from harness.service.asgi import CONFIG_ENV
+
+STORES = ("memory", "redis", "postgres", "dynamodb")
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="counterbench serve")
-    p.add_argument("--store", choices=["memory"], default="memory")
-    p.add_argument("--variant", choices=["atomic", "read-modify-write", "check-then-act"], default="atomic")
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="counterbench serve", description="the reference counter service")
+    p.add_argument("--store", choices=STORES, default="memory")
+    p.add_argument("--store-url", help="redis://..., postgresql://..., or a DynamoDB endpoint URL")
+    p.add_argument("--unsafe", action="store_true",
+                   help="deliberately unsafe: read-modify-write increments, check-then-act seats")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    args = p.parse_args(argv)
-    app = make_app(MemoryStore(variant=args.variant))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.workers < 1:
+        print("counterbench serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.store == "memory" and args.workers > 1:
+        print("counterbench serve: the memory store lives in one process; it cannot serve --workers > 1 "
+              "(each worker would count on its own). Use --store redis, postgres or dynamodb.", file=sys.stderr)
+        return 2
+    os.environ[CONFIG_ENV] = json.dumps({"store": args.store, "url": args.store_url, "unsafe": args.unsafe})
+    uvicorn.run("harness.service.asgi:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level="warning", access_log=False, backlog=2048)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

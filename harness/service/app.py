@@ -5,73 +5,28 @@
     POST /counters/{key}/decrement-if-positive  (no body)       -> 200 {"value": int after} | 409 sold out
     GET  /counters/{key}                                         -> 200 {"value": int} | 404
 
-Bad keys or bodies get 400 with a JSON error, never a 500.
+Bad keys or bodies get 400 with a JSON error, never a 500; a store that fails
+answers 503 (the client cannot know whether the update was applied).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, Protocol
+from typing import Any
+
+from harness.service.stores import SoldOut, Store
 
 KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 ROUTE = re.compile(r"^/counters/([^/]+)(/increment|/decrement-if-positive)?$")
-
-# what the unsafe variants wait between read and write, as a real store round trip would
-STORE_ROUND_TRIP = 0.001
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
-
-class SoldOut(Exception):
-    pass
-
-
-class Store(Protocol):
-    async def set(self, key: str, value: int) -> int: ...
-    async def add(self, key: str, amount: int) -> int: ...
-    async def take(self, key: str) -> int: ...
-    async def get(self, key: str) -> int | None: ...
-
-
-class MemoryStore:
-    """One process; the event loop serialises every update, so no lock is needed."""
-
-    def __init__(self, *, variant: Literal["atomic", "read-modify-write", "check-then-act"] = "atomic") -> None:
-        self._values: dict[str, int] = {}
-        self._unsafe = variant != "atomic"
-
-    async def set(self, key: str, value: int) -> int:
-        self._values[key] = value
-        return value
-
-    async def add(self, key: str, amount: int) -> int:
-        if self._unsafe:
-            # deliberately unsafe: yield between the read and the write, as a store round trip would
-            current = self._values.get(key, 0)
-            await asyncio.sleep(STORE_ROUND_TRIP)
-            self._values[key] = current + amount
-            return current + amount
-        self._values[key] = self._values.get(key, 0) + amount
-        return self._values[key]
-
-    async def take(self, key: str) -> int:
-        current = self._values.get(key, 0)
-        if current <= 0:
-            raise SoldOut
-        if self._unsafe:
-            await asyncio.sleep(STORE_ROUND_TRIP)  # check-then-act: the seat may be taken meanwhile
-            self._values[key] = self._values.get(key, 0) - 1
-            return self._values[key]
-        self._values[key] = current - 1
-        return current - 1
-
-    async def get(self, key: str) -> int | None:
-        return self._values.get(key)
+log = logging.getLogger("counterbench.service")
 
 
 async def _body(receive: Receive) -> bytes:
@@ -109,8 +64,14 @@ def make_app(store: Store) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
             while True:
                 msg = await receive()
                 if msg["type"] == "lifespan.startup":
+                    try:
+                        await store.start()
+                    except Exception as e:
+                        await send({"type": "lifespan.startup.failed", "message": f"store: {e}"})
+                        return
                     await send({"type": "lifespan.startup.complete"})
                 elif msg["type"] == "lifespan.shutdown":
+                    await store.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
         if scope["type"] != "http":
@@ -148,6 +109,10 @@ def make_app(store: Store) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
             return
         except SoldOut:
             await _reply(send, 409, {"error": "sold out"})
+            return
+        except Exception as e:  # the store failed: the update may or may not have happened
+            log.warning("store error: %s: %s", type(e).__name__, e)
+            await _reply(send, 503, {"error": f"store error: {type(e).__name__}"})
             return
         await _reply(send, 200, {"value": value})
 

@@ -11,13 +11,19 @@ from harness.stack.process import LocalServer
 class ReferenceService(LocalServer):
     name = "reference-service"
 
-    def __init__(self, *, variant: str = "atomic") -> None:
+    def __init__(self, *, variant: str = "atomic", store: str = "memory", store_url: str | None = None,
+                 workers: int = 1) -> None:
         super().__init__()
-        self.variant = variant
+        self.variant, self.store, self.store_url, self.workers = variant, store, store_url, workers
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "harness.service", "--store", "memory", "--variant", self.variant,
-                "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "harness.service", "--store", self.store, "--host", "127.0.0.1",
+               "--port", str(self.port), "--workers", str(self.workers)]
+        if self.store_url:
+            cmd += ["--store-url", self.store_url]
+        if self.variant != "atomic":
+            cmd.append("--unsafe")
+        return cmd
 
     def ready(self) -> bool:
         try:

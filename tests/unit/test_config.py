@@ -139,3 +139,27 @@ def test_scenarios_are_immutable(tmp_path):
     s = load_scenarios(write(tmp_path, GOOD))["s"]
     with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen error
         s.load.users = 5  # type: ignore[misc]
+
+
+def test_steps_set_the_duration_and_do_not_mix_models(tmp_path):
+    text = GOOD + "    load: {steps: [{users: 2, duration: 3}, {users: 4, duration: 5}]}\n"
+    s = load_scenarios(write(tmp_path, text))["s"]
+    assert s.load.duration == 8 and s.load.users_at(4) == 4 and not s.load.open_model
+    mixed = GOOD + "    load: {steps: [{users: 2, duration: 3}, {rate: 40, duration: 5}]}\n"
+    assert "all users (closed model) or all rate" in error_of(tmp_path, mixed)
+    assert "exactly one of users or rate" in error_of(tmp_path, GOOD + "    load: {steps: [{duration: 3}]}\n")
+
+
+def test_open_model_rate(tmp_path):
+    s = load_scenarios(write(tmp_path, GOOD + "    load: {rate: 500, users: 8}\n"))["s"]
+    assert s.load.open_model and s.load.rate_at(0) == 500
+    assert "wait is for the closed model" in error_of(tmp_path, GOOD + "    load: {rate: 5, wait: 1}\n")
+
+
+def test_memory_service_cannot_have_workers(tmp_path):
+    text = GOOD.replace("{kind: redis}", "{kind: http, service: {store: memory, workers: 2}}")
+    assert "workers must be 1" in error_of(tmp_path, text)
+
+
+def test_suites_name_known_scenarios(tmp_path):
+    assert "suites.demo.1: no scenario named 'nope'" in error_of(tmp_path, GOOD + "suites: {demo: [s, nope]}\n")
