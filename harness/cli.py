@@ -17,6 +17,7 @@ from harness.config import (
     ApiGatewayTarget,
     DynamoTarget,
     HttpTarget,
+    RedisTarget,
     Scenario,
     get_scenario,
     load_scenarios,
@@ -33,33 +34,36 @@ from harness.targets.address import check_safe, check_target_safe
 EXIT = {"pass": 0, "fail": 1, "unknown": 2}
 
 
-def _start_store(kind: str, stack: ExitStack) -> str | None:
+def _start_store(kind: str, stack: ExitStack) -> Any:
     """The store behind a local reference service (none for the memory store)."""
     if kind == "redis":
         from harness.stack.redis import RedisServer
 
-        return str(stack.enter_context(RedisServer()).url)
+        return stack.enter_context(RedisServer())
     if kind == "postgres":
         from harness.stack.postgres import PostgresServer
 
-        return str(stack.enter_context(PostgresServer()).url)
+        return stack.enter_context(PostgresServer())
     if kind == "dynamodb":
         from harness.stack.dynalite import Dynalite
 
-        return str(stack.enter_context(Dynalite()).url)
+        return stack.enter_context(Dynalite())
     return None
 
 
-def _start_local(scenario: Scenario, stack: ExitStack) -> tuple[Scenario, str]:
-    """Start the scenario's local target (stopped when the stack closes); the scenario now points at it."""
+def _start_local(scenario: Scenario, stack: ExitStack) -> tuple[Scenario, str, dict[str, Any]]:
+    """Start the scenario's local target (stopped when the stack closes); the scenario now points at it.
+
+    Returns the servers by role ("target", "store") for the nemesis."""
     target = scenario.target
+    store: Any = None
     if isinstance(target, HttpTarget):
         from harness.stack.service import ReferenceService
 
         spec = target.service
-        store_url = _start_store(spec.store, stack)
-        server: Any = stack.enter_context(ReferenceService(variant=target.variant, store=spec.store,
-                                                           store_url=store_url, workers=spec.workers))
+        store = _start_store(spec.store, stack)
+        server: Any = stack.enter_context(ReferenceService(
+            variant=target.variant, store=spec.store, store_url=store.url if store else None, workers=spec.workers))
     elif isinstance(target, DynamoTarget):
         from harness.stack.dynalite import Dynalite
 
@@ -75,8 +79,27 @@ def _start_local(scenario: Scenario, stack: ExitStack) -> tuple[Scenario, str]:
     else:
         from harness.stack.redis import RedisServer
 
-        server = stack.enter_context(RedisServer())
-    return scenario, str(server.url)
+        assert isinstance(target, RedisTarget)
+        server = stack.enter_context(RedisServer(persistence=target.persistence))
+    return scenario, str(server.url), {"target": server, "store": store}
+
+
+def _faults(scenario: Scenario, url: str, folder: RunFolder, servers: dict[str, Any],
+            stack: ExitStack) -> tuple[str, Any]:
+    """The URL the load uses (through the fault proxy for network faults) and the started nemesis."""
+    if not scenario.faults:
+        return url, None
+    from harness.faults import Nemesis
+    from harness.stack.proxy import proxy_for
+
+    proxy = None
+    load_url = url
+    if any(f.network for f in scenario.faults):
+        proxy = stack.enter_context(proxy_for(url))
+        load_url = proxy.url_for(url)
+    nemesis = Nemesis(scenario.faults, folder=folder.path, servers=servers, proxy=proxy)
+    nemesis.start()
+    return load_url, nemesis
 
 
 def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, Any]:
@@ -92,21 +115,30 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
         raise ConfigError(f"--out {folder.path}: already holds a run")
     with ExitStack() as stack:
         url = scenario.target.url
+        servers: dict[str, Any] = {}
         if url:
             check_target_safe(scenario, url)
         else:
             if not args.quiet:
                 print(f"{scenario.name}: starting a local {scenario.target.kind} target ...", flush=True)
-            scenario, url = _start_local(scenario, stack)
-        lifecycle.prepare(folder, scenario=scenario, run_id=run_id, target_url=url, extra={"mode": "cli"})
+            scenario, url, servers = _start_local(scenario, stack)
+        lifecycle.prepare(folder, scenario=scenario, run_id=run_id, target_url=url,
+                          extra={"mode": "cli", "processes": args.processes})
         if not args.quiet:
             load = scenario.load
             print(f"{scenario.name}: {load.users} users for {load.duration} s (+ up to {load.drain} s drain) "
                   f"-> {folder.path}", flush=True)
-        code = run_load(scenario, folder, url, quiet=args.quiet)
-        folder.update(folder.run_json, load_exit_code=code)
+        load_url, nemesis = _faults(scenario, url, folder, servers, stack)
+        try:
+            code = run_load(scenario, folder, load_url, quiet=args.quiet, processes=args.processes)
+        finally:
+            if nemesis is not None:
+                nemesis.finish()
+        folder.update(folder.run_json, load_exit_code=code,
+                      fault_errors=nemesis.errors if nemesis is not None else [])
         lifecycle.finish(folder, scenario=scenario, target_url=url)
     verdict = judge(folder)
+    folder.update(folder.run_json, workers=verdict["history"]["workers"])
     verdict["run_dir"] = str(folder.path)
     if code != 0:
         verdict["error"] = f"the load process exited with code {code}; see {folder.locust_log}"
@@ -120,6 +152,8 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
 def cmd_run(args: argparse.Namespace) -> int:
     if bool(args.scenario) == bool(args.suite):
         raise ConfigError("give -s NAME (one or more) or --suite NAME")
+    if not 1 <= args.processes <= 256:
+        raise ConfigError("--processes: from 1 to 256")
     names: list[str] = args.scenario or load_suite(args.file, args.suite)
     results: list[dict[str, Any]] = []
     errors = 0
@@ -249,6 +283,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--duration", type=int, help="seconds of load")
     r.add_argument("--out", help="run folder (default reports/<run-id>)")
     r.add_argument("--deployment", help="a file written by `counterbench aws deploy` (apigateway scenarios)")
+    r.add_argument("--processes", type=int, default=1,
+                   help="load processes on this machine (Locust master + N workers); each keeps its own history")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress; only the final table or nothing")
     r.add_argument("--no-report", action="store_true", help="skip plots, report.html and the comparison")
     r.set_defaults(fn=cmd_run)

@@ -121,6 +121,8 @@ class RedisTarget(Frozen):
     timeout: float = Field(default=5.0, gt=0, le=300)
     gap: float = Field(default=0.0, ge=0, le=1,
                        description="unsafe variants: seconds of app work between the read and the write")
+    persistence: Literal["none", "everysec", "always"] = Field(
+        default="none", description="the local redis-server: no persistence, or AOF fsynced every second/write")
 
 
 class ServiceSpec(Frozen):
@@ -314,6 +316,27 @@ class Slo(Frozen):
     max_error_rate: float = Field(default=0.001, ge=0, le=1, description="(fail + indeterminate) / ops")
 
 
+class Fault(Frozen):
+    """A scheduled fault (the nemesis): a window of trouble on a local server or the network path."""
+
+    at: float = Field(ge=0, le=7 * 86400, description="seconds after the load starts")
+    action: Literal["kill", "pause", "stall", "drop", "latency"]
+    duration: float | None = Field(default=None, gt=0, le=86400,
+                                   description="kill: restart after it (none: stay down); others: the window")
+    server: Literal["target", "store"] = Field(default="target", description="kill/pause: which local server")
+    delay_ms: float = Field(default=100, gt=0, le=60_000, description="latency: added to each chunk")
+
+    @model_validator(mode="after")
+    def _window(self) -> Fault:
+        if self.action != "kill" and self.duration is None:
+            raise ValueError(f"{self.action} needs a duration")
+        return self
+
+    @property
+    def network(self) -> bool:
+        return self.action in ("stall", "drop", "latency")
+
+
 class Scenario(Frozen):
     name: str
     description: str = ""
@@ -324,6 +347,7 @@ class Scenario(Frozen):
     allow_remote: bool = False
     expect: Literal["pass", "fail"] = Field(default="pass", description="the verdict this scenario should get")
     slo: Slo | None = None
+    faults: tuple[Fault, ...] = ()
 
     @property
     def returns(self) -> Literal["after", "before"]:
@@ -346,6 +370,12 @@ class Scenario(Frozen):
             raise ValueError("target.variant read-modify-write is for increments; seats use check-then-act")
         if not seats and self.target.variant == "check-then-act":
             raise ValueError("target.variant check-then-act is for the seats workload")
+        if any(f.network for f in self.faults) and self.target.kind not in ("redis", "http", "apigateway"):
+            raise ValueError("network faults go through a TCP proxy in front of a redis, http or apigateway target")
+        if any(f.server == "store" for f in self.faults) and not (
+                (isinstance(self.target, HttpTarget) and self.target.service.store != "memory")
+                or isinstance(self.target, ApiGatewayTarget)):
+            raise ValueError("server: store is the store behind a local service or API")
         if isinstance(self.target, DynamoTarget) and self.target.shards > 1 and self.workload.kind in (
                 "page-views", "seats"):
             raise ValueError("target.shards splits one counter; it is not for seats or page-views")

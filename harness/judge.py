@@ -37,6 +37,9 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         history = read_history(folder.history_dir)
     except HistoryError as e:
         history, problems = History(), [str(e)]
+    expected = int(run.get("processes") or 1)
+    if len(history.workers) < expected:
+        problems.append(f"{expected - len(history.workers)} of {expected} load processes wrote no history")
     code = run.get("load_exit_code")
     if code not in (None, 0):
         problems.append(f"the load process exited with code {code} (see locust.log)")
@@ -59,8 +62,9 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         "run_id": run["run_id"],
         "totals": totals,
         "latency": _latency(history),
-        "history": {"workers": [w.worker for w in history.workers], "complete": completeness.complete,
-                    "missing": list(completeness.missing)},
+        "history": {"workers": [{"worker": w.worker, "ops": len(w.ops), "complete": w.complete,
+                                 "problem": w.problem} for w in history.workers],
+                    "complete": completeness.complete, "missing": list(completeness.missing)},
         "checks": [c.to_json() for c in report.checks],
     }
     folder.write(folder.verdict_json, doc)

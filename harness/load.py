@@ -25,10 +25,12 @@ def locustfile_for(scenario: Scenario) -> Path:
     return path
 
 
-def locust_command(scenario: Scenario, folder: RunFolder, target_url: str) -> list[str]:
+def locust_command(scenario: Scenario, folder: RunFolder, target_url: str, *, processes: int = 1) -> list[str]:
     load = scenario.load
+    # several processes: Locust forks a master and that many workers, each with its own history
+    fork = ["--processes", str(processes)] if processes > 1 else []
     return [
-        sys.executable, "-m", "locust", "-f", str(locustfile_for(scenario)), "--headless",
+        sys.executable, "-m", "locust", *fork, "-f", str(locustfile_for(scenario)), "--headless",
         "-u", str(load.users_at(0)), "-r", str(load.spawn_rate), "-t", f"{load.duration}s",
         # the drain: users finish the op in flight instead of being killed mid-request
         "--stop-timeout", str(load.drain),
@@ -39,9 +41,10 @@ def locust_command(scenario: Scenario, folder: RunFolder, target_url: str) -> li
     ]
 
 
-def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, quiet: bool = True) -> int:
+def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, quiet: bool = True,
+             processes: int = 1) -> int:
     """Run the load to completion, showing progress unless quiet; returns Locust's exit code."""
-    cmd = locust_command(scenario, folder, target_url)
+    cmd = locust_command(scenario, folder, target_url, processes=processes)
     with open(folder.path / "locust.out", "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:

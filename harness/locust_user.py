@@ -151,17 +151,17 @@ class Session:
         except (CounterbenchError, OSError) as e:
             self.fatal(str(e))
 
-    @staticmethod
-    def _tick(run: Run) -> None:
-        """Close latency windows and refresh progress even while no op completes."""
+    def _tick(self, run: Run) -> None:
+        """Every 200 ms: flush the history block, close latency windows, refresh progress."""
         while run.recorder is not None:
             try:
+                if run.writer is not None:
+                    run.writer.flush()
                 run.recorder.tick()
-            except OSError as e:
-                if SESSION is not None:
-                    SESSION.fatal(f"cannot write latency metrics: {e}")
+            except (OSError, HistoryError) as e:
+                self.fatal(f"cannot write history or metrics: {e}")
                 return
-            gevent.sleep(0.5)
+            gevent.sleep(0.2)
 
     def _steps(self, run: Run) -> None:
         """Closed-model steps: change the number of users at each step boundary."""

@@ -68,6 +68,7 @@ class LatencyRecorder:
         path.parent.mkdir(parents=True, exist_ok=True)
         if progress is not None:
             progress.parent.mkdir(parents=True, exist_ok=True)
+            self._write_progress()  # at once: the nemesis times its faults from the load's start
         self._f: IO[str] = open(path, "x", encoding="utf-8")  # noqa: SIM115 - lives with the recorder
         self._f.write("#[counterbench latency histograms, values in microseconds]\n")
         self._f.write(f"#[StartTime: {self.start_wall:.3f} (seconds since epoch)]\n")
@@ -107,7 +108,8 @@ class LatencyRecorder:
 
     def _write_progress(self) -> None:
         assert self._progress is not None
-        doc = {"schema_version": 1, "window": self._window, "elapsed": time.monotonic() - self._mono0,
+        doc = {"schema_version": 1, "start_wall": self.start_wall, "window": self._window,
+               "elapsed": time.monotonic() - self._mono0,
                "counts": self._counts, "last_window_p99_ms": self._last_p99}
         tmp = self._progress.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc))

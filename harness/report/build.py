@@ -8,7 +8,16 @@ from typing import Any
 
 from harness.report import html as h
 from harness.report import plots
-from harness.report.data import RunData, distribution, knee, load_run, step_rows, summary_rows
+from harness.report.data import (
+    RunData,
+    distribution,
+    fault_rows,
+    fault_spans,
+    knee,
+    load_run,
+    step_rows,
+    summary_rows,
+)
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -22,11 +31,12 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _step_spans(data: RunData) -> list[tuple[float, float, str]]:
+    """Load steps and fault windows, to shade in the plots over time."""
     spans, t = [], 0.0
     for i, s in enumerate(data.scenario.load.steps):
         spans.append((t, t + s.duration, f"step {i + 1}"))
         t += s.duration
-    return spans
+    return spans + fault_spans(data)
 
 
 def build_report(run_dir: Path) -> Path:
@@ -110,6 +120,12 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
             sections.append(f"<p>SLO: {h.esc(slo.model_dump(exclude_none=True))}. "
                             + (f"<b>Highest step meeting it: step {best['step']}</b> ({best['ok_per_s']} ok ops/s)."
                                if best else "<b>No step meets it.</b>") + "</p>")
+    faults = fault_rows(data)
+    if faults:
+        sections += ["<h2>Faults</h2>", "<p>Each scheduled fault's window (seconds since the load started, "
+                     "shaded in the plots) and the ops completed during it.</p>", h.table(faults)]
+        errors = data.run.get("fault_errors") or []
+        sections += [f'<div class="warn">fault not applied: {h.esc(e)}</div>' for e in errors]
     sections += [f"<h3>{h.esc(title)}</h3>{h.image(p, title)}" for title, p in images]
     env = data.run.get("environment", {})
     sections += ["<h2>Scenario</h2>", h.pre_json(data.run["scenario"]),

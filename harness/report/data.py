@@ -11,6 +11,7 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 
 from harness.config import Scenario
+from harness.faults import read_faults
 from harness.metrics import Interval, merge, percentile_distribution, percentiles, read_logs
 from harness.runfolder import RunFolder
 
@@ -34,6 +35,7 @@ class RunData:
     scenario: Scenario
     start: float  # wall clock of the earliest log
     intervals: list[Interval] = field(default_factory=list)
+    faults: list[dict[str, Any]] = field(default_factory=list)  # wall-clock windows from faults.jsonl
 
     @property
     def label(self) -> str:
@@ -86,7 +88,27 @@ def load_run(path: Path) -> RunData:
     intervals = read_logs((folder.path / "metrics").glob("*.hlog")) if (folder.path / "metrics").is_dir() else []
     start = min((i.start for i in intervals), default=float(run.get("started_at", 0.0)))
     return RunData(folder=folder, run=run, verdict=verdict, scenario=Scenario.model_validate(run["scenario"]),
-                   start=start, intervals=intervals)
+                   start=start, intervals=intervals, faults=read_faults(folder.path))
+
+
+def fault_rows(data: RunData) -> list[dict[str, Any]]:
+    """Each fault window, and the ops completed during it by outcome (whole 1 s windows)."""
+    rows = []
+    end_of_run = data.duration()
+    for f in data.faults:
+        a = f["start"] - data.start
+        b = (f["end"] - data.start) if f["end"] is not None else end_of_run
+        counts = {oc: data.histogram(outcome=oc, since=float(int(a)), until=b).get_total_count() for oc in OUTCOMES}
+        p99 = percentiles(data.histogram(since=float(int(a)), until=b))["p99"]
+        rows.append({"fault": f["action"], "server": f["server"], "from_s": round(a, 2), "to_s": round(b, 2),
+                     "healed": f["end"] is not None, **counts, "p99_ok_ms": p99})
+    return rows
+
+
+def fault_spans(data: RunData) -> list[tuple[float, float, str]]:
+    end_of_run = data.duration()
+    return [(f["start"] - data.start, (f["end"] - data.start) if f["end"] else end_of_run, f["action"])
+            for f in data.faults]
 
 
 def summary_rows(data: RunData) -> list[dict[str, Any]]:

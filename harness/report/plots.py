@@ -27,8 +27,10 @@ def new_figure(width: float = 9, height: float = 4.2) -> tuple[Figure, Axes]:
 def shade(ax: Axes, windows: Sequence[tuple[float, float, str]]) -> None:
     """Shade (start, end, label) spans, e.g. fault windows or load steps."""
     for i, (a, b, label) in enumerate(windows):
-        ax.axvspan(a, b, color="#888888", alpha=0.12 if i % 2 == 0 else 0.05, lw=0)
-        ax.text((a + b) / 2, 1.0, label, transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7,
+        fault = not label.startswith("step")
+        color = "#d62828" if fault else "#888888"
+        ax.axvspan(a, b, color=color, alpha=0.15 if fault or i % 2 == 0 else 0.05, lw=0)
+        ax.text((a + b) / 2, 0.98, label, transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=7,
                 color="#555555")
 
 
@@ -37,18 +39,26 @@ def plot_percentiles_over_time(frame: pd.DataFrame, ax: Axes, *, title: str, mea
     rows = frame[(frame["outcome"] == "ok") & (frame["measure"] == measure)]
     if rows.empty:
         ax.text(0.5, 0.5, "no acknowledged ops", ha="center", transform=ax.transAxes)
+    span = range(int(frame["t"].min()), int(frame["t"].max()) + 1) if not frame.empty else range(0)
     for op, group in rows.groupby("op"):
+        # a second with no acknowledged op is a gap in the line, not a straight line across it
+        group = group.set_index("t").reindex(span).reset_index()
         for p in PERCENTILES:
             style = "--" if p == "max" else "-"
             label = p if rows["op"].nunique() == 1 else f"{op} {p}"
             ax.plot(group["t"] + 0.5, group[p], style, lw=1.2, label=label)  # mid-window
+    # ops that were not acknowledged (timeouts during a stall, errors) are drawn too: a stall shows
+    bad = frame[frame["outcome"].isin(["fail", "indeterminate"]) & (frame["measure"] == measure)]
+    if not bad.empty:
+        worst = bad.groupby("t")["max"].max()
+        ax.plot(worst.index + 0.5, worst.values, "x", color="#d62828", label="max, not acknowledged")
     ax.set_yscale("log")
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("latency (ms, log)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.25)
-    if not rows.empty:
-        ax.legend(fontsize=8, ncols=5, loc="upper left")
+    if not rows.empty or not bad.empty:
+        ax.legend(fontsize=8, ncols=6, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)
 
 
 def _percentile_axis(ax: Axes) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -52,7 +54,10 @@ class LocalServer:
         raise NotImplementedError
 
     def start(self, *, timeout: float = 20.0) -> None:
-        log = open(self.dir / "server.log", "wb")  # noqa: SIM115 - the child owns it
+        self.start_process(timeout=timeout)
+
+    def start_process(self, *, timeout: float = 20.0) -> None:
+        log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - the child owns it
         try:
             self._proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL, cwd=self.dir)
@@ -61,6 +66,40 @@ class LocalServer:
         finally:
             log.close()
         _wait(self.ready, timeout, self._proc, f"{self.name} on 127.0.0.1:{self.port}", self.dir / "server.log")
+
+    def signal_pid(self) -> int:
+        """The process to signal: the server itself, below any wrapper (runuser) that started it."""
+        if self._proc is None or self._proc.poll() is not None:
+            raise StackError(f"{self.name} is not running")
+        pid = self._proc.pid
+        while True:
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                return pid
+            if len(children) != 1 or self.wrapped is False:
+                return pid
+            pid = int(children[0])
+
+    wrapped = False  # True when the command is a wrapper whose only child is the server
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would; the folder stays, so a restart finds its data."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.kill(self.signal_pid(), signal.SIGKILL)
+            self._proc.wait()
+
+    def pause(self) -> None:
+        os.kill(self.signal_pid(), signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.signal_pid(), signal.SIGCONT)
+
+    def restart(self, *, timeout: float = 20.0) -> None:
+        """Start again on the same port with the same folder (after kill)."""
+        if self._proc is not None and self._proc.poll() is None:
+            raise StackError(f"{self.name} is still running")
+        self.start_process(timeout=timeout)
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

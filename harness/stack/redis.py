@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from typing import Literal
 
 from harness.errors import StackError
 from harness.stack.process import LocalServer
@@ -15,12 +16,23 @@ def redis_server_binary() -> str:
     return path
 
 
+Persistence = Literal["none", "everysec", "always"]
+
+
 class RedisServer(LocalServer):
+    """``persistence``: none (memory only), or an append-only file fsynced every second or every write."""
+
     name = "redis"
 
+    def __init__(self, *, persistence: Persistence = "none") -> None:
+        super().__init__()
+        self.persistence = persistence
+
     def command(self) -> list[str]:
+        aof = ["--appendonly", "no"] if self.persistence == "none" else [
+            "--appendonly", "yes", "--appendfsync", self.persistence]
         return [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.dir), "--protected-mode", "yes"]
+                *aof, "--dir", str(self.dir), "--protected-mode", "yes"]
 
     @property
     def url(self) -> str:

@@ -1,0 +1,105 @@
+"""A loopback TCP proxy in front of a target, for network faults: stall, drop, added latency.
+
+It runs an asyncio loop in a thread of the CLI process; the load goes through it,
+setup and final reads go to the target directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+from harness.errors import StackError
+from harness.stack.process import free_port
+
+
+class TcpProxy:
+    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+        self.upstream = (upstream_host, upstream_port)
+        self.port = free_port()
+        self.stalled = False
+        self.delay = 0.0
+        self.dropping = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="counterbench-proxy", daemon=True)
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.base_events.Server | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(self._serve(), self._loop)
+        try:
+            fut.result(timeout=10)
+        except Exception as e:
+            raise StackError(f"the fault proxy did not start: {e}") from e
+
+    async def _serve(self) -> None:
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.dropping:
+            writer.transport.abort()  # a reset, as a broken network path answers
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True)
+        for w in (writer, up_writer):
+            self._writers.discard(w)
+            w.close()
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                writer.close()
+                return
+            while self.stalled and not self.dropping:
+                await asyncio.sleep(0.005)  # hold the bytes: a stalled path delivers nothing
+            if self.dropping:
+                writer.transport.abort()
+                return
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            writer.write(data)
+            await writer.drain()
+
+    def drop(self, on: bool) -> None:
+        """On: reset every connection and every new one until off."""
+        self.dropping = on
+        if on:
+            for w in list(self._writers):
+                self._loop.call_soon_threadsafe(w.transport.abort)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._loop.call_soon_threadsafe(self._server.close)
+        for w in list(self._writers):
+            self._loop.call_soon_threadsafe(w.transport.abort)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    def url_for(self, url: str) -> str:
+        """The target URL with the proxy's address in place of the target's."""
+        parts = urlsplit(url)
+        netloc = f"127.0.0.1:{self.port}"
+        if "@" in parts.netloc:
+            netloc = parts.netloc.rsplit("@", 1)[0] + "@" + netloc
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+    def __enter__(self) -> TcpProxy:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def proxy_for(url: str) -> TcpProxy:
+    parts = urlsplit(url)
+    default = {"redis": 6379, "http": 80, "https": 443}.get(parts.scheme, 80)
+    return TcpProxy(parts.hostname or "127.0.0.1", parts.port or default)

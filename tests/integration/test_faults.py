@@ -1,0 +1,109 @@
+"""Scale out and stay honest: several load processes, a killed worker, and the nemesis on real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.targets.redis import RedisAddress, RedisAdmin
+from tests.integration.conftest import SHIPPED, TEST_SCENARIOS, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def test_two_processes_pass_and_their_merged_totals_equal_the_store(tmp_path, redis_url):
+    code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", "redis-counter", "--target-url", redis_url,
+                      "--processes", "2", "--users", "16", "--duration", "3")
+    assert v is not None and (code, v["verdict"]) == (0, "pass"), v and v["reason"]
+    workers = v["history"]["workers"]
+    assert len(workers) == 2 and all(w["complete"] and w["ops"] > 0 for w in workers)
+    assert sum(w["ops"] for w in workers) == v["totals"]["ops"]
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["processes"] == 2 and len(run["workers"]) == 2
+    final = RedisAdmin(RedisAddress.parse(redis_url)).read(run["keys"])[run["keys"][0]]
+    assert v["totals"]["ok"] <= final <= v["totals"]["ok"] + v["totals"]["indeterminate"]
+
+
+def _pids(run: Path) -> list[int]:
+    """Load processes, from their progress files (named <host>-<pid>-<n>.json)."""
+    folder = run / "progress"
+    return [int(p.stem.split("-")[-2]) for p in folder.glob("*.json")] if folder.exists() else []
+
+
+def test_a_worker_killed_mid_run_makes_the_verdict_unknown_never_fail(tmp_path, redis_url):
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "-q", "--no-report", "-f", str(SHIPPED),
+                             "-s", "redis-counter", "--target-url", redis_url, "--processes", "2", "--users", "16",
+                             "--duration", "6", "--out", str(run)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while len(_pids(run)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)
+    victim = _pids(run)[0]
+    os.kill(victim, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=120)
+    v = json.loads((run / "verdict.json").read_text())
+    assert v["verdict"] == "unknown", (v["verdict"], v["reason"], out[-2000:])
+    assert proc.returncode == 2
+    assert f"-{victim}-" in v["reason"]  # the missing worker is named
+    assert v["totals"]["lost"] == 0
+
+
+@pytest.mark.parametrize(("scenario", "verdict"), [
+    ("redis-counter-restart-nopersist", "fail"),
+    ("redis-counter-restart-always", "pass"),
+    ("redis-counter-pause", "pass"),
+    ("redis-counter-net-stall", "pass"),
+])
+def test_persistence_and_faults_give_their_expected_verdicts(tmp_path, scenario, verdict):
+    code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", scenario)
+    assert v is not None and v["verdict"] == verdict, v and v["reason"]
+    assert code == {"pass": 0, "fail": 1}[verdict]
+    windows = [json.loads(line) for line in (tmp_path / "run" / "faults.jsonl").read_text().splitlines()]
+    assert {w["event"] for w in windows} == {"begin", "end"}  # every fault applied and healed
+    if scenario.endswith("nopersist"):
+        assert v["totals"]["lost"] > 0  # the loss is quantified
+    if scenario.endswith("pause"):
+        assert v["totals"]["indeterminate"] > 0  # the ops caught in the pause are accounted for
+
+
+def test_faults_are_shaded_and_summarised_in_the_report(tmp_path):
+    from harness.report.build import build_report
+
+    run_cli(tmp_path, "-f", str(SHIPPED), "-s", "redis-counter-pause")
+    page = build_report(tmp_path / "run").read_text()
+    assert "<h2>Faults</h2>" in page and "pause" in page
+
+
+def test_soak_memory_stays_flat(tmp_path, redis_url):
+    """The short version of the soak: the load process's memory does not grow with the op count."""
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "-q", "--no-report", "-f",
+                             str(TEST_SCENARIOS), "-s", "soak-redis-counter", "--target-url", redis_url,
+                             "--out", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def rss_kb(pid: int) -> int:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS")
+
+    deadline = time.monotonic() + 60
+    while not _pids(run) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pid = _pids(run)[0]
+    time.sleep(4)
+    early = rss_kb(pid)
+    time.sleep(10)
+    late = rss_kb(pid)
+    assert proc.wait(timeout=120) == 0
+    ops = json.loads((run / "verdict.json").read_text())["totals"]["ops"]
+    assert ops > 20_000
+    assert late - early < 20_000, f"RSS grew {late - early} kB over 10 s"
