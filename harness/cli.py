@@ -7,6 +7,7 @@ Exit codes: 0 pass, 1 fail, 2 unknown or error. With several ``-s`` (a suite),
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,7 +27,7 @@ from harness.config import (
 )
 from harness.errors import ConfigError, CounterbenchError
 from harness.judge import judge
-from harness.load import run_load
+from harness.load import Master, run_load
 from harness.runfolder import RunFolder, new_run_id
 from harness.summary import print_summary, print_table
 from harness.targets.address import check_safe, check_target_safe
@@ -122,15 +123,19 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
             if not args.quiet:
                 print(f"{scenario.name}: starting a local {scenario.target.kind} target ...", flush=True)
             scenario, url, servers = _start_local(scenario, stack)
+        processes = args.expect_workers if args.master else args.processes
         lifecycle.prepare(folder, scenario=scenario, run_id=run_id, target_url=url,
-                          extra={"mode": "cli", "processes": args.processes})
+                          extra={"mode": "cli", "processes": processes,
+                                 "distributed": "master" if args.master else ("local" if processes > 1 else None)})
         if not args.quiet:
             load = scenario.load
             print(f"{scenario.name}: {load.users} users for {load.duration} s (+ up to {load.drain} s drain) "
                   f"-> {folder.path}", flush=True)
         load_url, nemesis = _faults(scenario, url, folder, servers, stack)
         try:
-            code = run_load(scenario, folder, load_url, quiet=args.quiet, processes=args.processes)
+            master = Master(expect_workers=args.expect_workers, bind_host=args.master_bind_host,
+                            bind_port=args.master_bind_port) if args.master else None
+            code = run_load(scenario, folder, load_url, quiet=args.quiet, processes=args.processes, master=master)
         finally:
             if nemesis is not None:
                 nemesis.finish()
@@ -138,7 +143,10 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
                       fault_errors=nemesis.errors if nemesis is not None else [])
         lifecycle.finish(folder, scenario=scenario, target_url=url)
     verdict = judge(folder)
-    folder.update(folder.run_json, workers=verdict["history"]["workers"])
+    shipping = folder.path / "shipping.json"
+    sent = {w["worker"]: w for w in json.loads(shipping.read_text())["workers"]} if shipping.exists() else {}
+    folder.update(folder.run_json, workers=[{**w, "sent": sent.get(w["worker"])}
+                                            for w in verdict["history"]["workers"]])
     verdict["run_dir"] = str(folder.path)
     if code != 0:
         verdict["error"] = f"the load process exited with code {code}; see {folder.locust_log}"
@@ -154,6 +162,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError("give -s NAME (one or more) or --suite NAME")
     if not 1 <= args.processes <= 256:
         raise ConfigError("--processes: from 1 to 256")
+    if args.master and (args.expect_workers < 1 or args.processes > 1):
+        raise ConfigError("--master needs --expect-workers K (at least 1) and no --processes")
     names: list[str] = args.scenario or load_suite(args.file, args.suite)
     results: list[dict[str, Any]] = []
     errors = 0
@@ -187,6 +197,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if errors:
         return 2
     return 0 if all(r["verdict"] == r.get("expected", "pass") for r in results) else 1
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A load worker for a master on another machine: stages its files locally, ships them at the end."""
+    import os
+    import subprocess
+    import tempfile
+
+    from harness.load import worker_command
+
+    scenario = get_scenario(args.file, args.scenario)
+    staging = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="counterbench-worker-"))
+    staging.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "COUNTERBENCH_WORKER_DIR": str(staging)}
+    cmd = worker_command(scenario, master_host=args.master_host, master_port=args.master_port)
+    print(f"worker for {scenario.name}: connecting to {args.master_host}:{args.master_port}; files in {staging}")
+    return subprocess.run(cmd, env=env, check=False).returncode
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -285,6 +312,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--deployment", help="a file written by `counterbench aws deploy` (apigateway scenarios)")
     r.add_argument("--processes", type=int, default=1,
                    help="load processes on this machine (Locust master + N workers); each keeps its own history")
+    r.add_argument("--master", action="store_true", help="be the master of workers on other machines")
+    r.add_argument("--expect-workers", type=int, default=0, help="with --master: wait for K workers")
+    r.add_argument("--master-bind-host", default="*", help="with --master: the address workers connect to")
+    r.add_argument("--master-bind-port", type=int, default=5557)
     r.add_argument("-q", "--quiet", action="store_true", help="no progress; only the final table or nothing")
     r.add_argument("--no-report", action="store_true", help="skip plots, report.html and the comparison")
     r.set_defaults(fn=cmd_run)
@@ -292,6 +323,14 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="re-run the checks of a finished run folder, offline")
     c.add_argument("run_dir")
     c.set_defaults(fn=cmd_check)
+
+    wk = sub.add_parser("worker", help="a load worker for `counterbench run --master` on another machine")
+    wk.add_argument("--master-host", required=True)
+    wk.add_argument("--master-port", type=int, default=5557)
+    wk.add_argument("-f", "--file", default="scenarios.yaml")
+    wk.add_argument("-s", "--scenario", required=True, help="the master's scenario (picks the locustfile)")
+    wk.add_argument("--dir", help="staging folder for this worker's files (default: a temporary folder)")
+    wk.set_defaults(fn=cmd_worker)
 
     rp = sub.add_parser("report", help="rebuild summary.csv, plots and report.html of a run folder, offline")
     rp.add_argument("run_dir")

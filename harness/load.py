@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config import Scenario
@@ -25,10 +26,14 @@ def locustfile_for(scenario: Scenario) -> Path:
     return path
 
 
-def locust_command(scenario: Scenario, folder: RunFolder, target_url: str, *, processes: int = 1) -> list[str]:
+def locust_command(scenario: Scenario, folder: RunFolder, target_url: str, *, processes: int = 1,
+                   master: Master | None = None) -> list[str]:
     load = scenario.load
     # several processes: Locust forks a master and that many workers, each with its own history
     fork = ["--processes", str(processes)] if processes > 1 else []
+    if master is not None:  # workers on other machines connect: `counterbench worker --master-host ...`
+        fork = ["--master", "--expect-workers", str(master.expect_workers), "--master-bind-host", master.bind_host,
+                "--master-bind-port", str(master.bind_port)]
     return [
         sys.executable, "-m", "locust", *fork, "-f", str(locustfile_for(scenario)), "--headless",
         "-u", str(load.users_at(0)), "-r", str(load.spawn_rate), "-t", f"{load.duration}s",
@@ -41,10 +46,22 @@ def locust_command(scenario: Scenario, folder: RunFolder, target_url: str, *, pr
     ]
 
 
+@dataclass(frozen=True, kw_only=True)
+class Master:
+    expect_workers: int
+    bind_host: str = "*"
+    bind_port: int = 5557
+
+
+def worker_command(scenario: Scenario, *, master_host: str, master_port: int) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(locustfile_for(scenario)), "--worker",
+            "--master-host", master_host, "--master-port", str(master_port), "--loglevel", "WARNING"]
+
+
 def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, quiet: bool = True,
-             processes: int = 1) -> int:
+             processes: int = 1, master: Master | None = None) -> int:
     """Run the load to completion, showing progress unless quiet; returns Locust's exit code."""
-    cmd = locust_command(scenario, folder, target_url, processes=processes)
+    cmd = locust_command(scenario, folder, target_url, processes=processes, master=master)
     with open(folder.path / "locust.out", "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:

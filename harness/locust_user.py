@@ -31,6 +31,7 @@ from locust import User, events
 from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 from locust.exception import StopUser
+from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness import lifecycle
@@ -41,7 +42,9 @@ from harness.judge import judge
 from harness.metrics import LatencyRecorder
 from harness.ops import Completion, Outcome
 from harness.runfolder import RunFolder, new_run_id
+from harness.shipping import Receiver, chunks
 from harness.targets import OpClient
+from harness.targets.address import check_target_safe
 from harness.targets.apigateway import ApiGatewayOps, sigv4_signer
 from harness.targets.dynamodb import dynamodb_client
 from harness.targets.factory import make_dynamo_ops, make_redis_ops
@@ -49,6 +52,8 @@ from harness.targets.http import HttpOps, Transport
 from harness.workloads import OpChooser, scenario_keys, sharded
 
 log = logging.getLogger("counterbench")
+
+SHIP_ENV = "COUNTERBENCH_WORKER_DIR"
 
 
 class OpNotOk(Exception):
@@ -77,6 +82,8 @@ class Run:
     writer: HistoryWriter | None = None
     shared_client: Any = None  # one botocore client per process: heavy to build, safe to share
     recorder: LatencyRecorder | None = None
+    worker: str = ""
+    shipped: bool = False
     started: float = field(default_factory=time.perf_counter)  # steps and rates count from here
     background: list[Any] = field(default_factory=list)
 
@@ -86,12 +93,35 @@ class Session:
 
     def __init__(self, environment: Environment) -> None:
         self.env = environment
-        opts = environment.parsed_options
-        self.prepared = bool(opts and opts.prepared)
-        self.opts = opts
+        self.opts = environment.parsed_options
         self.run: Run | None = None
         self.failed: str | None = None
         self._tests = 0
+        # a worker on another machine (`counterbench worker`) stages its files here and ships them
+        self.ship_dir = os.environ.get(SHIP_ENV) or None
+        self.run_doc: dict[str, Any] | None = None  # run.json as the master sent it
+        self.receiver: Receiver | None = None
+        self.shippers: set[str] = set()  # workers that announced they will ship their files
+
+    @property
+    def prepared(self) -> bool:
+        # read late: a worker gets the master's options (--prepared, --run-dir) only when spawning
+        return bool(self.opts and getattr(self.opts, "prepared", False))
+
+    def register(self) -> None:
+        runner = self.env.runner
+        if isinstance(runner, WorkerRunner):
+            runner.register_message("cb_run", lambda msg, **_: setattr(self, "run_doc", msg.data))
+        elif isinstance(runner, MasterRunner):
+            runner.register_message("cb_hello", lambda msg, **_: self.shippers.add(msg.data["worker"]))
+            runner.register_message("cb_file", lambda msg, **_: self._receiver().file(msg.data))
+            runner.register_message("cb_done", lambda msg, **_: self._receiver().done(msg.data))
+
+    def _receiver(self) -> Receiver:
+        if self.receiver is None:
+            assert self.run is not None
+            self.receiver = Receiver(self.run.folder.path, lambda m: log.error("counterbench: %s", m))
+        return self.receiver
 
     def fatal(self, message: str) -> None:
         """Stop the whole run loudly: Locust would otherwise log and swallow the error."""
@@ -109,8 +139,13 @@ class Session:
             raise CounterbenchError("counterbench users need Locust's command-line options")
         if self.prepared:
             folder = RunFolder(Path(opts.run_dir))
-            doc = folder.read(folder.run_json)
+            if self.run_doc is not None:  # a remote worker: run.json came from the master
+                doc = self.run_doc
+                folder = RunFolder(Path(self.ship_dir or opts.run_dir))
+            else:
+                doc = folder.read(folder.run_json)
             scenario = Scenario.model_validate(doc["scenario"])
+            check_target_safe(scenario, opts.target_url)  # every process refuses, not only the CLI
             return Run(scenario=scenario, folder=folder, target_url=opts.target_url, keys=list(doc["keys"]))
         if not opts.scenario:
             raise CounterbenchError("--scenario NAME is required (see scenarios.yaml)")
@@ -132,6 +167,10 @@ class Session:
     def test_start(self) -> None:
         try:
             run = self.run = self.load_run()
+            runner = self.env.runner
+            if isinstance(runner, MasterRunner) and self.prepared:
+                # workers on other machines cannot read run.json: send it before they spawn
+                runner.send_message("cb_run", run.folder.read(run.folder.run_json))
             target = run.scenario.target
             if isinstance(target, DynamoTarget) and not isinstance(self.env.runner, MasterRunner):
                 # built before users start: building it from every user at once would stall them all
@@ -144,6 +183,9 @@ class Session:
                                            run_id=run.folder.path.name, scenario=run.scenario.name)
                 run.recorder = LatencyRecorder(run.folder.path / "metrics" / f"{worker}.hlog",
                                                progress=run.folder.path / "progress" / f"{worker}.json")
+                run.worker = worker
+                if self.ship_dir and isinstance(self.env.runner, WorkerRunner):
+                    self.env.runner.send_message("cb_hello", {"worker": worker})
                 run.background.append(gevent.spawn(self._tick, run))
             if run.scenario.load.steps and not run.scenario.load.open_model and not isinstance(
                     self.env.runner, WorkerRunner):
@@ -183,12 +225,45 @@ class Session:
             if run.recorder is not None:
                 recorder, run.recorder = run.recorder, None
                 recorder.close()
+            if self.ship_dir and isinstance(self.env.runner, WorkerRunner) and not run.shipped:
+                run.shipped = True
+                for kind, part in chunks(run.folder.path, run.worker):
+                    self.env.runner.send_message(kind, part)
+            if isinstance(self.env.runner, MasterRunner):
+                self._stop_workers_and_collect()
             if not self.prepared and not isinstance(self.env.runner, WorkerRunner):
                 lifecycle.finish(run.folder, scenario=run.scenario, target_url=run.target_url)
                 verdict = judge(run.folder)
                 log.info("counterbench: verdict %s (%s): %s", verdict["verdict"], run.folder.path, verdict["reason"])
         except (CounterbenchError, OSError) as e:
             self.fatal(str(e))
+
+    def _stop_workers_and_collect(self, timeout: float = 30.0) -> None:
+        """The master, at the end of the run: stop every worker (each drains its in-flight ops and
+        writes or ships its final files), wait -- bounded -- until all have stopped and every shipping
+        worker's files are in, then record who sent what.
+
+        Locust's own quit tells workers to quit and exits half a second later, so their last
+        messages could race the master's shutdown; stopping them first closes that race.
+        """
+        runner = self.env.runner
+        assert isinstance(runner, MasterRunner)
+        for client in runner.clients.all:
+            runner.server.send_to_client(Message("stop", None, client.id))
+        deadline = time.monotonic() + (self.env.stop_timeout or 0) + timeout
+        while time.monotonic() < deadline:
+            done = {w for w, st in (self.receiver.status.items() if self.receiver else []) if st["done"]}
+            if runner.user_count == 0 and self.shippers <= done:
+                break
+            gevent.sleep(0.1)
+        if self.shippers:
+            rec = self._receiver()
+            for w in self.shippers - set(rec.status):
+                rec.status[w] = {"worker": w, "files": {}, "done": False, "verified": None}
+            rec.write()
+            missing = [w for w, st in rec.status.items() if not st["done"]]
+            if missing:
+                log.error("counterbench: no final files from %s", ", ".join(missing))
 
     def execute(self, user: CounterUser, key: str, amount: int) -> None:
         """One op: invoke record, call, completion record, Locust request event."""
@@ -247,6 +322,7 @@ SESSION: Session | None = None
 def _on_init(environment: Environment, **_: Any) -> None:
     global SESSION
     SESSION = Session(environment)
+    SESSION.register()
 
 
 @events.test_start.add_listener

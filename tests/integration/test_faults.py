@@ -107,3 +107,30 @@ def test_soak_memory_stays_flat(tmp_path, redis_url):
     ops = json.loads((run / "verdict.json").read_text())["totals"]["ops"]
     assert ops > 20_000
     assert late - early < 20_000, f"RSS grew {late - early} kB over 10 s"
+
+
+def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
+    """Workers as if on other machines: each stages its files in its own folder and ships them."""
+    from harness.stack.process import free_port
+
+    port = free_port()
+    run = tmp_path / "run"
+    master = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "-q", "--no-report", "-f", str(SHIPPED),
+                               "-s", "redis-counter", "--target-url", redis_url, "--duration", "3", "--master",
+                               "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
+                               "--master-bind-port", str(port), "--out", str(run)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    workers = [subprocess.Popen([sys.executable, "-m", "harness.cli", "worker", "--master-host", "127.0.0.1",
+                                 "--master-port", str(port), "-f", str(SHIPPED), "-s", "redis-counter",
+                                 "--dir", str(tmp_path / f"w{i}")], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for i in range(2)]
+    out, _ = master.communicate(timeout=120)
+    for w in workers:
+        w.wait(timeout=60)
+    assert master.returncode == 0, out[-2000:]
+    v = json.loads((run / "verdict.json").read_text())
+    assert v["verdict"] == "pass" and len(v["history"]["workers"]) == 2
+    workers_json = json.loads((run / "run.json").read_text())["workers"]
+    assert all(w["sent"]["done"] and w["sent"]["verified"] for w in workers_json)
+    staged = sorted(p.name for i in range(2) for p in (tmp_path / f"w{i}" / "history").glob("*.jsonl"))
+    assert sorted(p.name for p in (run / "history").glob("*.jsonl")) == staged
