@@ -68,7 +68,10 @@ def _start_local(scenario: Scenario, stack: ExitStack) -> tuple[Scenario, str, d
     elif isinstance(target, DynamoTarget):
         from harness.stack.dynalite import Dynalite
 
-        server = stack.enter_context(Dynalite())
+        path = Path(target.dynalite_path) if target.dynalite_path else None
+        if path is not None:
+            path.mkdir(parents=True, exist_ok=True)
+        server = stack.enter_context(Dynalite(path=path))
     elif isinstance(target, ApiGatewayTarget):
         from harness.stack.apigateway.server import ApiGatewayEmulator
         from harness.stack.dynalite import Dynalite

@@ -167,6 +167,8 @@ class DynamoTarget(Frozen):
     timeout: float = Field(default=5.0, gt=0, le=300)
     create_table: bool = Field(default=True, description="create the table (on demand) if it is missing")
     gap: float = Field(default=0.0, ge=0, le=1, description="unsafe variants: seconds between read and write")
+    dynalite_path: str | None = Field(default=None,
+                                      description="the local dynalite keeps its tables on disk here (default: memory)")
 
 
 class DynamoItem(Frozen):

@@ -8,6 +8,7 @@ from harness.checks import CheckReport, Completeness, run_checks
 from harness.config import Scenario
 from harness.errors import HistoryError
 from harness.history import History, read_history
+from harness.metrics import load_generator_cpu
 from harness.ops import Outcome
 from harness.runfolder import RunFolder
 
@@ -62,6 +63,7 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         "run_id": run["run_id"],
         "totals": totals,
         "latency": _latency(history),
+        "load_generator": load_generator_cpu(folder.path / "metrics"),
         "history": {"workers": [{"worker": w.worker, "ops": len(w.ops), "complete": w.complete,
                                  "problem": w.problem} for w in history.workers],
                     "complete": completeness.complete, "missing": list(completeness.missing)},

@@ -73,6 +73,10 @@ class LatencyRecorder:
         self._f.write("#[counterbench latency histograms, values in microseconds]\n")
         self._f.write(f"#[StartTime: {self.start_wall:.3f} (seconds since epoch)]\n")
         self._f.write('"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"\n')
+        # the load generator's own CPU per window: a saturated generator's latencies include its queueing
+        self._cpu = open(path.with_suffix(".cpu.csv"), "x", encoding="utf-8")  # noqa: SIM115
+        self._cpu.write("window_start_s,cpu_s\n")
+        self._cpu0 = time.process_time()
 
     def _roll(self, now_window: int) -> None:
         self._flush_window()
@@ -80,6 +84,10 @@ class LatencyRecorder:
 
     def _flush_window(self) -> None:
         start = self._window * WINDOW_S
+        now_cpu = time.process_time()
+        self._cpu.write(f"{start:.3f},{now_cpu - self._cpu0:.4f}\n")
+        self._cpu.flush()
+        self._cpu0 = now_cpu
         self._last_p99 = {t: h.get_value_at_percentile(99) / 1000 for t, h in self._live.items() if h.get_total_count()}
         for tag, h in self._live.items():
             if h.get_total_count():
@@ -118,6 +126,30 @@ class LatencyRecorder:
     def close(self) -> None:
         self._flush_window()
         self._f.close()
+        self._cpu.close()
+
+
+SATURATED = 0.9  # of one core: a gevent process cannot use more
+
+
+def load_generator_cpu(folder: Path) -> dict[str, object]:
+    """Per load process: mean and peak CPU share of one core per window, and whether it was saturated
+    (at or above 90% in at least half of its windows)."""
+    workers = []
+    for path in sorted(folder.glob("*.cpu.csv")):
+        shares = []
+        for line in path.read_text().splitlines()[1:]:
+            try:
+                shares.append(float(line.split(",")[1]) / WINDOW_S)
+            except (IndexError, ValueError):
+                continue
+        full = shares[1:-1] or shares  # the first and last windows are partial
+        if not full:
+            continue
+        busy = sum(x >= SATURATED for x in full) / len(full)
+        workers.append({"worker": path.name.removesuffix(".cpu.csv"), "cpu_mean": round(sum(full) / len(full), 3),
+                        "cpu_max": round(max(full), 3), "saturated": busy >= 0.5})
+    return {"workers": workers, "saturated": any(w["saturated"] for w in workers)}
 
 
 def read_log(path: Path) -> Iterator[Interval]:

@@ -21,6 +21,10 @@ def print_summary(v: dict[str, Any]) -> None:
           f"  oversold {t['oversold']}")
     rate = "-" if lat.get("ok_ops_per_s") is None else f"{lat['ok_ops_per_s']:.0f}"
     print(f"  latency ms  p50 {_ms(lat['p50'])}  p99 {_ms(lat['p99'])}  max {_ms(lat['max'])}  ok ops/s {rate}")
+    gen = v.get("load_generator") or {}
+    if gen.get("saturated"):
+        print("  warning: the load generator was CPU-saturated; its latencies include its own queueing "
+              "(use --processes)")
     for c in v["checks"]:
         if c["valid"] is not True:
             state = "invalid" if c["valid"] is False else "unknown"

@@ -108,10 +108,14 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
                   "valid": {True: "valid", False: "INVALID", None: "unknown"}[c["valid"]],
                   "evidence": ", ".join(f"{k}={c['evidence'][k]}" for k in list(c["evidence"])[:12])}
                  for c in v.get("checks", [])]),
+        *(['<div class="warn">The load generator was CPU-saturated: its latencies include its own '
+           "queueing. Run with more --processes.</div>"] if (v.get("load_generator") or {}).get("saturated") else []),
         "<h2>Latency and throughput</h2>",
         "<p>Latency in milliseconds, recorded per op in HdrHistograms (3 significant digits) and merged "
         "exactly across workers; percentiles are of acknowledged ops.</p>",
         h.table(summary),
+        "<h3>Load generator CPU (share of one core per 1 s window)</h3>",
+        h.table((v.get("load_generator") or {}).get("workers", [])),
     ]
     if steps:
         slo = data.scenario.slo

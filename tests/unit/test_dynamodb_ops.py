@@ -83,3 +83,16 @@ def test_a_retried_refusal_is_indeterminate_too():
     # the first attempt may have been applied before the retry was refused
     done = ops(client_error("ConditionalCheckFailedException", retries=1), max_attempts=2).decr_if_positive("k")
     assert (done.outcome, done.attempts) == (IND, 2)
+
+
+def test_sigv4_signs_for_execute_api_with_the_standard_chain(monkeypatch):
+    from harness.targets.apigateway import sigv4_signer
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    headers = sigv4_signer("eu-west-1")("POST", "https://abc.execute-api.eu-west-1.amazonaws.com/prod/counter",
+                                        b"{}", {"Content-Type": "application/json"})
+    auth = headers["Authorization"]
+    assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    assert "/eu-west-1/execute-api/aws4_request" in auth
+    assert "secret" not in auth and "X-Amz-Date" in headers

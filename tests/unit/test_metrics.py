@@ -67,3 +67,25 @@ def test_percentile_distribution_is_monotonic_and_reaches_the_max():
     values = [v for _, v in pts]
     assert values == sorted(values)
     assert pts[-1][1] == h.get_max_value() / 1000
+
+
+def test_load_generator_cpu_and_saturation(tmp_path):
+    from harness.metrics import load_generator_cpu
+
+    (tmp_path / "busy.cpu.csv").write_text("window_start_s,cpu_s\n0,0.3\n1,0.95\n2,0.97\n3,0.99\n4,0.2\n")
+    (tmp_path / "idle.cpu.csv").write_text("window_start_s,cpu_s\n0,0.1\n1,0.2\n2,0.25\n3,0.3\n4,0.1\n")
+    got = load_generator_cpu(tmp_path)
+    assert got["saturated"] is True
+    by = {w["worker"]: w for w in got["workers"]}
+    assert by["busy"]["saturated"] and not by["idle"]["saturated"]
+    assert by["idle"]["cpu_max"] == 0.3 and abs(by["idle"]["cpu_mean"] - 0.25) < 1e-9
+
+
+def test_recorder_writes_its_cpu_per_window(tmp_path):
+    from harness.metrics import LatencyRecorder, load_generator_cpu
+
+    r = LatencyRecorder(tmp_path / "w.hlog")
+    r.record("x.ok", 5)
+    r.close()
+    assert (tmp_path / "w.cpu.csv").read_text().startswith("window_start_s,cpu_s\n0.000,")
+    assert load_generator_cpu(tmp_path)["saturated"] is False
