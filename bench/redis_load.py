@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -34,12 +35,24 @@ def redis_benchmark(port: int, clients: int, requests: int) -> float:
     return float(m.group(1))
 
 
-def counterbench(url: str, *, seconds: int, processes: int, users: int, out: Path) -> tuple[float, float]:
+def locust_rate(out: Path) -> float:
+    """Requests per second from Locust's own final stats (what a run without recording still has)."""
+    stats = json.loads((out / "locust.json").read_text())
+    n = sum(e["num_requests"] for e in stats)
+    span = max(e["last_request_timestamp"] for e in stats) - min(e["start_time"] for e in stats)
+    return n / max(span, 1e-9)
+
+
+def counterbench(url: str, *, scenario: str, seconds: int, processes: int, users: int,
+                 out: Path, record: bool = True) -> tuple[float, float | None]:
     """(acknowledged ops/s, load-generator CPU us per op)."""
+    env = {**os.environ} if record else {**os.environ, "COUNTERBENCH_BENCH_NO_RECORD": "1"}
     cmd = [sys.executable, "-m", "harness.cli", "run", "-q", "--no-report", "-f", str(ROOT / "scenarios.yaml"),
-           "-s", "redis-counter", "--target-url", url, "--users", str(users), "--spawn-rate", str(users),
+           "-s", scenario, "--target-url", url, "--users", str(users), "--spawn-rate", str(users),
            "--duration", str(seconds), "--processes", str(processes), "--out", str(out)]
-    subprocess.run(cmd, check=False, cwd=ROOT)
+    subprocess.run(cmd, check=False, cwd=ROOT, env=env)
+    if not record:
+        return locust_rate(out), None
     verdict = json.loads((out / "verdict.json").read_text())
     if verdict["verdict"] != "pass":
         sys.exit(f"counterbench's run did not pass: {verdict['reason']}")
@@ -58,16 +71,37 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--users", type=int, default=50)
+    p.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are printed")
     args = p.parse_args()
+    runs: dict[str, list[tuple[float, float | None]]] = {}
     with RedisServer() as server, tempfile.TemporaryDirectory() as d:
-        base = redis_benchmark(server.port, 50, 300_000)
-        rate, cpu_us = counterbench(server.url, seconds=args.seconds, processes=args.processes, users=args.users,
-                                    out=Path(d) / "run")
-    print(f"redis-benchmark -t incr -c 50        {base:10.0f} ops/s")
-    print(f"counterbench redis-counter           {rate:10.0f} ops/s  ({args.users} users, {args.processes} processes,"
-          f" history + histograms on)")
-    print(f"ratio                                {rate / base:10.1%}")
-    print(f"load generator CPU per op            {cpu_us:10.1f} us")
+        # interleaved rounds, medians: the machine is shared and noisy
+        for i in range(args.repeat):
+            runs.setdefault("base", []).append((redis_benchmark(server.port, 50, 300_000), None))
+            for s in ("redis-counter", "redis-counter-pipelined"):
+                runs.setdefault(s, []).append(counterbench(server.url, scenario=s, seconds=args.seconds,
+                                                           processes=args.processes, users=args.users,
+                                                           out=Path(d) / f"{s}-{i}"))
+            runs.setdefault("off", []).append(counterbench(
+                server.url, scenario="redis-counter", seconds=args.seconds, processes=args.processes,
+                users=args.users, out=Path(d) / f"off-{i}", record=False))
+
+    def med(name: str) -> tuple[float, float | None]:
+        rates = sorted(r for r, _ in runs[name])
+        cpus = sorted(c for _, c in runs[name] if c is not None)
+        return rates[len(rates) // 2], (cpus[len(cpus) // 2] if cpus else None)
+
+    base = med("base")[0]
+    print(f"medians of {args.repeat} interleaved rounds; {args.processes} load processes, {args.users} users")
+    print(f"{'load':44} {'ops/s':>9} {'vs redis-benchmark':>19} {'CPU us/op':>10}")
+    print(f"{'redis-benchmark -t incr -c 50':44} {base:9.0f} {1:19.1%}")
+    for name, label in (("redis-counter", "counterbench redis-counter"),
+                        ("redis-counter-pipelined", "counterbench redis-counter-pipelined (16)"),
+                        ("off", "redis-counter, history + histograms off")):
+        rate, cpu = med(name)
+        cpu_text = f"{cpu:10.1f}" if cpu is not None else ""
+        print(f"{label:44} {rate:9.0f} {rate / base:19.1%} {cpu_text}")
+    print(f"recording costs {1 - med('redis-counter')[0] / med('off')[0]:.1%} of one-op-per-round-trip throughput")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,8 @@ class RedisTarget(Frozen):
                        description="unsafe variants: seconds of app work between the read and the write")
     persistence: Literal["none", "everysec", "always"] = Field(
         default="none", description="the local redis-server: no persistence, or AOF fsynced every second/write")
+    pipeline: int = Field(default=1, ge=1, le=1000,
+                          description="increments per round trip; each is still its own op in the history")
 
 
 class ServiceSpec(Frozen):
@@ -384,6 +386,9 @@ class Scenario(Frozen):
         if isinstance(self.target, ApiGatewayTarget) and self.workload.kind in ("page-views", "amount"):
             raise ValueError("an API's templates update one fixed item by a fixed amount: use counter, "
                              "unique-ids or seats")
+        if isinstance(self.target, RedisTarget) and self.target.pipeline > 1 and (
+                self.target.variant != "atomic" or self.workload.kind == "seats"):
+            raise ValueError("target.pipeline is for atomic increments (an unsafe variant must wait for its read)")
         if isinstance(self.target, RedisTarget | DynamoTarget) and self.target.gap and self.target.variant == "atomic":
             raise ValueError("target.gap is the read-to-write delay of the unsafe variants; atomic has none")
         if "no-oversell" in self.checks and not seats:

@@ -6,8 +6,12 @@ what a user gets with plain `locust -f locustfiles/<workload>.py`.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +19,7 @@ from harness.config import Scenario
 from harness.errors import CounterbenchError
 from harness.progress import watch
 from harness.runfolder import RunFolder
+from harness.stack.process import free_port
 
 LOCUSTFILES = Path(__file__).resolve().parent.parent / "locustfiles"
 
@@ -30,7 +35,12 @@ def locust_command(scenario: Scenario, folder: RunFolder, target_url: str, *, pr
                    master: Master | None = None) -> list[str]:
     load = scenario.load
     # several processes: Locust forks a master and that many workers, each with its own history
-    fork = ["--processes", str(processes)] if processes > 1 else []
+    fork: list[str] = []
+    if processes > 1:
+        # a port of its own: a worker outliving an earlier run can never join this one
+        port = str(free_port())
+        fork = ["--processes", str(processes), "--master-bind-host", "127.0.0.1", "--master-bind-port", port,
+                "--master-host", "127.0.0.1", "--master-port", port]
     if master is not None:  # workers on other machines connect: `counterbench worker --master-host ...`
         fork = ["--master", "--expect-workers", str(master.expect_workers), "--master-bind-host", master.bind_host,
                 "--master-bind-port", str(master.bind_port)]
@@ -65,8 +75,42 @@ def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, quiet: b
     with open(folder.path / "locust.out", "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            return watch(proc, folder.path, scenario, quiet=quiet)
+            code = watch(proc, folder.path, scenario, quiet=quiet)
         except BaseException:
             proc.kill()  # never leave load running behind an interrupted command
             proc.wait()
+            reap(folder, grace=0)
             raise
+    reap(folder, grace=scenario.load.drain + 10)
+    return code
+
+
+def reap(folder: RunFolder, *, grace: float) -> list[int]:
+    """Wait for every load process of this run to exit (they finish their history after the master
+    is gone); kill any still running after ``grace`` seconds. Returns the pids that had to be killed."""
+    pids = set()
+    for p in (folder.path / "progress").glob("*.json"):
+        try:
+            pids.add(int(p.stem.split("-")[-2]))
+        except (ValueError, IndexError):
+            continue
+    pids.discard(os.getpid())
+    deadline = time.monotonic() + grace
+    alive = {pid for pid in pids if _alive(pid)}
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = {pid for pid in alive if _alive(pid)}
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return sorted(alive)
+
+
+def _alive(pid: int) -> bool:
+    """A live load process (a reused pid of another program does not count)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"locust" in cmdline and stat.rsplit(")", 1)[-1].split()[0] != "Z"  # a zombie has exited

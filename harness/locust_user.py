@@ -32,7 +32,7 @@ from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.rpc import Message
-from locust.runners import MasterRunner, WorkerRunner
+from locust.runners import STATE_INIT, MasterRunner, WorkerRunner
 
 from harness import lifecycle
 from harness.config import ApiGatewayTarget, DynamoTarget, HttpTarget, Scenario, get_scenario, with_overrides
@@ -54,6 +54,28 @@ from harness.workloads import OpChooser, scenario_keys, sharded
 log = logging.getLogger("counterbench")
 
 SHIP_ENV = "COUNTERBENCH_WORKER_DIR"
+# for bench/ only: run without history and histograms, to measure what recording costs (no verdict)
+NO_RECORD_ENV = "COUNTERBENCH_BENCH_NO_RECORD"
+
+
+class _NullWriter:
+    """Stands in for the history writer when a benchmark measures the cost of recording."""
+
+    def __init__(self) -> None:
+        self._n = 0
+
+    def invoke(self, key: str, kind: str, amount: int) -> int:
+        self._n += 1
+        return self._n
+
+    def complete(self, op_id: int, done: Completion) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class OpNotOk(Exception):
@@ -177,7 +199,9 @@ class Session:
                 run.shared_client = dynamodb_client(
                     url=run.target_url or None, region=target.region, timeout=target.timeout,
                     max_attempts=target.max_attempts, pool=max(10, run.scenario.load.users))
-            if not isinstance(self.env.runner, MasterRunner):
+            if not isinstance(self.env.runner, MasterRunner) and os.environ.get(NO_RECORD_ENV):
+                run.writer = _NullWriter()  # type: ignore[assignment]  # bench/: the cost of recording
+            elif not isinstance(self.env.runner, MasterRunner):
                 worker = f"{socket.gethostname()}-{os.getpid()}-{self._tests}"
                 run.writer = HistoryWriter(run.folder.history_dir / f"{worker}.jsonl", worker=worker,
                                            run_id=run.folder.path.name, scenario=run.scenario.name)
@@ -248,6 +272,8 @@ class Session:
         """
         runner = self.env.runner
         assert isinstance(runner, MasterRunner)
+        if not self.shippers:
+            return  # forked workers on this machine write straight into the run folder
         for client in runner.clients.all:
             runner.server.send_to_client(Message("stop", None, client.id))
         deadline = time.monotonic() + (self.env.stop_timeout or 0) + timeout
@@ -255,6 +281,11 @@ class Session:
             done = {w for w, st in (self.receiver.status.items() if self.receiver else []) if st["done"]}
             if runner.user_count == 0 and self.shippers <= done:
                 break
+            gevent.sleep(0.1)
+        # a worker handles "stop" by sleeping the stop timeout before it reads its next message: wait
+        # until each is ready again, so Locust's "quit" that follows reaches it before the master exits
+        ready_by = time.monotonic() + (self.env.stop_timeout or 0) + 10
+        while time.monotonic() < ready_by and any(c.state != STATE_INIT for c in runner.clients.all):
             gevent.sleep(0.1)
         if self.shippers:
             rec = self._receiver()
@@ -265,49 +296,60 @@ class Session:
             if missing:
                 log.error("counterbench: no final files from %s", ", ".join(missing))
 
-    def execute(self, user: CounterUser, key: str, amount: int) -> None:
-        """One op: invoke record, call, completion record, Locust request event."""
+    def execute(self, user: CounterUser, batch: list[tuple[str, int]]) -> None:
+        """Ops sent together (one, or a pipelined batch): invoke records, the call, completion
+        records, latency, one Locust request event."""
         run = self.run
         if run is None or run.writer is None or self.failed:
             raise StopUser()
         kind = run.scenario.workload.op
+        writer = run.writer
         try:
-            op_id = run.writer.invoke(key, kind, amount)
+            ids = [writer.invoke(key, kind, amount) for key, amount in batch]
         except HistoryError as e:
             self.fatal(str(e))
             raise StopUser() from e
         start_time = time.time()
         t0 = time.perf_counter()
         try:
-            done = user.ops.incr(key, amount) if kind == "incr" else user.ops.decr_if_positive(key)
-        except Exception as e:  # a harness bug: the op may have been applied, so its fate is unknown
+            if len(batch) > 1:
+                dones = user.ops.batch(batch)  # type: ignore[attr-defined]
+            elif kind == "incr":
+                dones = [user.ops.incr(*batch[0])]
+            else:
+                dones = [user.ops.decr_if_positive(batch[0][0])]
+        except Exception as e:  # a harness bug: the ops may have been applied, so their fate is unknown
             log.exception("counterbench: the op client raised; recorded as indeterminate")
-            done = Completion.indeterminate(f"harness error: {type(e).__name__}: {e}")
+            dones = [Completion.indeterminate(f"harness error: {type(e).__name__}: {e}")] * len(batch)
         t1 = time.perf_counter()
         elapsed_ms = (t1 - t0) * 1000
         try:
-            run.writer.complete(op_id, done)
+            for op_id, done in zip(ids, dones, strict=True):
+                writer.complete(op_id, done)
         except HistoryError as e:
             self.fatal(str(e))
             raise StopUser() from e
-        label = _label(kind, amount)
+        label = _label(kind, batch[0][1])
         if run.recorder is not None:
-            tag = f"{label}.{done.outcome.value}"
             try:
-                run.recorder.record(tag, elapsed_ms * 1000)
+                for done in dones:
+                    tag = f"{label}.{done.outcome.value}"
+                    run.recorder.record(tag, elapsed_ms * 1000)
+                    if user.intended is not None:
+                        # wrk2's correction: latency from when the op should have been sent
+                        run.recorder.record(f"{tag}.intended", (t1 - user.intended) * 1e6)
                 if user.intended is not None:
-                    # wrk2's correction: latency from when the op should have been sent
-                    run.recorder.record(f"{tag}.intended", (t1 - user.intended) * 1e6)
                     lag = t0 - user.intended
                     if lag > max(0.010, user.interval):
                         run.recorder.record(f"{label}.late", lag * 1e6)
             except OSError as e:
                 self.fatal(f"cannot write latency metrics: {e}")
                 raise StopUser() from e
+        bad = next((d for d in dones if d.outcome is not Outcome.OK), None)
         self.env.events.request.fire(
-            request_type=label, name=run.scenario.workload.kind, response_time=elapsed_ms,
-            response_length=0, start_time=start_time, context={}, url=None, response=None,
-            exception=None if done.outcome is Outcome.OK else OpNotOk(f"{done.outcome.value}: {done.error}"),
+            request_type=label if len(batch) == 1 else f"{label} x{len(batch)}", name=run.scenario.workload.kind,
+            response_time=elapsed_ms, response_length=0, start_time=start_time, context={}, url=None,
+            response=None, exception=None if bad is None else OpNotOk(f"{bad.outcome.value}: {bad.error}"),
         )
 
 
@@ -379,6 +421,8 @@ class CounterUser(User):
         self.chooser = OpChooser(run.scenario.workload, run.keys, seed=random.SystemRandom().randrange(2**32),
                                    uniform=sharded(run.scenario))
         self.ops = self._make_ops(run)
+        # Redis pipelining: several increments per round trip, each still its own op in the history
+        self.pipeline = getattr(run.scenario.target, "pipeline", 1)
 
     def _http_transport(self, base_url: str, timeout: float) -> Transport:
         """Locust's FastHttpSession (geventhttpclient), without retries or redirects."""
@@ -416,5 +460,4 @@ class CounterUser(User):
         assert SESSION is not None and SESSION.run is not None
         if SESSION.run.scenario.load.open_model:
             self.intended = self.next_due or time.perf_counter()
-        key, amount = self.chooser.next()
-        SESSION.execute(self, key, amount)
+        SESSION.execute(self, [self.chooser.next() for _ in range(self.pipeline)])

@@ -57,6 +57,13 @@ class RedisAddress:
                             username=username, password=password)
 
 
+class PartialReplies(Exception):
+    def __init__(self, replies: list[Any], cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.replies = replies
+        self.cause = cause
+
+
 class RespConnection:
     """One socket, one command at a time, no retries. Raises NotSent before sending."""
 
@@ -95,6 +102,34 @@ class RespConnection:
         except BaseException:
             # a late reply would answer the next command: never reuse a connection after an error
             self.close()
+            raise
+
+    def call_many(self, commands: list[tuple[str | int, ...]]) -> list[Any]:
+        """Pipeline: send every command in one write, then read one reply per command.
+
+        On a failure part-way, raises PartialReplies with the replies that did arrive: the
+        commands before them certainly ran, the others may or may not have.
+        """
+        if self._sock is None:
+            self._connect()
+        replies: list[Any] = []
+        try:
+            assert self._sock is not None
+            self._sock.sendall(b"".join(hiredis.pack_command(c) for c in commands))
+            while len(replies) < len(commands):
+                reply = self._reader.gets()
+                if reply is not False:
+                    replies.append(reply)
+                    continue
+                data = self._sock.recv(65536)
+                if not data:
+                    raise ConnectionError("connection closed by the server")
+                self._reader.feed(data)
+            return replies
+        except BaseException as e:
+            self.close()
+            if isinstance(e, Exception):
+                raise PartialReplies(replies, e) from e
             raise
 
     def _roundtrip(self, payload: bytes) -> Any:
@@ -182,6 +217,26 @@ class RedisOps:
         if amount == 1:
             return self._run("INCR", key)
         return self._run("INCRBY", key, amount)
+
+    def batch(self, ops: list[tuple[str, int]]) -> list[Completion]:
+        """Pipelined increments (atomic variant): one round trip, one completion per op."""
+
+        def one(reply: Any) -> Completion:
+            if isinstance(reply, hiredis.ReplyError):
+                return classify_redis_error_reply(str(reply))
+            try:
+                return Completion.ok(_as_int(reply))
+            except BadReply as e:
+                return classify_exception(e, REDIS_RULES)
+
+        commands = [("INCR", k) if a == 1 else ("INCRBY", k, a) for k, a in ops]
+        try:
+            return [one(r) for r in self._conn.call_many(commands)]  # type: ignore[arg-type]
+        except PartialReplies as e:
+            rest = classify_exception(e.cause, REDIS_RULES)
+            return [one(r) for r in e.replies] + [rest] * (len(ops) - len(e.replies))
+        except Exception as e:  # NotSent: the connection was never made
+            return [classify_exception(e, REDIS_RULES)] * len(ops)
 
     def decr_if_positive(self, key: str) -> Completion:
         if self._variant == "check-then-act":

@@ -29,6 +29,11 @@ def test_two_processes_pass_and_their_merged_totals_equal_the_store(tmp_path, re
     assert run["processes"] == 2 and len(run["workers"]) == 2
     final = RedisAdmin(RedisAddress.parse(redis_url)).read(run["keys"])[run["keys"][0]]
     assert v["totals"]["ok"] <= final <= v["totals"]["ok"] + v["totals"]["indeterminate"]
+    # no load process outlives its run (one that did could join the next run's master)
+    assert not [pid for pid in _pids(tmp_path / "run") if Path(f"/proc/{pid}").exists()]
+    code, again = run_cli(tmp_path / "second", "-f", str(SHIPPED), "-s", "redis-counter", "--target-url",
+                          redis_url, "--processes", "2", "--users", "16", "--duration", "2")
+    assert again is not None and len(again["history"]["workers"]) == 2
 
 
 def _pids(run: Path) -> list[int]:
