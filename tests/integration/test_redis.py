@@ -161,3 +161,15 @@ def test_a_paused_server_times_out_ops_that_are_classified_not_crashed_on(tmp_pa
     assert v is not None
     assert (code, v["verdict"]) == (0, "pass"), v["reason"]
     assert v["totals"]["indeterminate"] > 0
+
+
+def test_pipelined_increments_are_each_their_own_op(tmp_path, redis_url):
+    from harness.history import read_history
+    from harness.ops import Outcome
+
+    code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", "redis-counter-pipelined", "--target-url", redis_url,
+                      *SHORT)
+    assert v is not None and (code, v["verdict"]) == (0, "pass"), v and v["reason"]
+    ops = list(read_history(tmp_path / "run" / "history").ops())
+    values = [o.value for o in ops if o.outcome is Outcome.OK]
+    assert len(values) == v["totals"]["ok"] > 1000 and len(set(values)) == len(values)
