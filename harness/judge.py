@@ -8,12 +8,20 @@ from harness.checks import CheckReport, Completeness, run_checks
 from harness.config import Scenario
 from harness.errors import HistoryError
 from harness.history import History, read_history
-from harness.metrics import load_generator_cpu
+from harness.metrics import load_generator_cpu, merge, percentiles, read_logs
 from harness.ops import Outcome
 from harness.runfolder import RunFolder
 
 
-def _latency(history: History) -> dict[str, Any]:
+def _latency(folder: RunFolder, history: History) -> dict[str, Any]:
+    """Latency of acknowledged ops: from the exact HdrHistogram logs, else from the history."""
+    logs = sorted((folder.path / "metrics").glob("*.hlog"))
+    if logs:
+        ok = [i for i in read_logs(logs) if len(parts := i.tag.split(".")) == 2 and parts[1] == "ok"]
+        if ok:
+            h = merge(ok)
+            span = max(i.start + i.length for i in ok) - min(i.start for i in ok)
+            return {"unit": "ms", **percentiles(h), "ok_ops_per_s": h.get_total_count() / span if span else None}
     lat = sorted(op.latency_us for op in history.ops() if op.outcome is Outcome.OK and op.latency_us is not None)
     times = [op.invoked_us for op in history.ops()]
 
@@ -62,7 +70,7 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         "target": run["target"],
         "run_id": run["run_id"],
         "totals": totals,
-        "latency": _latency(history),
+        "latency": _latency(folder, history),
         "load_generator": load_generator_cpu(folder.path / "metrics"),
         "history": {"workers": [{"worker": w.worker, "ops": len(w.ops), "complete": w.complete,
                                  "problem": w.problem} for w in history.workers],

@@ -20,9 +20,12 @@ def prepare(folder: RunFolder, *, scenario: Scenario, run_id: str, target_url: s
     """Refuse unsafe targets, record the run, and set every key to its initial value."""
     check_target_safe(scenario, target_url)
     keys = scenario_keys(scenario, run_id)
+    described = scenario.model_dump(mode="json")
+    if described["target"].get("url"):
+        described["target"]["url"] = redact(described["target"]["url"])  # credentials never reach a file
     folder.write(folder.run_json, {
         "run_id": run_id,
-        "scenario": scenario.model_dump(mode="json"),
+        "scenario": described,
         "target": {"kind": scenario.target.kind, "url": redact(target_url), "variant": scenario.target.variant},
         "keys": keys,
         "environment": environment(),

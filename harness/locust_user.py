@@ -232,8 +232,8 @@ class Session:
     def _steps(self, run: Run) -> None:
         """Closed-model steps: change the number of users at each step boundary."""
         load = run.scenario.load
-        for step in load.steps[1:]:
-            gevent.sleep(load.steps[load.steps.index(step) - 1].duration)
+        for previous, step in zip(load.steps, load.steps[1:], strict=False):
+            gevent.sleep(previous.duration)
             if self.env.runner is not None and step.users is not None:
                 self.env.runner.start(step.users, load.spawn_rate)
 

@@ -173,3 +173,13 @@ def test_pipelined_increments_are_each_their_own_op(tmp_path, redis_url):
     ops = list(read_history(tmp_path / "run" / "history").ops())
     values = [o.value for o in ops if o.outcome is Outcome.OK]
     assert len(values) == v["totals"]["ok"] > 1000 and len(set(values)) == len(values)
+
+
+def test_a_password_in_the_target_url_never_reaches_the_run_folder(tmp_path, redis_url):
+    # the local redis has no password: AUTH is refused, the run stops with an error, and still
+    # nothing written may contain the secret
+    url = redis_url.replace("redis://", "redis://:s3cret-pw@")
+    run_cli(tmp_path, "-f", str(SHIPPED), "-s", "redis-counter", "--target-url", url, *SHORT)
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file():
+            assert b"s3cret-pw" not in path.read_bytes(), path
