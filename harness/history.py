@@ -32,6 +32,7 @@ from harness.ops import Completion, Op, OpKind, Outcome
 SCHEMA_VERSION = 1
 
 _BUFFER = 1 << 18
+_monotonic_ns = time.monotonic_ns
 
 
 class HistoryWriter:
@@ -44,6 +45,7 @@ class HistoryWriter:
         self._completed = 0
         self._anchor_ns = time.monotonic_ns()
         self._closed = False
+        self._quoted: dict[str, str] = {}
         header = {
             "schema_version": SCHEMA_VERSION,
             "type": "header",
@@ -65,26 +67,35 @@ class HistoryWriter:
     def now_us(self) -> int:
         return (time.monotonic_ns() - self._anchor_ns) // 1000
 
+    # invoke and complete are on the hot path of every op: plain string building, keys quoted once
+
     def invoke(self, key: str, kind: OpKind, amount: int) -> int:
         """Record an op about to be sent; returns its id."""
         op_id = self._next_id
-        self._next_id += 1
-        self._write(f'["i",{op_id},{self.now_us()},{json.dumps(key)},"{kind}",{amount}]\n')
+        self._next_id = op_id + 1
+        qkey = self._quoted.get(key)
+        if qkey is None:
+            qkey = self._quoted[key] = json.dumps(key)
+        t = (_monotonic_ns() - self._anchor_ns) // 1000
+        self._write(f'["i",{op_id},{t},{qkey},"{kind}",{amount}]\n')
         return op_id
 
     def complete(self, op_id: int, done: Completion) -> None:
+        self._completed += 1
+        t = (_monotonic_ns() - self._anchor_ns) // 1000
+        if done.outcome is Outcome.OK and done.error is None and done.attempts == 1:
+            value = "null" if done.value is None else int(done.value)
+            self._write(f'["c",{op_id},{t},"ok",{value},null]\n')
+            return
         value = "null" if done.value is None else str(int(done.value))
         error = "null" if done.error is None else json.dumps(done.error[:200])
-        self._completed += 1
         more = f",{done.attempts}" if done.attempts > 1 else ""
-        self._write(f'["c",{op_id},{self.now_us()},"{done.outcome.value}",{value},{error}{more}]\n')
+        self._write(f'["c",{op_id},{t},"{done.outcome.value}",{value},{error}{more}]\n')
 
     def _write(self, line: str) -> None:
-        if self._closed:
-            raise HistoryError(f"history {self.path} is closed; an op ran after the end of the run")
         try:
             self._f.write(line)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError) as e:  # ValueError: the file was closed, an op ran after the run
             raise HistoryError(f"cannot write history {self.path}: {e}") from e
 
     def flush(self) -> None:

@@ -43,6 +43,21 @@ def clamp_us(value_us: float) -> int:
     return max(LOWEST_US, min(HIGHEST_US, int(value_us)))
 
 
+# The histograms' layout (1 us .. 1 h, 3 significant digits): 2048 sub-buckets, so values below
+# 2048 us are exact and above that a bucket spans 2**(bit_length - 11) microseconds.
+_SUB_BUCKET_BITS = 11
+
+
+def hdr_bucket(value_us: int) -> int:
+    """The lowest value of the HdrHistogram bucket ``value_us`` falls in (clamped to the range)."""
+    if value_us < LOWEST_US:
+        return LOWEST_US
+    if value_us > HIGHEST_US:
+        value_us = HIGHEST_US
+    shift = value_us.bit_length() - _SUB_BUCKET_BITS
+    return value_us if shift <= 0 else (value_us >> shift) << shift
+
+
 @dataclass(frozen=True, kw_only=True)
 class Interval:
     """One window of one tag, from one or several logs."""
@@ -62,6 +77,7 @@ class LatencyRecorder:
         self._mono0 = time.monotonic()
         self._window = 0
         self._live: dict[str, HdrHistogram] = {}
+        self._pending: dict[str, dict[int, int]] = {}  # tag -> bucket value -> count, this window
         self._counts: dict[str, int] = {}
         self._last_p99: dict[str, float] = {}
         self._progress = progress
@@ -82,7 +98,18 @@ class LatencyRecorder:
         self._flush_window()
         self._window = now_window
 
+    def _fill(self) -> None:
+        for tag, counts in self._pending.items():
+            h = self._live.get(tag)
+            if h is None:
+                h = self._live[tag] = new_histogram()
+            for v, n in counts.items():
+                h.record_value(v, n)
+            self._counts[tag] = self._counts.get(tag, 0) + sum(counts.values())
+        self._pending.clear()
+
     def _flush_window(self) -> None:
+        self._fill()
         start = self._window * WINDOW_S
         now_cpu = time.process_time()
         self._cpu.write(f"{start:.3f},{now_cpu - self._cpu0:.4f}\n")
@@ -99,14 +126,20 @@ class LatencyRecorder:
             self._write_progress()
 
     def record(self, tag: str, value_us: float) -> None:
+        """Count the value in its HdrHistogram bucket; the histogram is filled when the window closes.
+
+        ``hdr_bucket`` gives every value of a bucket the same representative, so the histogram
+        built from these counts is identical to one that recorded each value (a test holds it to
+        that) -- at a fraction of the cost per op.
+        """
         w = int((time.monotonic() - self._mono0) / WINDOW_S)
         if w != self._window:
             self._roll(w)
-        h = self._live.get(tag)
-        if h is None:
-            h = self._live[tag] = new_histogram()
-        h.record_value(clamp_us(value_us))
-        self._counts[tag] = self._counts.get(tag, 0) + 1
+        counts = self._pending.get(tag)
+        if counts is None:
+            counts = self._pending[tag] = {}
+        v = hdr_bucket(int(value_us))
+        counts[v] = counts.get(v, 0) + 1
 
     def tick(self) -> None:
         """Close the window if its time has passed (call about once a second when idle)."""

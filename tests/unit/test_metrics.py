@@ -89,3 +89,19 @@ def test_recorder_writes_its_cpu_per_window(tmp_path):
     r.close()
     assert (tmp_path / "w.cpu.csv").read_text().startswith("window_start_s,cpu_s\n0.000,")
     assert load_generator_cpu(tmp_path)["saturated"] is False
+
+
+def test_bucketed_counts_build_the_same_histogram_as_recording_each_value(tmp_path):
+    from harness.metrics import hdr_bucket
+
+    rng = random.Random(3)
+    values = [int(rng.lognormvariate(8, 2)) for _ in range(50_000)] + [0, 1, 2047, 2048, 2049, 10**12]
+    direct, bucketed = new_histogram(), new_histogram()
+    counts: dict[int, int] = {}
+    for v in values:
+        direct.record_value(max(1, min(v, 3_600_000_000)))
+        b = hdr_bucket(v)
+        counts[b] = counts.get(b, 0) + 1
+    for v, n in counts.items():
+        bucketed.record_value(v, n)
+    assert bucketed.encode() == direct.encode()  # the same counts, bucket for bucket
