@@ -32,7 +32,7 @@ from locust.contrib.fasthttp import FastHttpSession
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.rpc import Message
-from locust.runners import STATE_INIT, MasterRunner, WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from harness import lifecycle
 from harness.config import ApiGatewayTarget, DynamoTarget, HttpTarget, Scenario, get_scenario, with_overrides
@@ -134,6 +134,9 @@ class Session:
         runner = self.env.runner
         if isinstance(runner, WorkerRunner):
             runner.register_message("cb_run", lambda msg, **_: setattr(self, "run_doc", msg.data))
+            # the master has this worker's files: leave now rather than trust that Locust's quit,
+            # sent half a second before the master exits, arrives
+            runner.register_message("cb_bye", lambda msg, **_: gevent.spawn_later(0.2, runner.quit))
         elif isinstance(runner, MasterRunner):
             runner.register_message("cb_hello", lambda msg, **_: self.shippers.add(msg.data["worker"]))
             runner.register_message("cb_file", lambda msg, **_: self._receiver().file(msg.data))
@@ -274,19 +277,20 @@ class Session:
         assert isinstance(runner, MasterRunner)
         if not self.shippers:
             return  # forked workers on this machine write straight into the run folder
-        for client in runner.clients.all:
-            runner.server.send_to_client(Message("stop", None, client.id))
+        ids = [client.id for client in runner.clients.all]  # Locust forgets a worker once it has stopped
+        for client_id in ids:
+            runner.server.send_to_client(Message("stop", None, client_id))
         deadline = time.monotonic() + (self.env.stop_timeout or 0) + timeout
         while time.monotonic() < deadline:
             done = {w for w, st in (self.receiver.status.items() if self.receiver else []) if st["done"]}
             if runner.user_count == 0 and self.shippers <= done:
                 break
             gevent.sleep(0.1)
-        # a worker handles "stop" by sleeping the stop timeout before it reads its next message: wait
-        # until each is ready again, so Locust's "quit" that follows reaches it before the master exits
-        ready_by = time.monotonic() + (self.env.stop_timeout or 0) + 10
-        while time.monotonic() < ready_by and any(c.state != STATE_INIT for c in runner.clients.all):
-            gevent.sleep(0.1)
+        # Locust's own "quit" only reaches workers it still knows, and it forgets stopped ones:
+        # tell each worker to leave; it reads this after its stop handler's pause
+        for client_id in ids:
+            runner.send_message("cb_bye", None, client_id=client_id)
+        gevent.sleep(0.5)  # let the messages leave before the master can exit
         if self.shippers:
             rec = self._receiver()
             for w in self.shippers - set(rec.status):
