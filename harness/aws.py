@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.config import ApiGatewayTarget, Scenario
 from harness.errors import ConfigError, TargetError
+from harness.runfolder import read_versioned
 from harness.stack.apigateway.definition import ApiDefinition, load_definition
 
 # Version history of the deployment file:
@@ -157,15 +158,7 @@ def write_deployment(path: Path, created: dict[str, Any]) -> None:
 
 
 def read_deployment(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path}: not a deployment file: {e}") from e
-    version = doc.get("schema_version") if isinstance(doc, dict) else None
-    if version != SCHEMA_VERSION:
-        raise ConfigError(f"{path}: deployment schema_version {version!r} is not supported "
-                          f"(this counterbench reads {SCHEMA_VERSION})")
-    return doc
+    return read_versioned(path, SCHEMA_VERSION, ConfigError)
 
 
 def apply_deployment(scenario: Scenario, deployment: dict[str, Any]) -> Scenario:

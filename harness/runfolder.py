@@ -29,6 +29,18 @@ from harness.errors import RunFolderError
 SCHEMA_VERSION = 1
 
 
+def read_versioned(path: Path, version: int, error: type[Exception]) -> dict[str, Any]:
+    """A JSON object file of the given schema_version; anything else raises ``error``."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise error(f"{path}: cannot read: {e}") from e
+    found = doc.get("schema_version") if isinstance(doc, dict) else None
+    if found != version:
+        raise error(f"{path}: schema_version {found!r} is not supported (this counterbench reads {version})")
+    return doc  # type: ignore[no-any-return]
+
+
 def new_run_id(scenario: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}-{secrets.token_hex(2)}"
 
@@ -62,17 +74,9 @@ class RunFolder:
         return self.path / "locust.json"
 
     def read(self, path: Path) -> dict[str, Any]:
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RunFolderError(f"{path} is missing: {self.path} is not a finished run folder") from None
-        except (OSError, ValueError) as e:
-            raise RunFolderError(f"{path}: cannot read: {e}") from e
-        version = doc.get("schema_version") if isinstance(doc, dict) else None
-        if version != SCHEMA_VERSION:
-            raise RunFolderError(f"{path}: schema_version {version!r} is not supported "
-                                 f"(this counterbench reads {SCHEMA_VERSION})")
-        return doc
+        if not path.exists():
+            raise RunFolderError(f"{path} is missing: {self.path} is not a finished run folder")
+        return read_versioned(path, SCHEMA_VERSION, RunFolderError)
 
     def write(self, path: Path, doc: dict[str, Any]) -> None:
         """Write atomically, so a reader never sees half a file."""
