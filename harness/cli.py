@@ -25,7 +25,7 @@ from harness.config import (
     load_suite,
     with_overrides,
 )
-from harness.errors import ConfigError, CounterbenchError
+from harness.errors import ConfigError, CounterbenchError, TargetError
 from harness.judge import judge
 from harness.load import Master, run_load
 from harness.runfolder import RunFolder, new_run_id
@@ -144,7 +144,12 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
                 nemesis.finish()
         folder.update(folder.run_json, load_exit_code=code,
                       fault_errors=nemesis.errors if nemesis is not None else [])
-        lifecycle.finish(folder, scenario=scenario, target_url=url)
+        try:
+            lifecycle.finish(folder, scenario=scenario, target_url=url)
+        except TargetError as e:
+            # the history is still worth a verdict: without a final value it can only be unknown
+            folder.update(folder.run_json, final_read_error=str(e))
+            print(f"{scenario.name}: error: the final state could not be read: {e}", file=sys.stderr)
     verdict = judge(folder)
     shipping = folder.path / "shipping.json"
     sent = {w["worker"]: w for w in json.loads(shipping.read_text())["workers"]} if shipping.exists() else {}

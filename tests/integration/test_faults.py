@@ -139,3 +139,15 @@ def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
     assert all(w["sent"]["done"] and w["sent"]["verified"] for w in workers_json)
     staged = sorted(p.name for i in range(2) for p in (tmp_path / f"w{i}" / "history").glob("*.jsonl"))
     assert sorted(p.name for p in (run / "history").glob("*.jsonl")) == staged
+
+
+def test_a_target_that_stays_down_gives_unknown_with_the_history_kept(tmp_path):
+    scenarios = tmp_path / "s.yaml"
+    scenarios.write_text(
+        "schema_version: 1\nscenarios:\n  down:\n    target: {kind: redis, timeout: 1}\n"
+        "    workload: {kind: counter}\n    load: {users: 8, spawn_rate: 8, duration: 4, drain: 2}\n"
+        "    faults: [{at: 2, action: kill}]\n")
+    code, v = run_cli(tmp_path, "-f", str(scenarios), "-s", "down")
+    assert v is not None and (code, v["verdict"]) == (2, "unknown")
+    assert "final state was never read" in v["reason"] and v["totals"]["ok"] > 0
+    assert "final_read_error" in json.loads((tmp_path / "run" / "run.json").read_text())
