@@ -57,43 +57,26 @@ class Nemesis(threading.Thread):
         with open(self.folder / "faults.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(line) + "\n")
 
-    def _begin(self, fault: Fault) -> None:
-        server = self.servers.get(fault.server)
+    def _switch(self, fault: Fault, on: bool) -> None:
+        """Open (on) or heal (off) a fault's window; the constructor checked its server or proxy exists."""
+        server, proxy = self.servers.get(fault.server), self.proxy
         if fault.action == "kill":
-            assert server is not None
-            server.kill()
+            server.kill() if on else server.restart()  # type: ignore[union-attr]
         elif fault.action == "pause":
-            assert server is not None
-            server.pause()
+            server.pause() if on else server.resume()  # type: ignore[union-attr]
         elif fault.action == "stall":
-            assert self.proxy is not None
-            self.proxy.stalled = True
+            proxy.stalled = on  # type: ignore[union-attr]
         elif fault.action == "drop":
-            assert self.proxy is not None
-            self.proxy.drop(True)
+            proxy.drop(on)  # type: ignore[union-attr]
         elif fault.action == "latency":
-            assert self.proxy is not None
-            self.proxy.delay = fault.delay_ms / 1000
-        self._record(fault, "begin")
+            proxy.delay = fault.delay_ms / 1000 if on else 0.0  # type: ignore[union-attr]
+        self._record(fault, "begin" if on else "end")
+
+    def _begin(self, fault: Fault) -> None:
+        self._switch(fault, True)
 
     def _end(self, fault: Fault) -> None:
-        server = self.servers.get(fault.server)
-        if fault.action == "kill":
-            assert server is not None
-            server.restart()
-        elif fault.action == "pause":
-            assert server is not None
-            server.resume()
-        elif fault.action == "stall":
-            assert self.proxy is not None
-            self.proxy.stalled = False
-        elif fault.action == "drop":
-            assert self.proxy is not None
-            self.proxy.drop(False)
-        elif fault.action == "latency":
-            assert self.proxy is not None
-            self.proxy.delay = 0.0
-        self._record(fault, "end")
+        self._switch(fault, False)
 
     def run(self) -> None:
         deadline = time.monotonic() + 120

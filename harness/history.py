@@ -64,9 +64,6 @@ class HistoryWriter:
         except OSError as e:
             raise HistoryError(f"cannot write history {path}: {e}") from e
 
-    def now_us(self) -> int:
-        return (time.monotonic_ns() - self._anchor_ns) // 1000
-
     # invoke and complete are on the hot path of every op: plain string building, keys quoted once
 
     def invoke(self, key: str, kind: OpKind, amount: int) -> int:
@@ -125,10 +122,6 @@ class HistoryWriter:
             raise HistoryError(f"cannot finish history {self.path}: {e}") from e
         finally:
             self._closed = True
-
-    @property
-    def invoked(self) -> int:
-        return self._next_id
 
 
 @dataclass

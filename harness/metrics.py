@@ -39,10 +39,6 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
-def clamp_us(value_us: float) -> int:
-    return max(LOWEST_US, min(HIGHEST_US, int(value_us)))
-
-
 # The histograms' layout (1 us .. 1 h, 3 significant digits): 2048 sub-buckets, so values below
 # 2048 us are exact and above that a bucket spans 2**(bit_length - 11) microseconds.
 _SUB_BUCKET_BITS = 11

@@ -69,10 +69,6 @@ class RunFolder:
     def locust_log(self) -> Path:
         return self.path / "locust.log"
 
-    @property
-    def locust_json(self) -> Path:
-        return self.path / "locust.json"
-
     def read(self, path: Path) -> dict[str, Any]:
         if not path.exists():
             raise RunFolderError(f"{path} is missing: {self.path} is not a finished run folder")

@@ -29,7 +29,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 log = logging.getLogger("counterbench.service")
 
 
-async def _body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body of an ASGI HTTP request."""
     chunks = []
     while True:
         msg = await receive()
@@ -88,7 +89,7 @@ def make_app(store: Store) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         if not KEY.match(key):
             await _reply(send, 400, {"error": "keys are 1-200 of A-Z a-z 0-9 _ . : -"})
             return
-        raw = await _body(receive)
+        raw = await read_body(receive)
         try:
             if action is None and method == "GET":
                 value = await store.get(key)

@@ -18,6 +18,8 @@ from urllib.parse import parse_qs
 
 import uvicorn
 
+from harness.service.app import read_body
+
 ROUTE = re.compile(r"^/api/v1/(counters|seats)/([^/]+?)(:increment|:reserve)?$")
 
 
@@ -29,12 +31,7 @@ def make_app(lose: bool) -> Any:
         nonlocal n
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         status, headers, out = 404, [], b"not found"
         m = ROUTE.match(scope["path"])
         if scope["path"] == "/health":

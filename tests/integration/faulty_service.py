@@ -25,6 +25,8 @@ from typing import Any
 
 import uvicorn
 
+from harness.service.app import read_body
+
 KEY_PATH = "/counters/"
 RESET = b"<reset>"
 
@@ -98,12 +100,7 @@ def make_app(faulty: Faulty) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            msg = await receive()
-            body += msg.get("body", b"")
-            if not msg.get("more_body"):
-                break
+        body = await read_body(receive)
         status, payload = await faulty.handle(scope["method"], scope["path"], body)
         if payload == RESET:
             # promise a body, send half, then fail: the server closes the connection mid-answer
