@@ -1,6 +1,34 @@
 """Durable per-worker history: writer, reader, merge.
 
-File format (JSON lines), one file per worker under ``<run>/history/``:
+One file per worker under ``<run>/history/``, named by ``history_file(directory, worker)``.
+The writer writes version 2; the reader reads versions 1 and 2 (it tells them by the header).
+
+Version 2 (``<worker>.cbhist``): one JSON header line, then fixed-size binary records.
+
+    {"schema_version": 2, "type": "header", "record_bytes": 32, ...}   padded with spaces so
+                                                                       that the line (with its
+                                                                       newline) is a whole number
+                                                                       of records long
+    record, 32 bytes little-endian, struct "<BBHIqqq":
+        tag u8 | code u8 | small u16 | ref u32 | id i64 | t i64 | num i64
+
+    tag  meaning                 code               small     ref             id         t     num
+    "i"  invoke (before send)    kind: 0 incr,      0         key string      op id      t_ns  amount
+                                 1 decr_if_positive
+    "c"  completion, with value  outcome: 0 ok,     attempts  error string,   op id      t_ns  value
+                                 1 fail, 2 indet.             0: none
+    "n"  completion, no value    as "c"             attempts  as "c"          op id      t_ns  0
+    "s"  string definition       0                  0         its string id   byte len   0     0
+    "x"  string continuation     bytes 1..31 of the record: the next 31 bytes of UTF-8 text (zero padded)
+    "f"  footer (close)          0                  0         0               invoked    0     completed
+
+``t_ns`` is the worker's ``time.monotonic_ns()``; the reader turns it into microseconds since
+``anchor_monotonic_ns`` of the header, as version 1 wrote them. Op ids count 0, 1, 2, ... in the
+order of their invokes. Keys and error texts are interned: a string (ids 1, 2, ...) is defined by
+an "s" record and ``ceil(bytes / 31)`` "x" records, in the same write as and before the first
+record that refers to it. Records are fixed-size so numpy reads them in blocks, vectorised.
+
+Version 1 (``<worker>.jsonl``), still read:
 
     {"schema_version": 1, "type": "header", "worker": ..., "run_id": ..., ...}
     ["i", op_id, t_us, key, kind, amount]          invoke, written before the op is sent
@@ -8,9 +36,13 @@ File format (JSON lines), one file per worker under ``<run>/history/``:
     ["c", op_id, t_us, outcome, value, error, n]   ... sent as n requests (SDK retries), when n > 1
     {"type": "footer", "invoked": n, "completed": m}
 
-``t_us`` is microseconds on the worker's monotonic clock since ``anchor`` in the
-header. A file without a footer is incomplete (the worker died or was cut off):
-its unfinished ops are indeterminate and the history is marked incomplete.
+``t_us`` is microseconds on the worker's monotonic clock since ``anchor`` in the header.
+
+Both versions: a file without a footer, or whose last record is torn, is incomplete (the worker
+died or was cut off), not an error: ops invoked but never completed are indeterminate and the
+history is marked incomplete. Malformed data -- a completion of an op never invoked, an op
+invoked or completed twice, a record after the footer -- is a HistoryError naming the file and
+the line (version 1) or byte offset and record number (version 2).
 """
 
 from __future__ import annotations
@@ -18,25 +50,67 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HistoryError, HistorySchemaError
 from harness.ops import Completion, Op, OpKind, Outcome
 
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
 # Version history of the history file format:
-#   1: first version
-SCHEMA_VERSION = 1
+#   1: JSON lines, one record per line (read only since version 2)
+#   2: a JSON header line, then 32-byte binary records; keys and errors interned as string records
+SCHEMA_VERSION = 2
+READ_VERSIONS = (1, 2)
+SUFFIX = ".cbhist"  # version 2
+SUFFIXES = (".jsonl", SUFFIX)  # every version the reader finds in a history folder
+
+RECORD_BYTES = 32
+_RECORD = struct.Struct("<BBHIqqq")
+_pack = _RECORD.pack
+_TEXT_BYTES = RECORD_BYTES - 1  # text carried by one "x" record
+_MAX_TEXT = 1 << 20  # a longer string definition is malformed
+_MAX_INTERNED = 100_000  # distinct strings the writer remembers; past that each use defines its text again
+_ERROR_CHARS = 200
+
+T_INVOKE, T_VALUE, T_NO_VALUE, T_STRING, T_TEXT, T_FOOTER = (ord(c) for c in "icnsxf")
+KINDS: tuple[OpKind, ...] = ("incr", "decr_if_positive")
+OUTCOMES = (Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE)
+_KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
+_OUTCOME_CODE: dict[Outcome, int] = {o: i for i, o in enumerate(OUTCOMES)}
+NEVER_COMPLETED = "never completed"
 
 _BUFFER = 1 << 18
+_CHUNK_RECORDS = 1 << 19  # records the reader decodes at a time (16 MiB)
 _monotonic_ns = time.monotonic_ns
+_OK = Outcome.OK
+
+
+def history_file(directory: Path, worker: str) -> Path:
+    """Where a worker's history goes: ``<directory>/<worker>.cbhist``."""
+    return directory / f"{worker}{SUFFIX}"
+
+
+def history_files(directory: Path) -> list[Path]:
+    """Every worker history in a folder, of any version, sorted by name."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file())
 
 
 class HistoryWriter:
-    """Appends one worker's op records; any I/O failure raises HistoryError."""
+    """Appends one worker's op records (version 2); any I/O failure raises HistoryError.
+
+    Records are packed into an in-memory block; ``flush`` (every 200 ms) hands the block to the
+    OS, and a block that outgrows 256 KiB is handed over at once.
+    """
 
     def __init__(self, path: Path, *, worker: str, run_id: str, scenario: str) -> None:
         self.path = path
@@ -45,7 +119,9 @@ class HistoryWriter:
         self._completed = 0
         self._anchor_ns = time.monotonic_ns()
         self._closed = False
-        self._quoted: dict[str, str] = {}
+        self._strings: dict[str, int] = {}
+        self._next_string = 1
+        self._buf: bytearray | None = bytearray()
         header = {
             "schema_version": SCHEMA_VERSION,
             "type": "header",
@@ -56,82 +132,225 @@ class HistoryWriter:
             "pid": os.getpid(),
             "anchor_wall_ns": time.time_ns(),
             "anchor_monotonic_ns": self._anchor_ns,
+            "record_bytes": RECORD_BYTES,
         }
+        line = json.dumps(header).encode()
+        line += b" " * (-(len(line) + 1) % RECORD_BYTES) + b"\n"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(path, "x", encoding="utf-8", buffering=_BUFFER)  # noqa: SIM115 - lives with the writer
-            self._f.write(json.dumps(header) + "\n")
+            self._f = open(path, "xb", buffering=0)  # noqa: SIM115 - lives with the writer
+            self._write_all(line)
         except OSError as e:
             raise HistoryError(f"cannot write history {path}: {e}") from e
 
-    # invoke and complete are on the hot path of every op: plain string building, keys quoted once
+    # invoke and complete are on the hot path of every op: one struct.pack appended to a block
 
     def invoke(self, key: str, kind: OpKind, amount: int) -> int:
         """Record an op about to be sent; returns its id."""
         op_id = self._next_id
         self._next_id = op_id + 1
-        qkey = self._quoted.get(key)
-        if qkey is None:
-            qkey = self._quoted[key] = json.dumps(key)
-        t = (_monotonic_ns() - self._anchor_ns) // 1000
-        self._write(f'["i",{op_id},{t},{qkey},"{kind}",{amount}]\n')
+        ref = self._strings.get(key)
+        if ref is None:
+            ref = self._define(key)
+        try:
+            self._buf += _pack(T_INVOKE, _KIND_CODE[kind], 0, ref, op_id, _monotonic_ns(), amount)  # type: ignore[operator]
+        except (struct.error, KeyError, TypeError) as e:
+            raise self._refused(e, f"invoke of op {op_id} ({kind} {amount!r})") from e
+        if len(self._buf) >= _BUFFER:  # type: ignore[arg-type]
+            self._spill()
         return op_id
 
     def complete(self, op_id: int, done: Completion) -> None:
         self._completed += 1
-        t = (_monotonic_ns() - self._anchor_ns) // 1000
-        if done.outcome is Outcome.OK and done.error is None and done.attempts == 1:
-            value = "null" if done.value is None else int(done.value)
-            self._write(f'["c",{op_id},{t},"ok",{value},null]\n')
-            return
-        value = "null" if done.value is None else str(int(done.value))
-        error = "null" if done.error is None else json.dumps(done.error[:200])
-        more = f",{done.attempts}" if done.attempts > 1 else ""
-        self._write(f'["c",{op_id},{t},"{done.outcome.value}",{value},{error}{more}]\n')
-
-    def _write(self, line: str) -> None:
+        value = done.value
+        if value is not None and done.outcome is _OK and done.error is None:
+            try:
+                self._buf += _pack(T_VALUE, 0, done.attempts, 0, op_id, _monotonic_ns(), value)  # type: ignore[operator]
+                return
+            except (struct.error, TypeError):
+                pass  # closed, or a value that is not a plain int: the general path says which
+        error = done.error
+        ref = 0
+        if error is not None:
+            error = error[:_ERROR_CHARS]
+            ref = self._strings.get(error) or self._define(error)
         try:
-            self._f.write(line)
-        except (OSError, ValueError) as e:  # ValueError: the file was closed, an op ran after the run
+            if value is not None:
+                value = int(value)
+            rec = _pack(T_NO_VALUE if value is None else T_VALUE, _OUTCOME_CODE[done.outcome],
+                        min(max(int(done.attempts), 1), 0xFFFF), ref, op_id, _monotonic_ns(),
+                        0 if value is None else value)
+            self._buf += rec  # type: ignore[operator]
+        except (struct.error, KeyError, TypeError, ValueError) as e:
+            raise self._refused(e, f"completion of op {op_id} (value {done.value!r})") from e
+
+    def _define(self, text: str) -> int:
+        """Intern a key or error text: its string records go into the block before its first use."""
+        ref = self._next_string
+        self._next_string = ref + 1
+        data = text.encode("utf-8", "surrogatepass")
+        rec = bytearray(_pack(T_STRING, 0, 0, ref, len(data), 0, 0))
+        data += b"\0" * (-len(data) % _TEXT_BYTES)
+        for i in range(0, len(data), _TEXT_BYTES):
+            rec += b"x" + data[i:i + _TEXT_BYTES]
+        try:
+            self._buf += rec  # type: ignore[operator]
+        except TypeError as e:
+            raise self._refused(e, "a string record") from e
+        if len(self._strings) < _MAX_INTERNED:
+            self._strings[text] = ref
+        return ref
+
+    def _refused(self, e: Exception, what: str) -> HistoryError:
+        if self._closed:
+            return HistoryError(f"cannot write history {self.path}: I/O operation on closed file")
+        return HistoryError(f"cannot write history {self.path}: {what}: {e}")
+
+    def _write_all(self, data: bytes | bytearray) -> None:
+        """Write every byte; what was written leaves a bytearray block, even when a write fails."""
+        done = 0
+        try:
+            with memoryview(data) as view:
+                while done < len(view):
+                    with view[done:] as rest:
+                        n = self._f.write(rest)
+                    if not n:
+                        raise OSError(f"wrote nothing at byte {done} of a {len(view)}-byte block")
+                    done += n
+        finally:
+            if done and isinstance(data, bytearray):
+                del data[:done]
+
+    def _spill(self) -> None:
+        if not self._buf:
+            return
+        try:
+            self._write_all(self._buf)
+        except (OSError, ValueError) as e:
             raise HistoryError(f"cannot write history {self.path}: {e}") from e
 
     def flush(self) -> None:
         """Hand the buffered block to the OS: a killed process then loses at most what came after.
 
         Called every 200 ms while the load runs; writing in blocks keeps the per-op cost
-        to a string append (fsync is left to close: the OS keeps what a killed process wrote).
+        to one packed record (fsync is left to close: the OS keeps what a killed process wrote).
         """
         if self._closed:
             return
-        try:
-            self._f.flush()
-        except OSError as e:
-            raise HistoryError(f"cannot write history {self.path}: {e}") from e
+        self._spill()
 
     def close(self) -> None:
         """Write the footer and make the file durable."""
         if self._closed:
             return
-        footer = {"type": "footer", "invoked": self._next_id, "completed": self._completed}
         try:
-            self._f.write(json.dumps(footer) + "\n")
-            self._f.flush()
+            self._buf += _pack(T_FOOTER, 0, 0, 0, self._next_id, 0, self._completed)  # type: ignore[operator]
+            self._write_all(self._buf)  # type: ignore[arg-type]
             os.fsync(self._f.fileno())
             self._f.close()
-        except OSError as e:
+        except (OSError, ValueError) as e:
             raise HistoryError(f"cannot finish history {self.path}: {e}") from e
         finally:
             self._closed = True
+            self._buf = None
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
+class OpColumns:
+    """A batch of one worker's ops, invoke and completion joined: one array per field, row per op.
+
+    Keys and errors are ids into ``strings`` (id ``i`` is ``strings[i - 1]``; error 0: none).
+    """
+
+    worker: str
+    strings: Sequence[str]
+    id: npt.NDArray[np.int64]
+    key: npt.NDArray[np.uint32]
+    kind: npt.NDArray[np.uint8]  # index into KINDS
+    amount: npt.NDArray[np.int64]
+    outcome: npt.NDArray[np.uint8]  # index into OUTCOMES
+    has_value: npt.NDArray[np.bool_]
+    value: npt.NDArray[np.int64]  # meaningless where has_value is False (0 as written)
+    error: npt.NDArray[np.uint32]
+    attempts: npt.NDArray[np.uint16]
+    invoked_us: npt.NDArray[np.int64]
+    completed_us: npt.NDArray[np.int64]  # -1: never completed
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def ops(self) -> Iterator[Op]:
+        """The rows as Op objects (slow: for tests and small histories)."""
+        s = self.strings
+        for i, k, kind, a, o, hv, v, e, n, t0, t1 in zip(
+                self.id.tolist(), self.key.tolist(), self.kind.tolist(), self.amount.tolist(),
+                self.outcome.tolist(), self.has_value.tolist(), self.value.tolist(), self.error.tolist(),
+                self.attempts.tolist(), self.invoked_us.tolist(), self.completed_us.tolist(), strict=True):
+            yield Op(self.worker, i, s[k - 1], KINDS[kind], a, OUTCOMES[o], v if hv else None,
+                     s[e - 1] if e else None, t0, None if t1 < 0 else t1, n)
+
+    @staticmethod
+    def from_ops(worker: str, ops: Sequence[Op]) -> OpColumns:
+        """Columns of hand-built or version-1 ops (ints beyond 64 bits kept exact, as objects)."""
+        import numpy as np
+
+        strings: list[str] = []
+        ids: dict[str, int] = {}
+
+        def sid(s: str | None) -> int:
+            if s is None:
+                return 0
+            i = ids.get(s)
+            if i is None:
+                strings.append(s)
+                i = ids[s] = len(strings)
+            return i
+
+        def ints(values: list[int]) -> Any:
+            try:
+                return np.array(values, dtype=np.int64)
+            except OverflowError:
+                return np.array(values, dtype=object)
+
+        return OpColumns(
+            worker=worker, strings=strings,
+            id=np.array([o.id for o in ops], dtype=np.int64),
+            key=np.array([sid(o.key) for o in ops], dtype=np.uint32),
+            kind=np.array([_KIND_CODE[o.kind] for o in ops], dtype=np.uint8),
+            amount=ints([o.amount for o in ops]),
+            outcome=np.array([_OUTCOME_CODE[o.outcome] for o in ops], dtype=np.uint8),
+            has_value=np.array([o.value is not None for o in ops], dtype=bool),
+            value=ints([0 if o.value is None else o.value for o in ops]),
+            error=np.array([sid(o.error) for o in ops], dtype=np.uint32),
+            attempts=np.array([min(o.attempts, 0xFFFF) for o in ops], dtype=np.uint16),
+            invoked_us=np.array([o.invoked_us for o in ops], dtype=np.int64),
+            completed_us=np.array([-1 if o.completed_us is None else o.completed_us for o in ops], dtype=np.int64),
+        )
+
+
+OnColumns = Callable[[OpColumns], None]
+
+
+@dataclass(eq=False)
 class WorkerHistory:
     worker: str
     path: Path
     header: dict[str, Any]
-    ops: list[Op]
-    complete: bool  # a footer was written and every invoke has its completion
+    complete: bool  # a footer was written and no record is torn
     problem: str | None = None  # why it is incomplete
+    op_count: int = 0
+    _ops: list[Op] | None = field(default=None, repr=False)
+    _columns: list[OpColumns] | None = field(default=None, repr=False)
+
+    @property
+    def ops(self) -> list[Op]:
+        """Every op as an object (version 2: built on demand, re-reading the file if needed; slow)."""
+        if self._ops is None:
+            columns = self._columns
+            if columns is None:
+                columns = read_worker_history(self.path)._columns or []
+            self._ops = [op for c in columns for op in c.ops()]
+        return self._ops
 
 
 @dataclass
@@ -151,25 +370,53 @@ class History:
             yield from w.ops
 
 
-def read_worker_history(path: Path) -> WorkerHistory:
-    """Read one worker's file; a torn or missing tail makes it incomplete, not an error."""
+def read_worker_history(path: Path, on_columns: OnColumns | None = None) -> WorkerHistory:
+    """Read one worker's file; a torn or missing tail makes it incomplete, not an error.
+
+    With ``on_columns``, the ops are handed over in batches as they are read (version 2 keeps
+    nothing per op in memory); without it they are kept for ``WorkerHistory.ops``.
+    """
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except OSError as e:
+        raise HistoryError(f"cannot read history {path}: {e}") from e
+    with f:
+        first = f.readline(1 << 16)
+        try:
+            header = json.loads(first)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise HistoryError(f"{path}:1: not a counterbench history (no header)") from e
+        if not isinstance(header, dict) or header.get("type") != "header" or not first.endswith(b"\n"):
+            raise HistoryError(f"{path}:1: not a counterbench history (no header)")
+        version = header.get("schema_version")
+        if version not in READ_VERSIONS:
+            raise HistorySchemaError(
+                f"{path}: history schema_version {version!r} is not supported "
+                f"(this counterbench reads {', '.join(map(str, READ_VERSIONS))})"
+            )
+        if version == 2:
+            return _V2Reader(path, header, len(first)).read(f, on_columns)
+    h = _read_v1(path, header)
+    if on_columns is not None and h.ops:
+        on_columns(OpColumns.from_ops(h.worker, h.ops))
+    return h
+
+
+def read_history(directory: Path, on_columns: OnColumns | None = None) -> History:
+    """Every worker history in a run's ``history/`` folder (any version)."""
+    files = history_files(directory)
+    if not files:
+        raise HistoryError(f"no history in {directory}")
+    return History([read_worker_history(p, on_columns) for p in files])
+
+
+def _read_v1(path: Path, header: dict[str, Any]) -> WorkerHistory:
     try:
         f = open(path, encoding="utf-8")  # noqa: SIM115
     except OSError as e:
         raise HistoryError(f"cannot read history {path}: {e}") from e
     with f:
-        first = f.readline()
-        try:
-            header = json.loads(first)
-        except json.JSONDecodeError as e:
-            raise HistoryError(f"{path}:1: not a counterbench history (no header)") from e
-        if not isinstance(header, dict) or header.get("type") != "header":
-            raise HistoryError(f"{path}:1: not a counterbench history (no header)")
-        if header.get("schema_version") != SCHEMA_VERSION:
-            raise HistorySchemaError(
-                f"{path}: history schema_version {header.get('schema_version')!r} is not supported "
-                f"(this counterbench reads {SCHEMA_VERSION})"
-            )
+        f.readline()
         worker = str(header["worker"])
         invokes: dict[int, tuple[int, str, OpKind, int]] = {}
         ops: list[Op] = []
@@ -211,15 +458,252 @@ def read_worker_history(path: Path) -> WorkerHistory:
                 raise HistoryError(f"{path}:{lineno}: malformed record: {line.strip()[:80]}") from e
     # ops still open never completed: the target may or may not have applied them
     for op_id, (t, key, kind, amount) in invokes.items():
-        ops.append(Op(worker, op_id, key, kind, amount, Outcome.INDETERMINATE, None, "never completed", t, None))
+        ops.append(Op(worker, op_id, key, kind, amount, Outcome.INDETERMINATE, None, NEVER_COMPLETED, t, None))
     if footer is None and problem is None:
         problem = "no footer (the worker did not finish writing)"
-    return WorkerHistory(worker, path, header, ops, complete=problem is None, problem=problem)
+    return WorkerHistory(worker, path, header, complete=problem is None, problem=problem, op_count=len(ops),
+                         _ops=ops)
 
 
-def read_history(directory: Path) -> History:
-    """Every worker history in a run's ``history/`` folder."""
-    files = sorted(directory.glob("*.jsonl")) if directory.is_dir() else []
-    if not files:
-        raise HistoryError(f"no history in {directory}")
-    return History([read_worker_history(p) for p in files])
+class _V2Reader:
+    """Reads a version-2 file in blocks of records, joining completions to their invokes with numpy.
+
+    Invokes still open at the end of a block wait in ``pending`` (few: the ops in flight).
+    """
+
+    def __init__(self, path: Path, header: dict[str, Any], header_bytes: int) -> None:
+        import numpy as np
+
+        self.path = path
+        self.header = header
+        self.worker = str(header.get("worker"))
+        self.header_bytes = header_bytes
+        if header.get("record_bytes", RECORD_BYTES) != RECORD_BYTES:
+            raise HistoryError(f"{path}:1: records of {header.get('record_bytes')!r} bytes (expected {RECORD_BYTES})")
+        try:
+            self.anchor_ns = int(header["anchor_monotonic_ns"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise HistoryError(f"{path}:1: the header has no anchor_monotonic_ns") from e
+        self.dtype = np.dtype([("tag", "u1"), ("code", "u1"), ("small", "<u2"), ("ref", "<u4"), ("id", "<i8"),
+                               ("t", "<i8"), ("num", "<i8")])
+        self.strings: list[str] = []
+        self.next_id = 0  # ops invoked so far
+        self.completed = 0
+        self.op_count = 0
+        self.footer: tuple[int, int] | None = None
+        self.problem: str | None = None
+        empty_i = np.empty(0, dtype=np.int64)
+        # pending invokes: id, key, kind, amount, t_ns
+        self.pending: tuple[Any, Any, Any, Any, Any] = (
+            empty_i, np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.uint8), empty_i, empty_i)
+
+    def where(self, record: int) -> str:
+        return f"{self.path}: byte {self.header_bytes + record * RECORD_BYTES} (record {record})"
+
+    def bad(self, record: int, what: str) -> HistoryError:
+        return HistoryError(f"{self.where(record)}: {what}")
+
+    def read(self, f: Any, on_columns: OnColumns | None) -> WorkerHistory:
+        kept: list[OpColumns] = []
+        emit: OnColumns = on_columns if on_columns is not None else kept.append
+        leftover = b""
+        base = 0  # record number of the first record in ``leftover + block``
+        size = _CHUNK_RECORDS * RECORD_BYTES
+        while True:
+            try:
+                block = f.read(size)
+            except OSError as e:
+                raise HistoryError(f"cannot read history {self.path}: {e}") from e
+            eof = len(block) < size
+            data = leftover + block if leftover else block
+            if self.footer is not None and data:
+                raise self.bad(base, "record after the footer")
+            used = self.block(data, base, eof, emit)
+            leftover = data[used * RECORD_BYTES:]
+            base += used
+            if eof or self.problem is not None:
+                break
+        if self.footer is None and self.problem is None:
+            if leftover:
+                self.problem = f"record {base} (byte {self.header_bytes + base * RECORD_BYTES}) is torn " \
+                               "(the writer stopped mid-record)"
+            else:
+                self.problem = "no footer (the worker did not finish writing)"
+        if self.footer is not None and self.footer != (self.next_id, self.completed):
+            raise HistoryError(f"{self.path}: the footer counts {self.footer[0]} ops invoked and {self.footer[1]} "
+                               f"completed, the file holds {self.next_id} and {self.completed}")
+        self.never_completed(emit)
+        return WorkerHistory(self.worker, self.path, self.header, complete=self.problem is None, problem=self.problem,
+                             op_count=self.op_count, _columns=None if on_columns is not None else kept)
+
+    def block(self, data: bytes, base: int, eof: bool, emit: OnColumns) -> int:
+        """Decode the whole records of ``data``; returns how many were used (the rest is carried over)."""
+        import numpy as np
+
+        n = len(data) // RECORD_BYTES
+        rec = np.frombuffer(data, dtype=self.dtype, count=n)
+        tag = rec["tag"]
+        special = np.flatnonzero((tag != T_INVOKE) & (tag != T_VALUE) & (tag != T_NO_VALUE))
+        cut = n  # records [0, cut) are joined below
+        used = n
+        first_new = len(self.strings) + 1
+        defined_at: list[int] = []  # record of each string defined in this block
+        skip = -1
+        for r in special.tolist():
+            if r < skip:
+                continue
+            t = int(tag[r])
+            if t == T_STRING:
+                length = int(rec["id"][r])
+                if not 0 <= length <= _MAX_TEXT:
+                    raise self.bad(base + r, f"malformed string record (length {length})")
+                k = -(-length // _TEXT_BYTES)
+                if r + k >= n:  # its text runs past the block
+                    cut = used = r
+                    if eof:
+                        self.problem = f"record {base + r} (byte {self.header_bytes + (base + r) * RECORD_BYTES}), " \
+                                       "a string, is torn (the writer stopped mid-record)"
+                    break
+                text_tags = tag[r + 1:r + 1 + k]
+                if (text_tags != T_TEXT).any():
+                    j = r + 1 + int(np.argmax(text_tags != T_TEXT))
+                    raise self.bad(base + j, f"string {int(rec['ref'][r])} is cut short by a {chr(tag[j])!r} record")
+                ref = int(rec["ref"][r])
+                if ref != len(self.strings) + 1:
+                    raise self.bad(base + r, f"string {ref} defined out of order (expected {len(self.strings) + 1})")
+                raw = np.frombuffer(data, dtype=np.uint8, count=(r + 1 + k) * RECORD_BYTES)
+                body = raw[(r + 1) * RECORD_BYTES:].reshape(k, RECORD_BYTES)[:, 1:].tobytes()[:length]
+                try:
+                    self.strings.append(body.decode("utf-8", "surrogatepass"))
+                except UnicodeDecodeError as e:
+                    raise self.bad(base + r, f"string {ref} is not UTF-8") from e
+                defined_at.append(r)
+                skip = r + 1 + k
+            elif t == T_TEXT:
+                raise self.bad(base + r, "string text without its string record")
+            elif t == T_FOOTER:
+                if r + 1 < n or len(data) > n * RECORD_BYTES:
+                    raise self.bad(base + r + 1, "record after the footer")
+                self.footer = (int(rec["id"][r]), int(rec["num"][r]))
+                cut = r
+                break
+            else:
+                raise self.bad(base + r, f"unknown record tag {t!r}")
+        if cut:
+            self.join(rec[:cut], base, first_new, np.asarray(defined_at, dtype=np.int64), emit)
+        return used
+
+    def check_refs(self, refs: Any, rows: Any, base: int, first_new: int, defined_at: Any, *, what: str,
+                   zero_ok: bool) -> None:
+        """Every string id refers to a string defined before the record."""
+        import numpy as np
+
+        if not len(refs):
+            return
+        if refs.max() > len(self.strings) or (not zero_ok and refs.min() == 0):
+            bad = (refs > len(self.strings)) | ((refs == 0) if not zero_ok else False)
+            j = int(np.argmax(bad))
+            raise self.bad(base + int(rows[j]), f"{what} refers to string {int(refs[j])}, not defined before it")
+        if len(defined_at):  # strings defined in this block: each use must come after its definition
+            new = np.flatnonzero(refs >= first_new)
+            early = rows[new] <= defined_at[refs[new].astype(np.int64) - first_new]
+            if early.any():
+                j = int(new[int(np.argmax(early))])
+                raise self.bad(base + int(rows[j]), f"{what} refers to string {int(refs[j])}, "
+                                                    "not defined before it")
+
+    def join(self, rec: Any, base: int, first_new: int, defined_at: Any, emit: OnColumns) -> None:
+        """Join this block's completions to their invokes (of this block or still pending)."""
+        import numpy as np
+
+        tag = rec["tag"]
+        inv_rows = np.flatnonzero(tag == T_INVOKE)
+        comp_rows = np.flatnonzero((tag == T_VALUE) | (tag == T_NO_VALUE))
+        first_id = self.next_id
+        ids, kind, key = rec["id"][inv_rows], rec["code"][inv_rows], rec["ref"][inv_rows]
+
+        # invokes: ids count on from the previous block's, kinds and keys are known
+        if len(ids) and (ids[0] != first_id or ids[-1] != first_id + len(ids) - 1 or (
+                len(ids) > 1 and (np.diff(ids) != 1).any())):
+            expected = np.arange(first_id, first_id + len(ids), dtype=np.int64)
+            j = int(np.argmax(ids != expected))
+            op_id, want = int(ids[j]), int(expected[j])
+            what = f"op {op_id} invoked twice" if 0 <= op_id < want else \
+                f"invoke of op {op_id} out of order (op {want} expected)"
+            raise self.bad(base + int(inv_rows[j]), what)
+        if len(kind) and kind.max() >= len(KINDS):
+            j = int(np.argmax(kind >= len(KINDS)))
+            raise self.bad(base + int(inv_rows[j]), f"malformed record: unknown op kind {int(kind[j])}")
+        self.check_refs(key, inv_rows, base, first_new, defined_at, what="invoke", zero_ok=False)
+        self.next_id = first_id + len(ids)
+
+        cid, outcome, attempts, error = (rec[f][comp_rows] for f in ("id", "code", "small", "ref"))
+        if len(cid) and (outcome.max() >= len(OUTCOMES) or attempts.min() == 0):
+            j = int(np.argmax((outcome >= len(OUTCOMES)) | (attempts == 0)))
+            raise self.bad(base + int(comp_rows[j]), f"malformed record: outcome {int(outcome[j])}, "
+                                                     f"attempts {int(attempts[j])}")
+        self.check_refs(error, comp_rows, base, first_new, defined_at, what="completion", zero_ok=True)
+
+        # each completion's invoke: pending ones (ids below first_id) by search, this block's by offset
+        p_id, p_key, p_kind, p_amount, p_t = self.pending
+        n_pending, n_all = len(p_id), len(p_id) + len(ids)
+        pos = cid + (n_pending - first_id)
+        found = (cid >= first_id) & (cid < self.next_id)
+        earlier = np.flatnonzero(cid < first_id)
+        if len(earlier) and n_pending:
+            at = np.searchsorted(p_id, cid[earlier])
+            pos[earlier] = at
+            found[earlier] = (at < n_pending) & (p_id[np.minimum(at, n_pending - 1)] == cid[earlier])
+        np.clip(pos, 0, max(n_all - 1, 0), out=pos)
+        mine = found & (pos >= n_pending)  # invoked in this block: the invoke must come first
+        found[mine] &= inv_rows[pos[mine] - n_pending] < comp_rows[mine]
+        if not found.all():
+            j = int(np.argmax(~found))
+            op_id, row = int(cid[j]), int(comp_rows[j])
+            invoked_before = 0 <= op_id < first_id or (
+                first_id <= op_id < self.next_id and int(inv_rows[op_id - first_id]) < row)
+            what = f"op {op_id} completed twice" if invoked_before else \
+                f"completion of op {op_id} that was not invoked"
+            raise self.bad(base + row, what)
+        hits = np.bincount(pos, minlength=n_all)
+        if len(pos) and hits.max() > 1:
+            twice = np.flatnonzero(hits[pos] > 1)  # every completion of an op completed twice here
+            j = int(twice[1]) if len(twice) > 1 else int(twice[0])
+            raise self.bad(base + int(comp_rows[j]), f"op {int(cid[j])} completed twice")
+
+        all_key = np.concatenate([p_key, key])
+        all_kind = np.concatenate([p_kind, kind])
+        all_amount = np.concatenate([p_amount, rec["num"][inv_rows]])
+        all_t = np.concatenate([p_t, rec["t"][inv_rows]])
+        if len(pos):
+            anchor = self.anchor_ns
+            emit(OpColumns(
+                worker=self.worker, strings=self.strings, id=cid, key=all_key[pos], kind=all_kind[pos],
+                amount=all_amount[pos], outcome=outcome, has_value=tag[comp_rows] == T_VALUE,
+                value=rec["num"][comp_rows], error=error, attempts=attempts,
+                invoked_us=(all_t[pos] - anchor) // 1000, completed_us=(rec["t"][comp_rows] - anchor) // 1000))
+            self.completed += len(pos)
+            self.op_count += len(pos)
+            keep = hits == 0
+            all_id = np.concatenate([p_id, ids])
+            self.pending = (all_id[keep], all_key[keep], all_kind[keep], all_amount[keep], all_t[keep])
+        else:
+            self.pending = (np.concatenate([p_id, ids]), all_key, all_kind, all_amount, all_t)
+
+    def never_completed(self, emit: OnColumns) -> None:
+        """Ops still open at the end: the target may or may not have applied them."""
+        import numpy as np
+
+        p_id, p_key, p_kind, p_amount, p_t = self.pending
+        n = len(p_id)
+        if not n:
+            return
+        self.strings.append(NEVER_COMPLETED)
+        emit(OpColumns(
+            worker=self.worker, strings=self.strings, id=p_id, key=p_key, kind=p_kind, amount=p_amount,
+            outcome=np.full(n, OUTCOMES.index(Outcome.INDETERMINATE), dtype=np.uint8),
+            has_value=np.zeros(n, dtype=bool), value=np.zeros(n, dtype=np.int64),
+            error=np.full(n, len(self.strings), dtype=np.uint32), attempts=np.ones(n, dtype=np.uint16),
+            invoked_us=(p_t - self.anchor_ns) // 1000, completed_us=np.full(n, -1, dtype=np.int64)))
+        self.op_count += n
+        self.pending = (p_id[:0], p_key[:0], p_kind[:0], p_amount[:0], p_t[:0])

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checks import CheckReport, Completeness, run_checks
 from harness.config import Scenario
 from harness.errors import HistoryError
 from harness.history import History, read_history
 from harness.metrics import load_generator_cpu, merge, percentiles, read_logs
-from harness.ops import Outcome
 from harness.runfolder import RunFolder
 
+if TYPE_CHECKING:
+    from harness.checks.columns import ColumnTally
 
-def _latency(folder: RunFolder, history: History) -> dict[str, Any]:
-    """Latency of acknowledged ops: from the exact HdrHistogram logs, else from the history."""
+
+def _logged_latency(folder: RunFolder) -> dict[str, Any] | None:
+    """Latency of acknowledged ops from the exact HdrHistogram logs; None without any."""
     logs = sorted((folder.path / "metrics").glob("*.hlog"))
     if logs:
         ok = [i for i in read_logs(logs) if len(parts := i.tag.split(".")) == 2 and parts[1] == "ok"]
@@ -22,30 +24,42 @@ def _latency(folder: RunFolder, history: History) -> dict[str, Any]:
             h = merge(ok)
             span = max(i.start + i.length for i in ok) - min(i.start for i in ok)
             return {"unit": "ms", **percentiles(h), "ok_ops_per_s": h.get_total_count() / span if span else None}
-    lat = sorted(op.latency_us for op in history.ops() if op.outcome is Outcome.OK and op.latency_us is not None)
-    times = [op.invoked_us for op in history.ops()]
+    return None
+
+
+def _history_latency(tally: ColumnTally) -> dict[str, Any]:
+    """Latency of acknowledged ops from the history's own timestamps (no latency log)."""
+    lat = tally.latencies_us()
+    n = len(lat)
 
     def pct(p: float) -> float | None:
-        if not lat:
-            return None
-        return lat[min(len(lat) - 1, int(p / 100 * len(lat)))] / 1000
+        return int(lat[min(n - 1, int(p / 100 * n))]) / 1000 if n else None
 
-    span = (max(times) - min(times)) / 1e6 if len(times) > 1 else 0.0
+    span = (tally.invoked_max - tally.invoked_min) / 1e6 \
+        if tally.ops > 1 and tally.invoked_max is not None and tally.invoked_min is not None else 0.0
     return {"unit": "ms", "p50": pct(50), "p90": pct(90), "p99": pct(99), "p99.9": pct(99.9),
-            "max": lat[-1] / 1000 if lat else None, "ok_ops_per_s": (len(lat) / span) if span else None}
+            "max": int(lat[-1]) / 1000 if n else None, "ok_ops_per_s": (n / span) if span else None}
 
 
 def judge(folder: RunFolder) -> dict[str, Any]:
-    """Run every check of the scenario on the folder; write and return verdict.json."""
+    """Run every check of the scenario on the folder; write and return verdict.json.
+
+    The history is read in batches of columns and tallied per key as it is read (numpy), so
+    memory grows with the values acknowledged ops returned, not with Python objects per op.
+    """
+    from harness.checks.columns import ColumnTally  # only the check stage needs it (the load side imports judge)
+
     run = folder.read(folder.run_json)
     scenario = Scenario.model_validate(run["scenario"])
     state = folder.read(folder.state_json)
     final: dict[str, int | None] = state.get("final") or {}
+    latency = _logged_latency(folder)
     problems: list[str] = []
+    tally = ColumnTally(latencies=latency is None)
     try:
-        history = read_history(folder.history_dir)
+        history = read_history(folder.history_dir, tally.add)
     except HistoryError as e:
-        history, problems = History(), [str(e)]
+        history, problems, tally = History(), [str(e)], ColumnTally()
     expected = int(run.get("processes") or 1)
     if len(history.workers) < expected:
         problems.append(f"{expected - len(history.workers)} of {expected} load processes wrote no history")
@@ -57,10 +71,9 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         missing=tuple([*problems, *(f"{w.worker}: {w.problem}" for w in history.incomplete_workers)]),
     )
     report: CheckReport = run_checks(
-        checks=scenario.checks, ops=history.ops(), initial=state["initial"], final=final, history=completeness,
-        returns=scenario.returns)
-    retried = [op.attempts for op in history.ops() if op.attempts > 1]
-    totals = {**report.totals, "retried_ops": len(retried), "retry_attempts": sum(a - 1 for a in retried)}
+        checks=scenario.checks, tallies=tally.tallies(), initial=state["initial"], final=final,
+        history=completeness, returns=scenario.returns)
+    totals = {**report.totals, "retried_ops": tally.retried_ops, "retry_attempts": tally.retry_attempts}
     doc: dict[str, Any] = {
         "verdict": report.verdict,
         "reason": report.reason if state.get("final") is not None else "the final state was never read; "
@@ -70,9 +83,9 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         "target": run["target"],
         "run_id": run["run_id"],
         "totals": totals,
-        "latency": _latency(folder, history),
+        "latency": latency if latency is not None else _history_latency(tally),
         "load_generator": load_generator_cpu(folder.path / "metrics"),
-        "history": {"workers": [{"worker": w.worker, "ops": len(w.ops), "complete": w.complete,
+        "history": {"workers": [{"worker": w.worker, "ops": w.op_count, "complete": w.complete,
                                  "problem": w.problem} for w in history.workers],
                     "complete": completeness.complete, "missing": list(completeness.missing)},
         "checks": [c.to_json() for c in report.checks],

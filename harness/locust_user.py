@@ -33,11 +33,12 @@ from locust.env import Environment
 from locust.exception import StopUser
 from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
+from locust.user.task import LOCUST_STATE_STOPPING
 
 from harness import lifecycle
 from harness.config import ApiGatewayTarget, DynamoTarget, HttpTarget, Scenario, get_scenario, with_overrides
 from harness.errors import CounterbenchError, HistoryError
-from harness.history import HistoryWriter
+from harness.history import HistoryWriter, history_file
 from harness.judge import judge
 from harness.metrics import LatencyRecorder
 from harness.ops import Completion, Outcome
@@ -49,6 +50,8 @@ from harness.targets.apigateway import ApiGatewayOps, sigv4_signer
 from harness.targets.dynamodb import dynamodb_client
 from harness.targets.factory import make_dynamo_ops, make_redis_ops
 from harness.targets.http import HttpOps, Transport
+from harness.targets.keepalive import KeepAliveConnection
+from harness.watchdog import Watchdog
 from harness.workloads import OpChooser, scenario_keys, sharded
 
 log = logging.getLogger("counterbench")
@@ -56,6 +59,9 @@ log = logging.getLogger("counterbench")
 SHIP_ENV = "COUNTERBENCH_WORKER_DIR"
 # for bench/ only: run without history and histograms, to measure what recording costs (no verdict)
 NO_RECORD_ENV = "COUNTERBENCH_BENCH_NO_RECORD"
+# closed model without think time: a user runs ops back to back for this long per Locust task
+BURST_S = 0.02
+_perf = time.perf_counter
 
 
 class _NullWriter:
@@ -104,6 +110,7 @@ class Run:
     writer: HistoryWriter | None = None
     shared_client: Any = None  # one botocore client per process: heavy to build, safe to share
     recorder: LatencyRecorder | None = None
+    watchdog: Watchdog | None = None  # times out blocked Redis calls (no timer per op)
     worker: str = ""
     shipped: bool = False
     started: float = field(default_factory=time.perf_counter)  # steps and rates count from here
@@ -206,11 +213,12 @@ class Session:
                 run.writer = _NullWriter()  # type: ignore[assignment]  # bench/: the cost of recording
             elif not isinstance(self.env.runner, MasterRunner):
                 worker = f"{socket.gethostname()}-{os.getpid()}-{self._tests}"
-                run.writer = HistoryWriter(run.folder.history_dir / f"{worker}.jsonl", worker=worker,
+                run.writer = HistoryWriter(history_file(run.folder.history_dir, worker), worker=worker,
                                            run_id=run.folder.path.name, scenario=run.scenario.name)
                 run.recorder = LatencyRecorder(run.folder.path / "metrics" / f"{worker}.hlog",
                                                progress=run.folder.path / "progress" / f"{worker}.json")
                 run.worker = worker
+                run.watchdog = Watchdog()
                 if self.ship_dir and isinstance(self.env.runner, WorkerRunner):
                     self.env.runner.send_message("cb_hello", {"worker": worker})
                 run.background.append(gevent.spawn(self._tick, run))
@@ -246,6 +254,8 @@ class Session:
             return
         for g in run.background:
             g.kill(block=False)
+        if run.watchdog is not None:
+            run.watchdog.close()
         try:
             if run.writer is not None:
                 run.writer.close()
@@ -302,19 +312,19 @@ class Session:
 
     def execute(self, user: CounterUser, batch: list[tuple[str, int]]) -> None:
         """Ops sent together (one, or a pipelined batch): invoke records, the call, completion
-        records, latency, one Locust request event."""
+        records, latency, one Locust request event. Runs once per op: keep it lean."""
         run = self.run
         if run is None or run.writer is None or self.failed:
             raise StopUser()
-        kind = run.scenario.workload.op
         writer = run.writer
+        kind = user.kind
         try:
             ids = [writer.invoke(key, kind, amount) for key, amount in batch]
         except HistoryError as e:
             self.fatal(str(e))
             raise StopUser() from e
         start_time = time.time()
-        t0 = time.perf_counter()
+        t0 = _perf()
         try:
             if len(batch) > 1:
                 dones = user.ops.batch(batch)  # type: ignore[attr-defined]
@@ -325,39 +335,41 @@ class Session:
         except Exception as e:  # a harness bug: the ops may have been applied, so their fate is unknown
             log.exception("counterbench: the op client raised; recorded as indeterminate")
             dones = [Completion.indeterminate(f"harness error: {type(e).__name__}: {e}")] * len(batch)
-        t1 = time.perf_counter()
-        elapsed_ms = (t1 - t0) * 1000
+        t1 = _perf()
         try:
             for op_id, done in zip(ids, dones, strict=True):
                 writer.complete(op_id, done)
         except HistoryError as e:
             self.fatal(str(e))
             raise StopUser() from e
-        label = _label(kind, batch[0][1])
-        if run.recorder is not None:
-            try:
-                for done in dones:
-                    tag = f"{label}.{done.outcome.value}"
-                    run.recorder.record(tag, elapsed_ms * 1000)
+        elapsed_us = (t1 - t0) * 1e6
+        bad = None
+        recorder = run.recorder
+        try:
+            for done in dones:
+                if done.outcome is not Outcome.OK and bad is None:
+                    bad = done
+                if recorder is not None:
+                    recorder.record(user.tags[done.outcome], elapsed_us, t1)
                     if user.intended is not None:
                         # wrk2's correction: latency from when the op should have been sent
-                        run.recorder.record(f"{tag}.intended", (t1 - user.intended) * 1e6)
-                if user.intended is not None:
-                    lag = t0 - user.intended
-                    if lag > max(0.010, user.interval):
-                        run.recorder.record(f"{label}.late", lag * 1e6)
-            except OSError as e:
-                self.fatal(f"cannot write latency metrics: {e}")
-                raise StopUser() from e
-        bad = next((d for d in dones if d.outcome is not Outcome.OK), None)
+                        recorder.record(user.intended_tags[done.outcome], (t1 - user.intended) * 1e6, t1)
+            if recorder is not None and user.intended is not None:
+                lag = t0 - user.intended
+                if lag > max(0.010, user.interval):
+                    recorder.record(user.late_tag, lag * 1e6, t1)
+        except OSError as e:
+            self.fatal(f"cannot write latency metrics: {e}")
+            raise StopUser() from e
         self.env.events.request.fire(
-            request_type=label if len(batch) == 1 else f"{label} x{len(batch)}", name=run.scenario.workload.kind,
-            response_time=elapsed_ms, response_length=0, start_time=start_time, context={}, url=None,
-            response=None, exception=None if bad is None else OpNotOk(f"{bad.outcome.value}: {bad.error}"),
+            request_type=user.request_type if len(batch) == 1 else f"{user.request_type} x{len(batch)}",
+            name=user.workload, response_time=elapsed_us / 1000, response_length=0, start_time=start_time,
+            context={}, url=None, response=None,
+            exception=None if bad is None else OpNotOk(f"{bad.outcome.value}: {bad.error}"),
         )
 
 
-def _label(kind: str, amount: int) -> str:
+def _label(kind: str) -> str:
     return "decrement-if-positive" if kind == "decr_if_positive" else "increment"
 
 
@@ -399,13 +411,20 @@ class CounterUser(User):
 
     intended: float | None = None  # open model: when the current op was due (perf_counter seconds)
     interval: float = 0.0
+    kind: str = "incr"
+    request_type: str = ""
+    tags: dict[Outcome, str]  # latency histogram tag per outcome
+    intended_tags: dict[Outcome, str]
+    late_tag: str = ""
+    open_model: bool = False
+    think: float = 0.0  # closed model: the scenario's wait between ops
 
     def wait_time(self) -> float:
         if SESSION is None or SESSION.run is None:
             return 0.0
+        if not self.open_model:
+            return self.think
         load = SESSION.run.scenario.load
-        if not load.open_model:
-            return load.wait
         # open model: each user owns an equal share of the arrival rate, on a fixed schedule
         now = time.perf_counter()
         rate = load.rate_at(now - SESSION.run.started) or 1.0
@@ -427,9 +446,26 @@ class CounterUser(User):
         self.ops = self._make_ops(run)
         # Redis pipelining: several increments per round trip, each still its own op in the history
         self.pipeline = getattr(run.scenario.target, "pipeline", 1)
+        # what every op needs, worked out once
+        self.kind = run.scenario.workload.op
+        label = _label(self.kind)
+        self.request_type = label
+        self.tags = {o: f"{label}.{o.value}" for o in Outcome}
+        self.intended_tags = {o: f"{label}.{o.value}.intended" for o in Outcome}
+        self.late_tag = f"{label}.late"
+        self.open_model = run.scenario.load.open_model
+        self.think = run.scenario.load.wait
 
-    def _http_transport(self, base_url: str, timeout: float) -> Transport:
-        """Locust's FastHttpSession (geventhttpclient), without retries or redirects."""
+    def _http_transport(self, base_url: str, timeout: float, watchdog: Watchdog | None) -> Transport:
+        """A lean keep-alive connection for http://; Locust's FastHttpSession (geventhttpclient,
+        without retries or redirects) for https://."""
+        parts = urlsplit(base_url)
+        if parts.scheme == "http" and parts.hostname:
+            conn = KeepAliveConnection(parts.hostname, parts.port or 80, timeout=timeout, deadlines=watchdog)
+            prefix = parts.path.rstrip("/")
+            if not prefix:
+                return conn
+            return lambda method, path, body, headers: conn(method, prefix + path, body, headers)
         session = FastHttpSession(base_url=base_url.rstrip("/"), request_event=_NoEvents(), user=self, max_retries=0,
                                   max_redirects=0, network_timeout=timeout, connection_timeout=timeout)
 
@@ -445,15 +481,16 @@ class CounterUser(User):
     def _make_ops(self, run: Run) -> OpClient:
         target = run.scenario.target
         if isinstance(target, HttpTarget):
-            return HttpOps(target.contract, self._http_transport(run.target_url, target.timeout))
+            return HttpOps(target.contract, self._http_transport(run.target_url, target.timeout, run.watchdog))
         if isinstance(target, ApiGatewayTarget):
             parts = urlsplit(run.target_url)
             signer = sigv4_signer(target.item.region) if target.sigv4 else None
             return ApiGatewayOps(target, run.target_url,
-                                 self._http_transport(f"{parts.scheme}://{parts.netloc}", target.timeout), signer)
+                                 self._http_transport(f"{parts.scheme}://{parts.netloc}", target.timeout,
+                                                      run.watchdog), signer)
         if isinstance(target, DynamoTarget):
             return make_dynamo_ops(run.scenario, run.shared_client)
-        return make_redis_ops(run.scenario, run.target_url)
+        return make_redis_ops(run.scenario, run.target_url, deadlines=run.watchdog)
 
     def on_stop(self) -> None:
         ops = getattr(self, "ops", None)
@@ -461,7 +498,22 @@ class CounterUser(User):
             ops.close()
 
     def step(self) -> None:
-        assert SESSION is not None and SESSION.run is not None
-        if SESSION.run.scenario.load.open_model:
-            self.intended = self.next_due or time.perf_counter()
-        SESSION.execute(self, [self.chooser.next() for _ in range(self.pipeline)])
+        """One op or pipelined batch; in the closed model without think time, a burst of them.
+
+        Locust's scheduling around each task (and the yield after it) costs more than a Redis
+        round trip, so back-to-back ops repeat here for up to BURST_S, checking between ops
+        whether Locust asked the user to stop. Other users still run while this one waits for
+        its replies; open-model and paced users return to Locust after every op.
+        """
+        session = SESSION
+        assert session is not None and session.run is not None
+        chooser, n = self.chooser, self.pipeline
+        if self.open_model:
+            self.intended = self.next_due or _perf()
+            session.execute(self, [chooser.next() for _ in range(n)])
+            return
+        end = _perf() + BURST_S if self.think == 0 else 0.0
+        while True:
+            session.execute(self, [chooser.next() for _ in range(n)])
+            if self._state == LOCUST_STATE_STOPPING or _perf() >= end:
+                return

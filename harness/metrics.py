@@ -23,8 +23,9 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import numpy as np
 from hdrh.histogram import HdrHistogram
 
 from harness.errors import HistoryError
@@ -54,26 +55,20 @@ def hdr_bucket(value_us: int) -> int:
     return value_us if shift <= 0 else (value_us >> shift) << shift
 
 
-@dataclass(frozen=True, kw_only=True)
-class Interval:
-    """One window of one tag, from one or several logs."""
-
-    tag: str
-    start: float  # wall clock, epoch seconds
-    length: float
-    histogram: HdrHistogram
+_perf = time.perf_counter
 
 
 class LatencyRecorder:
-    """Per-process recorder; ``record`` costs a few microseconds."""
+    """Per-process recorder; ``record`` is a list append (values are bucketed per window, in bulk)."""
 
     def __init__(self, path: Path, *, start_wall: float | None = None, progress: Path | None = None) -> None:
         self.path = path
         self.start_wall = time.time() if start_wall is None else start_wall
-        self._mono0 = time.monotonic()
+        self._mono0 = _perf()
         self._window = 0
+        self._roll_at = self._mono0 + WINDOW_S  # when the current window ends
         self._live: dict[str, HdrHistogram] = {}
-        self._pending: dict[str, dict[int, int]] = {}  # tag -> bucket value -> count, this window
+        self._pending: dict[str, list[float]] = {}  # tag -> values (us) recorded this window
         self._counts: dict[str, int] = {}
         self._last_p99: dict[str, float] = {}
         self._progress = progress
@@ -93,15 +88,24 @@ class LatencyRecorder:
     def _roll(self, now_window: int) -> None:
         self._flush_window()
         self._window = now_window
+        self._roll_at = self._mono0 + (now_window + 1) * WINDOW_S
 
     def _fill(self) -> None:
-        for tag, counts in self._pending.items():
+        """Count the window's values into their histograms: distinct values first (numpy), then
+        each distinct value's HdrHistogram bucket. ``hdr_bucket`` gives every value of a bucket the
+        same representative, so the histogram is identical to one that recorded each value."""
+        for tag, values in self._pending.items():
             h = self._live.get(tag)
             if h is None:
                 h = self._live[tag] = new_histogram()
-            for v, n in counts.items():
-                h.record_value(v, n)
-            self._counts[tag] = self._counts.get(tag, 0) + sum(counts.values())
+            distinct, counts = np.unique(np.asarray(values).astype(np.int64), return_counts=True)
+            buckets: dict[int, int] = {}
+            for v, n in zip(distinct.tolist(), counts.tolist(), strict=True):
+                b = hdr_bucket(v)
+                buckets[b] = buckets.get(b, 0) + n
+            for b, n in buckets.items():
+                h.record_value(b, n)
+            self._counts[tag] = self._counts.get(tag, 0) + len(values)
         self._pending.clear()
 
     def _flush_window(self) -> None:
@@ -121,32 +125,28 @@ class LatencyRecorder:
         if self._progress is not None:
             self._write_progress()
 
-    def record(self, tag: str, value_us: float) -> None:
-        """Count the value in its HdrHistogram bucket; the histogram is filled when the window closes.
+    def record(self, tag: str, value_us: float, now: float | None = None) -> None:
+        """Note a value for the window it completed in; on every op's path, so only an append.
 
-        ``hdr_bucket`` gives every value of a bucket the same representative, so the histogram
-        built from these counts is identical to one that recorded each value (a test holds it to
-        that) -- at a fraction of the cost per op.
+        ``now`` is ``time.perf_counter()`` at completion when the caller has it (saves a clock read).
         """
-        w = int((time.monotonic() - self._mono0) / WINDOW_S)
-        if w != self._window:
-            self._roll(w)
-        counts = self._pending.get(tag)
-        if counts is None:
-            counts = self._pending[tag] = {}
-        v = hdr_bucket(int(value_us))
-        counts[v] = counts.get(v, 0) + 1
+        if (_perf() if now is None else now) >= self._roll_at:
+            self.tick()
+        values = self._pending.get(tag)
+        if values is None:
+            values = self._pending[tag] = []
+        values.append(value_us)
 
     def tick(self) -> None:
         """Close the window if its time has passed (call about once a second when idle)."""
-        w = int((time.monotonic() - self._mono0) / WINDOW_S)
+        w = int((_perf() - self._mono0) / WINDOW_S)
         if w != self._window:
             self._roll(w)
 
     def _write_progress(self) -> None:
         assert self._progress is not None
         doc = {"schema_version": 1, "start_wall": self.start_wall, "window": self._window,
-               "elapsed": time.monotonic() - self._mono0,
+               "elapsed": _perf() - self._mono0,
                "counts": self._counts, "last_window_p99_ms": self._last_p99}
         tmp = self._progress.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc))
@@ -181,7 +181,8 @@ def load_generator_cpu(folder: Path) -> dict[str, object]:
     return {"workers": workers, "saturated": any(w["saturated"] for w in workers)}
 
 
-def read_log(path: Path) -> Iterator[Interval]:
+def read_log(path: Path) -> Iterator[LogInterval]:
+    """Every window of a latency log, its histogram's counts decoded into two small arrays."""
     start_wall = 0.0
     try:
         f = open(path, encoding="utf-8")  # noqa: SIM115
@@ -200,25 +201,27 @@ def read_log(path: Path) -> Iterator[Interval]:
                 tag, _, line = line[4:].partition(",")
             try:
                 start, length, _max, encoded = line.split(",")
-                h = HdrHistogram.decode(encoded.encode(), b64_wrap=True)
+                index, count = decode_counts(encoded)
             except (ValueError, TypeError) as e:
                 raise HistoryError(f"{path}:{n}: not an interval-log line") from e
-            yield Interval(tag=tag, start=start_wall + float(start), length=float(length), histogram=h)
+            yield LogInterval(tag=tag, start=start_wall + float(start), length=float(length), index=index,
+                              count=count)
 
 
-def read_logs(paths: Iterable[Path]) -> list[Interval]:
+def read_logs(paths: Iterable[Path]) -> list[LogInterval]:
     return [i for p in sorted(paths) for i in read_log(p)]
 
 
-def merge(intervals: Iterable[Interval]) -> HdrHistogram:
+def merge(intervals: Iterable[LogInterval]) -> MergedHistogram:
     """One histogram of every value recorded in the intervals: exact, no re-bucketing."""
-    out = new_histogram()
+    counts = np.zeros(_layout().size, dtype=np.int64)
     for i in intervals:
-        out.add(i.histogram)
-    return out
+        counts[i.index] += i.count  # an interval's indices are distinct
+    return MergedHistogram(counts)
 
 
-def percentiles(h: HdrHistogram, ps: Iterable[float] = (50, 90, 99, 99.9)) -> dict[str, float | None]:
+def percentiles(h: HdrHistogram | MergedHistogram, ps: Iterable[float] = (50, 90, 99, 99.9)
+                ) -> dict[str, float | None]:
     """Milliseconds at each percentile, plus max; None when empty."""
     n = h.get_total_count()
     out: dict[str, float | None] = {}
@@ -228,7 +231,7 @@ def percentiles(h: HdrHistogram, ps: Iterable[float] = (50, 90, 99, 99.9)) -> di
     return out
 
 
-def percentile_distribution(h: HdrHistogram, *, steps: int = 4) -> list[tuple[float, float]]:
+def percentile_distribution(h: HdrHistogram | MergedHistogram, *, steps: int = 4) -> list[tuple[float, float]]:
     """(percentile, ms) points for an HdrHistogram-style plot, up to the max."""
     if not h.get_total_count():
         return []
@@ -243,3 +246,172 @@ def percentile_distribution(h: HdrHistogram, *, steps: int = 4) -> list[tuple[fl
             break
     points.append((99.9999, h.get_max_value() / 1000))
     return points
+
+
+# Reading logs fast: the windows' counts are decoded straight into numpy arrays (no HdrHistogram
+# object per window) and merged histograms are dense count arrays over the same bucket layout.
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class LogInterval:
+    """One window of one tag as read from a log: the nonzero counts of its histogram."""
+
+    tag: str
+    start: float  # wall clock, epoch seconds
+    length: float
+    index: Any  # numpy uint16 (int64 from a foreign layout): counts-array indices of new_histogram(), ascending
+    count: Any  # numpy int32 or int64: the count at each index (> 0)
+
+    def total(self) -> int:
+        return int(self.count.sum())
+
+    @property
+    def histogram(self) -> HdrHistogram:
+        """The window as an HdrHistogram (built on demand)."""
+        h = new_histogram()
+        for i, c in zip(self.index.tolist(), self.count.tolist(), strict=True):
+            h.counts[i] = c
+        if len(self.index):
+            h.set_internal_tacking_values(int(self.index[0]), int(self.index[-1]), self.total())
+        return h
+
+
+class MergedHistogram:
+    """Exact counts of merged windows (dense int64 over new_histogram()'s buckets).
+
+    Answers as an HdrHistogram of the same counts does (``get_value_at_percentile``,
+    ``get_max_value``, ``get_total_count``), with numpy instead of a Python loop over buckets.
+    """
+
+    def __init__(self, counts: Any) -> None:
+        self.counts = counts
+        self._cumulative = np.cumsum(counts)
+        self._total = int(self._cumulative[-1]) if len(counts) else 0
+
+    def get_total_count(self) -> int:
+        return self._total
+
+    def get_value_at_percentile(self, percentile: float) -> int:
+        target = max(int(min(percentile, 100.0) * self._total / 100 + 0.5), 1)  # as HdrHistogram rounds
+        i = int(np.searchsorted(self._cumulative, target, side="left"))
+        if i >= len(self.counts):
+            return 0
+        layout = _layout()
+        return int(layout.highest[i] if percentile else layout.lowest[i])
+
+    def get_max_value(self) -> int:
+        nonzero = np.flatnonzero(self.counts)
+        return int(_layout().highest[nonzero[-1]]) if len(nonzero) else 0
+
+
+def window_percentiles(intervals: list[LogInterval], ps: Iterable[float] = (50, 90, 99, 99.9)
+                       ) -> tuple[int, dict[str, float | None]]:
+    """Count and ``percentiles`` of the merge of a few windows, from their sparse counts (no dense
+    histogram: a report computes this for every second of every tag)."""
+    if len(intervals) == 1:
+        index, count = intervals[0].index, intervals[0].count
+    else:
+        index = np.concatenate([i.index for i in intervals])
+        order = np.argsort(index, kind="stable")
+        index, count = index[order], np.concatenate([i.count for i in intervals])[order]
+    cumulative = np.cumsum(count, dtype=np.int64)
+    total = int(cumulative[-1]) if len(cumulative) else 0
+    out: dict[str, float | None] = {}
+    highest = _layout().highest
+    for p in ps:
+        if not total:
+            out[f"p{p:g}"] = None
+            continue
+        target = max(int(min(p, 100.0) * total / 100 + 0.5), 1)  # as HdrHistogram rounds
+        at = int(index[int(np.searchsorted(cumulative, target, side="left"))])
+        out[f"p{p:g}"] = int(highest[at] if p else _layout().lowest[at]) / 1000
+    out["max"] = int(highest[int(index[-1])]) / 1000 if total else None
+    return total, out
+
+
+@dataclass(frozen=True)
+class _Layout:
+    size: int
+    lowest: Any  # numpy int64: lowest value of each bucket
+    highest: Any  # numpy int64: highest value of each bucket
+    scratch: Any  # numpy int64, all zeros between uses: decode_counts decodes into it
+
+
+_LAYOUT: list[_Layout] = []
+
+
+def _layout() -> _Layout:
+    """The bucket values of new_histogram(), vectorised from HdrHistogram's index arithmetic
+    (``get_value_from_index`` and ``get_highest_equivalent_value``; a test holds them equal)."""
+    if not _LAYOUT:
+        h = new_histogram()
+        i = np.arange(h.counts_len, dtype=np.int64)
+        half, half_mag = h.sub_bucket_half_count, h.sub_bucket_half_count_magnitude
+        bucket = (i >> half_mag) - 1
+        sub = (i & (half - 1)) + half
+        sub = np.where(bucket < 0, sub - half, sub)
+        bucket = np.maximum(bucket, 0)
+        lowest = sub << (bucket + h.unit_magnitude)
+        highest = lowest + (np.int64(1) << (bucket + h.unit_magnitude)) - 1
+        _LAYOUT.append(_Layout(size=h.counts_len, lowest=lowest, highest=highest,
+                               scratch=np.zeros(h.counts_len, dtype=np.int64)))
+    return _LAYOUT[0]
+
+
+_COMPRESSION_COOKIE, _ENCODING_COOKIE = 0x1C849304, 0x1C849303
+_PAYLOAD_HEADER = 40  # bytes before the counts in a decompressed payload
+
+
+def decode_counts(encoded: str | bytes) -> tuple[Any, Any]:
+    """(indices, counts) of a base64 compressed HdrHistogram, in new_histogram()'s layout.
+
+    Unwraps the V2 format (base64 of a header and a zlib payload) and decodes its counts with
+    the C decoder hdrh itself uses, into one reused array; a histogram of another layout is
+    re-recorded into ours through hdrh. Raises ValueError for anything that is not such a histogram.
+    """
+    import base64
+    import binascii
+    import struct
+    import zlib
+
+    from pyhdrh import decode  # the hdrhistogram package's C codec
+
+    try:
+        raw = base64.b64decode(encoded)
+        cookie, length = struct.unpack_from(">II", raw)
+        if cookie & ~0xF0 != _COMPRESSION_COOKIE or length != len(raw) - 8:
+            raise ValueError("not a compressed HdrHistogram")
+        payload = zlib.decompress(raw[8:])
+        cookie, varint_len, offset, digits, lowest, highest = struct.unpack_from(">IIIIqq", payload)
+    except (binascii.Error, struct.error, zlib.error) as e:
+        raise ValueError(f"not a compressed HdrHistogram: {e}") from e
+    if cookie & ~0xF0 != _ENCODING_COOKIE or len(payload) < _PAYLOAD_HEADER + varint_len:
+        raise ValueError("not an HdrHistogram payload")
+    if (offset, digits, lowest, highest) != (0, DIGITS, LOWEST_US, HIGHEST_US):
+        return _decode_slowly(encoded)  # another layout: hdrh re-records it into ours
+    layout = _layout()
+    scratch = layout.scratch
+    try:
+        top = int(decode(payload, _PAYLOAD_HEADER, scratch.ctypes.data, layout.size, 8)["max_nonzero_index"])
+    except Exception as e:  # the C codec's errors
+        scratch[:] = 0
+        raise ValueError(f"not an HdrHistogram payload: {e}") from e
+    if top < 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    index = np.flatnonzero(scratch[:top + 1])
+    count = scratch[index]
+    scratch[:top + 1] = 0
+    # compact: an hour of windows stays in memory for the report (indices < 2**16 in this layout)
+    return index.astype(np.uint16), count.astype(np.int32) if len(count) and count.max() < 2**31 else count
+
+
+def _decode_slowly(encoded: str | bytes) -> tuple[Any, Any]:
+    try:
+        h = HdrHistogram.decode(encoded.encode() if isinstance(encoded, str) else encoded, b64_wrap=True)
+    except Exception as e:  # hdrh raises its own exception types for malformed input
+        raise ValueError(f"not an HdrHistogram: {e}") from e
+    ours = new_histogram()
+    ours.add(h)
+    counts = np.array([ours.get_count_at_index(i) for i in range(ours.counts_len)], dtype=np.int64)
+    index = np.flatnonzero(counts)
+    return index, counts[index]

@@ -3,7 +3,7 @@
     reports/<run-id>/
       run.json        scenario as resolved, target (redacted), keys, environment, times
       state.json      initial values as set, final values as read
-      history/        one JSON-lines history per worker
+      history/        one history per worker (<worker>.cbhist, harness.history; .jsonl before version 2)
       locust.log, locust.json   Locust's own log and final stats
       verdict.json    verdict, totals, per-check results with evidence
 """

@@ -61,13 +61,16 @@ def _summarise(name: str, per_key: list[CheckResult]) -> list[CheckResult]:
 def run_checks(
     *,
     checks: Iterable[str],
-    ops: Iterable[Op],
+    ops: Iterable[Op] = (),
+    tallies: Mapping[str, KeyTally] | None = None,
     initial: Mapping[str, int],
     final: Mapping[str, int | None],
     history: Completeness,
     returns: Literal["after", "before"] = "after",
 ) -> CheckReport:
-    tallies = tally(ops)
+    """Every check on every key. The history comes as ``ops`` (hand-built) or as per-key ``tallies``
+    (``harness.checks.columns.ColumnTally`` of a history file)."""
+    tallies = tally(ops) if tallies is None else dict(tallies)
     for key in initial:  # keys nobody touched still must hold their initial value
         tallies.setdefault(key, KeyTally(key=key))
     keys = sorted(tallies)

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.ops import Op, Outcome
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 EVIDENCE_CAP = 20  # offending values or keys listed in evidence; counts are always complete
 
@@ -25,7 +29,11 @@ class CheckResult:
 
 @dataclass(kw_only=True)
 class KeyTally:
-    """Everything the checks need to know about one key's ops."""
+    """Everything the checks need to know about one key's ops.
+
+    Built from Op objects (``tally``, for hand-built histories) or from columns of a history file
+    (``harness.checks.columns``, where ``ok_values`` is one int64 array).
+    """
 
     key: str
     ok: int = 0
@@ -34,7 +42,7 @@ class KeyTally:
     ok_sum: int = 0
     indeterminate_amounts: Counter[int] = field(default_factory=Counter)
     ok_amounts: Counter[int] = field(default_factory=Counter)
-    ok_values: list[int] = field(default_factory=list)
+    ok_values: list[int] | npt.NDArray[np.int64] = field(default_factory=list)
     ok_without_value: int = 0
 
     def add(self, op: Op) -> None:
@@ -45,7 +53,7 @@ class KeyTally:
             if op.value is None:
                 self.ok_without_value += 1
             else:
-                self.ok_values.append(op.value)
+                self.ok_values.append(op.value)  # type: ignore[union-attr]
         elif op.outcome is Outcome.FAIL:
             self.fail += 1
         else:

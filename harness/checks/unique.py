@@ -9,7 +9,6 @@ totals happen to match. ``returns: before`` (as UPDATED_OLD) shifts the range to
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, Literal
 
 from harness.checks.model import EVIDENCE_CAP, CheckResult, KeyTally
@@ -20,6 +19,8 @@ NAME = "unique-values"
 def check_unique_values(
     *, key: str, initial: int, final: int | None, t: KeyTally, returns: Literal["after", "before"] = "after"
 ) -> CheckResult:
+    import numpy as np  # not at import time: the load generator imports the checks but never runs them
+
     ev: dict[str, Any] = {"values": len(t.ok_values), "ok_without_value": t.ok_without_value, "returns": returns}
     signs = t.signs
     if len(signs) > 1:
@@ -27,24 +28,40 @@ def check_unique_values(
                            evidence={**ev, "reason": "amounts of both signs: values may repeat legitimately"})
     if t.ok == 0:
         return CheckResult(name=NAME, key=key, valid=True, evidence={**ev, "reason": "no acknowledged op"})
-    if not t.ok_values:
+    if not len(t.ok_values):
         return CheckResult(name=NAME, key=key, valid=None,
                            evidence={**ev, "reason": "no acknowledged op returned a value"})
-    counts = Counter(t.ok_values)
-    repeated = sorted(((v, n) for v, n in counts.items() if n > 1), key=lambda vn: (-vn[1], vn[0]))
-    ev["duplicate_values"] = sum(n - 1 for _, n in repeated)
-    ev["repeated"] = [{"value": v, "times": n} for v, n in repeated[:EVIDENCE_CAP]]
-    out_of_range: list[int] = []
+    # one sorted copy of the values (int64; beyond 64 bits they stay exact as Python ints in an object
+    # array); distinct values and their counts are built only when some value repeats
+    ordered = np.sort(np.asarray(t.ok_values))
+    first = np.ones(len(ordered), dtype=bool)
+    first[1:] = ordered[1:] != ordered[:-1]
+    if first.all():
+        distinct, rep_values, rep_counts = ordered, ordered[:0], np.zeros(0, dtype=np.int64)
+    else:
+        starts = np.flatnonzero(first)
+        distinct = ordered[starts]
+        counts = np.diff(np.append(starts, len(ordered)))
+        twice = counts > 1
+        rep_values, rep_counts = distinct[twice], counts[twice]
+    del first
+    order = np.argsort(-rep_counts, kind="stable")  # most repeated first, then by value (distinct is sorted)
+    ev["duplicate_values"] = int((rep_counts - 1).sum())
+    ev["repeated"] = [{"value": int(v), "times": int(n)}
+                      for v, n in zip(rep_values[order[:EVIDENCE_CAP]].tolist(),
+                                      rep_counts[order[:EVIDENCE_CAP]].tolist(), strict=True)]
+    out_of_range = 0
     if final is not None:
         if signs == {-1}:
             lo, hi = (final, initial - 1) if returns == "after" else (final + 1, initial)
         else:
             lo, hi = (initial + 1, final) if returns == "after" else (initial, final - 1)
         ev["range"] = [lo, hi]
-        out_of_range = sorted(v for v in counts if not lo <= v <= hi)
-        ev["out_of_range"] = len(out_of_range)
-        ev["out_of_range_values"] = out_of_range[:EVIDENCE_CAP]
-    if repeated or out_of_range:
+        outside = distinct[(distinct < lo) | (distinct > hi)]  # sorted, as distinct is
+        out_of_range = len(outside)
+        ev["out_of_range"] = out_of_range
+        ev["out_of_range_values"] = [int(v) for v in outside[:EVIDENCE_CAP].tolist()]
+    if len(rep_values) or out_of_range:
         return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
     if final is None:
         return CheckResult(name=NAME, key=key, valid=None,

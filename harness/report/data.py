@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hdrh.histogram import HdrHistogram
 
 from harness.config import Scenario
 from harness.faults import read_faults
-from harness.metrics import Interval, merge, percentile_distribution, percentiles, read_logs
+from harness.metrics import (
+    LogInterval,
+    MergedHistogram,
+    merge,
+    percentile_distribution,
+    percentiles,
+    read_logs,
+    window_percentiles,
+)
 from harness.runfolder import RunFolder
 
 OUTCOMES = ("ok", "fail", "indeterminate")
@@ -27,14 +35,14 @@ def split_tag(tag: str) -> tuple[str, str, str]:
     return op, outcome, measure
 
 
-@dataclass
+@dataclass(eq=False)
 class RunData:
     folder: RunFolder
     run: dict[str, Any]
     verdict: dict[str, Any] | None
     scenario: Scenario
     start: float  # wall clock of the earliest log
-    intervals: list[Interval] = field(default_factory=list)
+    intervals: list[LogInterval] = field(default_factory=list)
     faults: list[dict[str, Any]] = field(default_factory=list)  # wall-clock windows from faults.jsonl
 
     @property
@@ -42,38 +50,42 @@ class RunData:
         t = self.run["target"]
         return f"{self.scenario.name} ({t['kind']}, {t.get('variant', 'atomic')})"
 
+    @cached_property
+    def _by_tag(self) -> dict[tuple[str, str, str], list[tuple[float, LogInterval]]]:
+        """(op, outcome, measure) -> (seconds since ``start``, interval) of every window of that tag."""
+        out: dict[tuple[str, str, str], list[tuple[float, LogInterval]]] = defaultdict(list)
+        for i in self.intervals:
+            out[split_tag(i.tag)].append((i.start - self.start, i))
+        return dict(out)
+
     def histogram(self, *, op: str | None = None, outcome: str = "ok", measure: str = "service",
-                  since: float | None = None, until: float | None = None) -> HdrHistogram:
+                  since: float | None = None, until: float | None = None) -> MergedHistogram:
         """Exact merge of every matching window (times in seconds since ``start``)."""
         picked = []
-        for i in self.intervals:
-            o, oc, m = split_tag(i.tag)
-            t = i.start - self.start
-            if (op is None or o == op) and oc == outcome and m == measure and (since is None or t >= since) and (
-                    until is None or t < until):
-                picked.append(i)
+        for (o, oc, m), windows in self._by_tag.items():
+            if (op is None or o == op) and oc == outcome and m == measure:
+                picked += [i for t, i in windows if (since is None or t >= since) and (until is None or t < until)]
         return merge(picked)
 
     def windows(self) -> pd.DataFrame:
         """One row per (second, tag): count and percentiles in ms, merged across workers."""
-        groups: dict[tuple[int, str], list[Interval]] = defaultdict(list)
+        groups: dict[tuple[int, str], list[LogInterval]] = defaultdict(list)
         for i in self.intervals:
             groups[(round(i.start - self.start), i.tag)].append(i)
         rows = []
         for (t, tag), ivs in sorted(groups.items()):
-            h = merge(ivs)
+            count, pcts = window_percentiles(ivs)
             op, outcome, measure = split_tag(tag)
-            rows.append({"t": t, "op": op, "outcome": outcome, "measure": measure, "count": h.get_total_count(),
-                         **percentiles(h)})
+            rows.append({"t": t, "op": op, "outcome": outcome, "measure": measure, "count": count, **pcts})
         cols = ["t", "op", "outcome", "measure", "count", "p50", "p90", "p99", "p99.9", "max"]
         return pd.DataFrame(rows, columns=cols)
 
     def ops(self) -> list[str]:
-        return sorted({split_tag(i.tag)[0] for i in self.intervals})
+        return sorted({op for op, _, _ in self._by_tag})
 
     @property
     def open_model(self) -> bool:
-        return any(split_tag(i.tag)[2] == "intended" for i in self.intervals)
+        return any(measure == "intended" for _, _, measure in self._by_tag)
 
     def duration(self) -> float:
         if not self.intervals:

@@ -88,11 +88,17 @@ def plot_throughput(frame: pd.DataFrame, ax: Axes, *, title: str) -> None:
     """Ops completed per second, stacked by outcome."""
     rows = frame[frame["measure"] == "service"]
     table = rows.pivot_table(index="t", columns="outcome", values="count", aggfunc="sum", fill_value=0)
+    if not table.empty:  # every second from the first to the last: a second without ops shows as zero
+        table = table.reindex(range(int(table.index.min()), int(table.index.max()) + 1), fill_value=0)
+    edges = [*table.index, table.index[-1] + 1] if not table.empty else []
     bottom = None
     for outcome, color in OUTCOME_COLORS.items():
         if outcome in table:
-            ax.bar(table.index, table[outcome], width=1.0, align="edge", bottom=bottom, color=color, label=outcome)
-            bottom = table[outcome] if bottom is None else bottom + table[outcome]
+            # one filled step outline per outcome (as 1 s bars, stacked): an hour is 3,600 seconds
+            top = table[outcome] if bottom is None else bottom + table[outcome]
+            ax.stairs(top.to_numpy(), edges, baseline=0 if bottom is None else bottom.to_numpy(), fill=True,
+                      color=color, label=outcome)
+            bottom = top
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("ops per second")
     ax.set_title(title)

@@ -4,7 +4,9 @@ the final state strongly consistently; runs outside the load) and an op client
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import socket
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from harness.ops import Completion
@@ -24,3 +26,28 @@ class OpClient(Protocol):
     def decr_if_positive(self, key: str) -> Completion: ...
 
     def close(self) -> None: ...
+
+
+class Deadlines(Protocol):
+    """Times out a blocked call from outside (the load side's one watchdog per process) instead of
+    a timer per socket wait; without one, op clients use socket timeouts."""
+
+    def arm(self, timeout: float) -> None: ...
+
+    def disarm(self) -> None: ...
+
+
+def readiness_wait(sock: socket.socket) -> Callable[[], None] | None:
+    """Under gevent, a call that parks until ``sock`` is readable, without trying a read first.
+
+    A gevent read that finds nothing fails a syscall and raises EWOULDBLOCK before it parks the
+    greenlet; right after a request is sent its answer is never there yet, and that failed read
+    was about a third of a Redis round trip's CPU. gevent's sockets keep that wait (``_wait``)
+    and their read watcher (``_read_event``) as private attributes: without them (a plain
+    socket, another gevent) this is None and reads simply block.
+    """
+    wait = getattr(sock, "_wait", None)
+    event = getattr(sock, "_read_event", None)
+    if wait is None or event is None:
+        return None
+    return functools.partial(wait, event)

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.config import ApiGatewayTarget, DynamoTarget, HttpTarget, RedisTarget, Scenario
-from harness.targets import TargetAdmin
+from harness.targets import Deadlines, TargetAdmin
 from harness.targets.address import is_loopback_host, redact, require_scheme
 from harness.targets.dynamodb import DynamoAdmin, DynamoOps, dynamodb_client
 from harness.targets.http import HttpAdmin
@@ -41,10 +41,10 @@ def make_admin(scenario: Scenario, url: str | None) -> TargetAdmin:
                        where=redact(item.url) if item.url else f"AWS {item.region}")
 
 
-def make_redis_ops(scenario: Scenario, url: str) -> RedisOps:
+def make_redis_ops(scenario: Scenario, url: str, *, deadlines: Deadlines | None = None) -> RedisOps:
     t = scenario.target
     assert isinstance(t, RedisTarget)
-    return RedisOps(RedisAddress.parse(url), variant=t.variant, timeout=t.timeout, gap=t.gap)
+    return RedisOps(RedisAddress.parse(url), variant=t.variant, timeout=t.timeout, gap=t.gap, deadlines=deadlines)
 
 
 def make_dynamo_ops(scenario: Scenario, client: Any) -> DynamoOps:

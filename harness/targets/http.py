@@ -1,7 +1,7 @@
 """The http target: any counter service described by an HttpContract.
 
 ``HttpCodec`` is pure (build requests, read values from answers); ``HttpOps``
-drives it over a transport (in load: Locust's FastHttpSession); ``HttpAdmin``
+drives it over a transport (in load: a keep-alive connection, see keepalive.py); ``HttpAdmin``
 sets up and reads final values with the standard library, outside the load.
 """
 
@@ -128,7 +128,9 @@ class HttpOps:
         return self._do(self._codec.contract.decrement, key, -1)
 
     def close(self) -> None:
-        pass
+        close = getattr(self._send, "close", None)  # a connection-owning transport
+        if close is not None:
+            close()
 
 
 class HttpAdmin:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -22,7 +22,8 @@ import hiredis
 from harness.classify import REDIS_RULES, BadReply, NotSent, classify_exception, classify_redis_error_reply
 from harness.config import Variant
 from harness.errors import ConfigError, TargetError, TargetUnreachable
-from harness.ops import Completion
+from harness.ops import Completion, Outcome
+from harness.targets import Deadlines, readiness_wait
 
 # Sold out is an error reply: Redis ran the script, and the script changed nothing.
 DECR_IF_POSITIVE = """
@@ -67,22 +68,26 @@ class PartialReplies(Exception):
 class RespConnection:
     """One socket, one command at a time, no retries. Raises NotSent before sending."""
 
-    def __init__(self, address: RedisAddress, *, timeout: float) -> None:
+    def __init__(self, address: RedisAddress, *, timeout: float, deadlines: Deadlines | None = None) -> None:
         self._addr = address
         self._timeout = timeout
+        self._deadlines = deadlines
         self._sock: socket.socket | None = None
+        self._wait: Callable[[], None] | None = None
         self._reader = hiredis.Reader()
 
     def _connect(self) -> socket.socket:
         try:
             sock = socket.create_connection((self._addr.host, self._addr.port), timeout=self._timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._sock, self._reader = sock, hiredis.Reader()
+            self._sock, self._reader, self._wait = sock, hiredis.Reader(), readiness_wait(sock)
             if self._addr.password:
                 auth = [self._addr.username, self._addr.password] if self._addr.username else [self._addr.password]
                 self._handshake("AUTH", *auth)
             if self._addr.db:
                 self._handshake("SELECT", self._addr.db)
+            if self._deadlines is not None:
+                sock.settimeout(None)  # from here on the watchdog times calls out
         except Exception as e:
             self.close()
             raise NotSent(f"connect to {self._addr.host}:{self._addr.port}: {e}") from e
@@ -95,14 +100,24 @@ class RespConnection:
 
     def call(self, *args: str | int | bytes) -> Any:
         """Send one command, return its reply; error replies come back as hiredis.ReplyError."""
+        return self.call_packed(hiredis.pack_command(args))
+
+    def call_packed(self, payload: bytes) -> Any:
+        """``call`` with the command already packed (hot commands are packed once)."""
         if self._sock is None:
             self._connect()
+        deadlines = self._deadlines
+        if deadlines is not None:
+            deadlines.arm(self._timeout)
         try:
-            return self._roundtrip(hiredis.pack_command(args))
+            return self._roundtrip(payload)
         except BaseException:
             # a late reply would answer the next command: never reuse a connection after an error
             self.close()
             raise
+        finally:
+            if deadlines is not None:
+                deadlines.disarm()
 
     def call_many(self, commands: list[tuple[str | int, ...]]) -> list[Any]:
         """Pipeline: send every command in one write, then read one reply per command.
@@ -113,14 +128,18 @@ class RespConnection:
         if self._sock is None:
             self._connect()
         replies: list[Any] = []
+        if self._deadlines is not None:
+            self._deadlines.arm(self._timeout)
         try:
             assert self._sock is not None
-            self._sock.sendall(b"".join(hiredis.pack_command(c) for c in commands))
+            self._send(b"".join(hiredis.pack_command(c) for c in commands))
             while len(replies) < len(commands):
                 reply = self._reader.gets()
                 if reply is not False:
                     replies.append(reply)
                     continue
+                if self._wait is not None:
+                    self._wait()
                 data = self._sock.recv(65536)
                 if not data:
                     raise ConnectionError("connection closed by the server")
@@ -131,25 +150,39 @@ class RespConnection:
             if isinstance(e, Exception):
                 raise PartialReplies(replies, e) from e
             raise
+        finally:
+            if self._deadlines is not None:
+                self._deadlines.disarm()
+
+    def _send(self, payload: bytes) -> None:
+        """``send`` until all is gone: gevent's ``sendall`` costs a getsockopt syscall and a timer
+        per call, a third of a small command's round trip; one ``send`` almost always takes it all."""
+        assert self._sock is not None
+        sent = self._sock.send(payload)
+        while sent < len(payload):
+            sent += self._sock.send(payload[sent:])
 
     def _roundtrip(self, payload: bytes) -> Any:
-        assert self._sock is not None
-        self._sock.sendall(payload)
-        while True:
-            reply = self._reader.gets()
-            if reply is not False:
-                return reply
-            data = self._sock.recv(65536)
+        sock, reader, wait = self._sock, self._reader, self._wait
+        assert sock is not None
+        self._send(payload)
+        reply = reader.gets()
+        while reply is False:
+            if wait is not None:
+                wait()
+            data = sock.recv(65536)
             if not data:
                 raise ConnectionError("connection closed by the server")
-            self._reader.feed(data)
+            reader.feed(data)
+            reply = reader.gets()
+        return reply
 
     def close(self) -> None:
         if self._sock is not None:
             try:
                 self._sock.close()
             finally:
-                self._sock = None
+                self._sock, self._wait = None, None
 
 
 def _as_int(reply: Any) -> int:
@@ -171,15 +204,22 @@ def _optional_int(reply: Any) -> int:
 class RedisOps:
     """An op client for one load user."""
 
-    def __init__(self, address: RedisAddress, *, variant: Variant, timeout: float, gap: float = 0.0) -> None:
-        self._conn = RespConnection(address, timeout=timeout)
+    def __init__(self, address: RedisAddress, *, variant: Variant, timeout: float, gap: float = 0.0,
+                 deadlines: Deadlines | None = None) -> None:
+        self._conn = RespConnection(address, timeout=timeout, deadlines=deadlines)
         self._variant = variant
         self._gap = gap
+        self._packed: dict[tuple[str, int], bytes] = {}  # (key, amount) -> its INCR / INCRBY command
 
     def _run(self, *args: str | int) -> Completion:
         """One command; its reply must be an integer."""
+        return self._run_packed(hiredis.pack_command(args))
+
+    def _run_packed(self, payload: bytes) -> Completion:
         try:
-            reply = self._conn.call(*args)
+            reply = self._conn.call_packed(payload)
+            if type(reply) is int:
+                return Completion(Outcome.OK, reply)
             if isinstance(reply, hiredis.ReplyError):
                 return classify_redis_error_reply(str(reply))
             return Completion.ok(_as_int(reply))
@@ -214,9 +254,12 @@ class RedisOps:
                 return Completion.ok(new)
             except Exception as e:
                 return classify_exception(e, REDIS_RULES)
-        if amount == 1:
-            return self._run("INCR", key)
-        return self._run("INCRBY", key, amount)
+        payload = self._packed.get((key, amount))
+        if payload is None:
+            payload = hiredis.pack_command(("INCR", key) if amount == 1 else ("INCRBY", key, amount))
+            if len(self._packed) < 4096:  # many keys times many amounts: keep the cache bounded
+                self._packed[(key, amount)] = payload
+        return self._run_packed(payload)
 
     def batch(self, ops: list[tuple[str, int]]) -> list[Completion]:
         """Pipelined increments (atomic variant): one round trip, one completion per op."""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.history import history_files
 from harness.targets.redis import RedisAddress, RedisAdmin
 from tests.integration.conftest import SHIPPED, TEST_SCENARIOS, run_cli
 
@@ -137,8 +138,8 @@ def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
     assert v["verdict"] == "pass" and len(v["history"]["workers"]) == 2
     workers_json = json.loads((run / "run.json").read_text())["workers"]
     assert all(w["sent"]["done"] and w["sent"]["verified"] for w in workers_json)
-    staged = sorted(p.name for i in range(2) for p in (tmp_path / f"w{i}" / "history").glob("*.jsonl"))
-    assert sorted(p.name for p in (run / "history").glob("*.jsonl")) == staged
+    staged = sorted(p.name for i in range(2) for p in history_files(tmp_path / f"w{i}" / "history"))
+    assert len(staged) == 2 and sorted(p.name for p in history_files(run / "history")) == staged
 
 
 def test_a_target_that_stays_down_gives_unknown_with_the_history_kept(tmp_path):

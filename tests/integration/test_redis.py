@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.history import RECORD_BYTES, history_files
 from harness.targets.redis import RedisAddress, RedisAdmin
 from tests.integration.conftest import SHIPPED, SHORT, run_cli
 
@@ -62,9 +63,8 @@ def test_check_reruns_offline_and_an_incomplete_history_is_unknown(tmp_path, red
     assert main(["check", str(run)]) == 0
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
-    hist = next((copy / "history").glob("*.jsonl"))
-    lines = hist.read_text().splitlines(keepends=True)
-    hist.write_text("".join(lines[:-1]))  # the worker "died" before its footer
+    hist = history_files(copy / "history")[0]
+    hist.write_bytes(hist.read_bytes()[:-RECORD_BYTES])  # the worker "died" before its footer (the last record)
     assert main(["check", str(copy)]) == 2
     verdict = json.loads((copy / "verdict.json").read_text())
     assert verdict["verdict"] == "unknown" and "no footer" in verdict["reason"]

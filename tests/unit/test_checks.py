@@ -227,3 +227,88 @@ def test_reachable_gives_up_when_too_fragmented():
     amounts = Counter({2**i: 1 for i in range(4, 30)})
     with pytest.raises(TooManyIntervals):
         reachable(0, amounts, cap=1000)
+
+
+# --- the same stories tallied from columns (numpy), as judge tallies history files ---------------
+
+def column_verdict(ops, final, initial=0, checks=("bounds", "unique-values"), history=COMPLETE, returns="after",
+                   batch=2):
+    """run_checks on tallies built by ColumnTally from batches of columns (several workers)."""
+    from harness.checks.columns import ColumnTally
+    from harness.history import OpColumns
+
+    t = ColumnTally()
+    for i in range(0, len(ops), batch):
+        t.add(OpColumns.from_ops(f"w{i % 3}", ops[i:i + batch]))
+    keys = {o.key for o in ops} | {KEY}
+    fin = final if isinstance(final, dict) else {KEY: final}
+    return run_checks(checks=checks, tallies=t.tallies(), initial=dict.fromkeys(keys, initial), final=fin,
+                      history=history, returns=returns)
+
+
+STORIES = [  # (ops, final, keyword arguments): passing and failing histories
+    ([op("ok", value=1), op("ok", value=2), op("ok", value=3)], 3, {}),
+    ([op("ok", value=1), op("fail")], 2, {}),  # a failed op that was applied: duplicated
+    ([op("ok", value=1), op("indeterminate"), op("indeterminate")], 2, {}),
+    ([op("ok", value=1), op("ok", value=2), op("ok", value=3)], 1, {}),  # lost
+    ([op("ok", value=1), op("ok", value=1), op("ok", value=3)], 3, {}),  # repeated value, total matches
+    ([op("ok", value=1), op("ok", value=7)], 2, {}),  # out of range
+    ([op("ok", value=v) for v in (5, 5, 5, 9, 9, 2, 1, 3)], 4, {}),  # repeats ranked, out of range listed
+    ([op("ok", value=10), op("ok", value=11)], 12, {"initial": 10, "returns": "before"}),
+    ([op("ok", value=None), op("ok", value=2)], 2, {}),
+    ([op("ok"), op("ok")], 2, {}),
+    ([take("ok", 1), take("ok", 0), take("fail"), take("fail")], 0, {"initial": 2, "checks": SEATS}),
+    ([take("ok", 1), take("ok", 0), take("ok", -1)], -1, {"initial": 2, "checks": SEATS}),  # oversold
+    ([take("ok", 1), take("ok", 1), take("ok", 0)], 0, {"initial": 2, "checks": SEATS}),
+    ([op("ok", 5, None), op("indeterminate", 10), op("indeterminate", -10)], 10, {"checks": ("bounds",)}),
+    ([op("ok", 100, 100), op("indeterminate", 500), op("ok", 7, 107)], 350, {}),
+    ([op("ok", value=1, key="a"), op("ok", value=2, key="a"), op("ok", value=1, key="b")],
+     {"a": 1, "b": 1, KEY: 0}, {}),  # per key and total
+    ([op("ok", value=1, key="a")], {"a": 1, KEY: 3}, {}),  # an untouched key moved
+    ([op("ok", value=1)], 5, {"history": Completeness(complete=False, missing=("w2: no footer",))}),
+    ([op("ok", value=2**70), op("ok", value=2**70), op("ok", 2**65, None)], 2**70, {}),  # beyond 64 bits
+    ([op("ok", value=1) for _ in range(100)], 100, {}),  # evidence capped
+]
+
+
+@pytest.mark.parametrize(("ops", "final", "kw"), STORIES)
+@pytest.mark.parametrize("batch", [1, 2, 100])
+def test_column_tallies_give_the_same_report_as_ops(ops, final, kw, batch):
+    by_ops = verdict(ops, final, **kw)
+    by_columns = column_verdict(ops, final, batch=batch, **kw)
+    assert by_columns.verdict == by_ops.verdict
+    assert by_columns.totals == by_ops.totals
+    assert [c.to_json() for c in by_columns.checks] == [c.to_json() for c in by_ops.checks]
+
+
+def test_column_tallies_catch_duplicates_and_lost_updates():
+    import numpy as np
+
+    from harness.checks.columns import ColumnTally
+    from harness.history import OpColumns
+
+    # a large history in columns: values 1..N once each, except ten handed out twice (lost updates)
+    n = 50_000
+    values = np.arange(1, n + 1, dtype=np.int64)
+    values[1000:1010] = values[999]  # eleven ops saw 1000
+    cols = OpColumns(worker="w", strings=["k"], id=np.arange(n, dtype=np.int64),
+                     key=np.ones(n, dtype=np.uint32), kind=np.zeros(n, dtype=np.uint8),
+                     amount=np.ones(n, dtype=np.int64), outcome=np.zeros(n, dtype=np.uint8),
+                     has_value=np.ones(n, dtype=bool), value=values, error=np.zeros(n, dtype=np.uint32),
+                     attempts=np.ones(n, dtype=np.uint16), invoked_us=np.arange(n, dtype=np.int64),
+                     completed_us=np.arange(n, dtype=np.int64) + 5)
+    t = ColumnTally(latencies=True)
+    t.add(cols)
+    tallies = t.tallies()
+    assert isinstance(tallies["k"].ok_values, np.ndarray) and tallies["k"].ok_sum == n
+    r = run_checks(checks=("bounds", "unique-values"), tallies=tallies, initial={"k": 0}, final={"k": n - 10},
+                   history=COMPLETE)
+    assert r.verdict == "fail"
+    assert r.totals["lost"] == 10 and r.totals["duplicate_values"] == 10
+    u = result(r, "unique-values", "k")
+    assert u.evidence["repeated"] == [{"value": 1000, "times": 11}]
+    assert u.evidence["out_of_range"] == 10 and u.evidence["out_of_range_values"] == list(range(n - 9, n + 1))
+    assert list(t.latencies_us()[:2]) == [5, 5] and (t.invoked_min, t.invoked_max) == (0, n - 1)
+    ok = run_checks(checks=("bounds", "unique-values"), tallies={"k": tallies["k"]}, initial={"k": 0},
+                    final={"k": n}, history=COMPLETE)
+    assert result(ok, "bounds", "k").valid is True and ok.verdict == "fail"  # the repeats still fail it

@@ -1,22 +1,38 @@
-"""History files: round trip, torn tails, missing footers, versions."""
+"""History files: round trip, torn tails, missing footers, malformed records, versions."""
 
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import pytest
 
+import harness.history as history
 from harness.errors import HistoryError, HistorySchemaError
-from harness.history import HistoryWriter, read_history, read_worker_history
+from harness.history import (
+    RECORD_BYTES,
+    HistoryWriter,
+    history_file,
+    history_files,
+    read_history,
+    read_worker_history,
+)
 from harness.ops import Completion, Outcome
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+REC = struct.Struct("<BBHIqqq")
 
 
 def writer(tmp_path: Path, name: str = "w1") -> HistoryWriter:
-    return HistoryWriter(tmp_path / "history" / f"{name}.jsonl", worker=name, run_id="r", scenario="s")
+    return HistoryWriter(history_file(tmp_path / "history", name), worker=name, run_id="r", scenario="s")
 
+
+def by_id(path: Path) -> list:
+    return sorted(read_worker_history(path).ops, key=lambda o: o.id)
+
+
+# --- version 2: the writer's format --------------------------------------------------------------
 
 def test_round_trip(tmp_path):
     w = writer(tmp_path)
@@ -25,6 +41,7 @@ def test_round_trip(tmp_path):
     w.complete(b, Completion.fail("sold out"))
     w.complete(a, Completion.ok(5))
     w.close()
+    assert w.path.name == "w1.cbhist" and w.path.stat().st_size % RECORD_BYTES == 0
     h = read_history(tmp_path / "history")
     assert h.complete
     ops = sorted(h.ops(), key=lambda o: o.id)
@@ -33,6 +50,50 @@ def test_round_trip(tmp_path):
         ("k", "decr_if_positive", -1, Outcome.FAIL, None, "sold out"),
     ]
     assert all(o.latency_us is not None and o.latency_us >= 0 for o in ops)
+    assert h.workers[0].header["schema_version"] == 2 and h.workers[0].op_count == 2
+
+
+def test_round_trip_of_every_field(tmp_path):
+    keys = ["", "k", "ключ-€-😀" * 7, "x" * 31, "y" * 32, *(f"page:{i}" for i in range(300))]
+    w = writer(tmp_path)
+    want = []
+    for i, key in enumerate(keys * 2):
+        amount = (-1) ** i * (i * 1_000_003)
+        op = w.invoke(key, "incr" if i % 3 else "decr_if_positive", amount)
+        if i % 5 == 0:
+            done = Completion.ok(None)  # acknowledged without a value
+        elif i % 5 == 1:
+            done = Completion.ok(-(2**63) if i == 1 else 2**63 - 1 - i)
+        elif i % 5 == 2:
+            done = Completion.fail(f"error {i % 40}: ünïcode")  # errors repeat: interned once each
+        elif i % 5 == 3:
+            done = Completion(Outcome.INDETERMINATE, None, "timeout " + "z" * 300, attempts=i % 7 + 1)
+        else:
+            done = Completion(Outcome.OK, i, "ok after a retry", attempts=2)
+        w.complete(op, done)
+        want.append((op, key, "incr" if i % 3 else "decr_if_positive", amount, done.outcome, done.value,
+                     None if done.error is None else done.error[:200], done.attempts))
+    w.close()
+    got = [(o.id, o.key, o.kind, o.amount, o.outcome, o.value, o.error, o.attempts) for o in by_id(w.path)]
+    assert got == want
+
+
+def test_reading_in_small_blocks_gives_the_same_ops(tmp_path, monkeypatch):
+    """Strings and in-flight ops that straddle the reader's blocks."""
+    w = writer(tmp_path)
+    open_ops = []
+    for i in range(500):
+        open_ops.append(w.invoke(f"key-{i % 37}-" + "long" * (i % 13), "incr", 1 + i % 4))
+        if i % 3 == 0:
+            w.complete(open_ops.pop(0), Completion.fail(f"reason {i % 11} " * 5))
+        if len(open_ops) > 4:
+            w.complete(open_ops.pop(0), Completion.ok(i))
+    w.close()
+    whole = by_id(w.path)
+    for records in (1, 2, 3, 7, 64):
+        monkeypatch.setattr(history, "_CHUNK_RECORDS", records)
+        assert by_id(w.path) == whole, records
+    assert sum(o.completed_us is None for o in whole) == 4
 
 
 def test_op_without_completion_is_indeterminate_and_file_still_complete(tmp_path):
@@ -42,79 +103,53 @@ def test_op_without_completion_is_indeterminate_and_file_still_complete(tmp_path
     h = read_worker_history(w.path)
     assert h.complete
     assert h.ops[0].outcome is Outcome.INDETERMINATE and h.ops[0].completed_us is None
+    assert h.ops[0].error == "never completed"
 
 
 def test_missing_footer_is_incomplete(tmp_path):
     w = writer(tmp_path)
     w.complete(w.invoke("k", "incr", 1), Completion.ok(1))
-    w._f.flush()  # the worker died here, before close()
+    w.invoke("k", "incr", 1)
+    w.flush()  # the worker died here, before close()
     h = read_worker_history(w.path)
     assert not h.complete and "no footer" in (h.problem or "")
-    assert h.ops[0].outcome is Outcome.OK
+    assert [o.outcome for o in sorted(h.ops, key=lambda o: o.id)] == [Outcome.OK, Outcome.INDETERMINATE]
 
 
-def test_torn_last_line_is_incomplete_not_an_error(tmp_path):
+def test_unflushed_records_are_lost_but_the_header_is_there(tmp_path):
+    w = writer(tmp_path)
+    w.invoke("k", "incr", 1)  # still in the writer's block
+    h = read_worker_history(w.path)
+    assert not h.complete and h.ops == []
+
+
+@pytest.mark.parametrize("cut", [1, 5, RECORD_BYTES - 1, RECORD_BYTES + 3, 2 * RECORD_BYTES + 17])
+def test_torn_tail_is_incomplete_not_an_error(tmp_path, cut):
     w = writer(tmp_path)
     w.complete(w.invoke("k", "incr", 1), Completion.ok(1))
+    w.invoke("k", "incr", 1)
+    w.complete(1, Completion.fail("a reason long enough to need two text records"))
     w.close()
-    text = w.path.read_text().splitlines(keepends=True)
-    w.path.write_text("".join(text[:2]) + '["i",7,12,"k","in')
+    data = w.path.read_bytes()
+    w.path.write_bytes(data[:-cut])
+    h = read_worker_history(w.path)
+    assert not h.complete
+    assert "torn" in (h.problem or "") or "no footer" in (h.problem or "")
+    ops = sorted(h.ops, key=lambda o: o.id)
+    assert ops[0].outcome is Outcome.OK
+
+
+def test_torn_string_definition_leaves_its_op_indeterminate(tmp_path):
+    w = writer(tmp_path)
+    w.complete(w.invoke("k", "incr", 1), Completion.ok(1))
+    op = w.invoke("k", "incr", 1)
+    w.complete(op, Completion.fail("e" * 100))  # a string record and four text records, then the completion
+    w.close()
+    data = w.path.read_bytes()
+    w.path.write_bytes(data[:-4 * RECORD_BYTES])  # footer, completion and two text records gone
     h = read_worker_history(w.path)
     assert not h.complete and "torn" in (h.problem or "")
-
-
-def test_completion_without_invoke_is_corrupt(tmp_path):
-    w = writer(tmp_path)
-    w.close()
-    lines = w.path.read_text().splitlines()
-    w.path.write_text(lines[0] + '\n["c",3,1,"ok",1,null]\n' + lines[1] + "\n")
-    with pytest.raises(HistoryError, match="not invoked"):
-        read_worker_history(w.path)
-
-
-def test_write_failure_raises_history_error(tmp_path):
-    w = writer(tmp_path)
-
-    class Full:
-        def write(self, _: str) -> None:
-            raise OSError(28, "No space left on device")
-
-    w._f = Full()  # type: ignore[assignment]
-    with pytest.raises(HistoryError, match="No space left"):
-        w.invoke("k", "incr", 1)
-
-
-def test_writer_refuses_to_overwrite(tmp_path):
-    writer(tmp_path).close()
-    with pytest.raises(HistoryError):
-        writer(tmp_path)
-
-
-def test_no_history_is_an_error(tmp_path):
-    with pytest.raises(HistoryError, match="no history"):
-        read_history(tmp_path)
-
-
-def test_version_1_fixture_still_reads():
-    h = read_worker_history(FIXTURES / "history-v1.jsonl")
-    assert h.complete
-    assert sorted(o.outcome.value for o in h.ops) == ["fail", "indeterminate", "ok"]
-
-
-def test_unknown_version_is_refused(tmp_path):
-    p = tmp_path / "h.jsonl"
-    p.write_text(json.dumps({"schema_version": 99, "type": "header", "worker": "w"}) + "\n")
-    with pytest.raises(HistorySchemaError, match="99"):
-        read_worker_history(p)
-
-
-def test_malformed_record_names_file_and_line(tmp_path):
-    w = writer(tmp_path)
-    w.close()
-    lines = w.path.read_text().splitlines()
-    w.path.write_text(lines[0] + '\n["c",3,1,"ok"]\n')
-    with pytest.raises(HistoryError, match=r"w1.jsonl:2: malformed record"):
-        read_worker_history(w.path)
+    assert [o.outcome for o in sorted(h.ops, key=lambda o: o.id)] == [Outcome.OK, Outcome.INDETERMINATE]
 
 
 def test_retried_op_keeps_its_attempt_count(tmp_path):
@@ -123,3 +158,268 @@ def test_retried_op_keeps_its_attempt_count(tmp_path):
     w.complete(w.invoke("k", "incr", 1), Completion.ok(2))
     w.close()
     assert sorted(o.attempts for o in read_worker_history(w.path).ops) == [1, 3]
+
+
+def test_write_failure_raises_history_error(tmp_path):
+    w = writer(tmp_path)
+
+    class Full:
+        def write(self, _: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+    w._f = Full()  # type: ignore[assignment]
+    w.invoke("k", "incr", 1)
+    with pytest.raises(HistoryError, match="No space left"):
+        w.flush()
+
+
+def test_a_full_block_is_written_at_once_and_its_failure_raised(tmp_path, monkeypatch):
+    monkeypatch.setattr(history, "_BUFFER", 4 * RECORD_BYTES)
+    w = writer(tmp_path)
+    for _ in range(3):
+        w.invoke("k", "incr", 1)
+    assert w.path.stat().st_size > 4 * RECORD_BYTES  # the header, then the block of the first ops
+
+    class Full:
+        def write(self, _: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+    w._f = Full()  # type: ignore[assignment]
+    with pytest.raises(HistoryError, match="No space left"):
+        for _ in range(8):
+            w.invoke("k", "incr", 1)
+
+
+def test_writing_after_close_raises_history_error(tmp_path):
+    w = writer(tmp_path)
+    w.close()
+    with pytest.raises(HistoryError, match="closed"):
+        w.invoke("k", "incr", 1)
+    with pytest.raises(HistoryError, match="closed"):
+        w.complete(0, Completion.ok(1))
+
+
+def test_a_value_beyond_64_bits_is_refused_loudly(tmp_path):
+    w = writer(tmp_path)
+    op = w.invoke("k", "incr", 1)
+    with pytest.raises(HistoryError, match=f"op {op}"):
+        w.complete(op, Completion.ok(2**64))
+
+
+def test_writer_refuses_to_overwrite(tmp_path):
+    writer(tmp_path).close()
+    with pytest.raises(HistoryError):
+        writer(tmp_path)
+
+
+def test_streaming_read_keeps_no_ops_but_can_rebuild_them(tmp_path):
+    w = writer(tmp_path)
+    w.complete(w.invoke("k", "incr", 1), Completion.ok(1))
+    w.close()
+    batches = []
+    h = read_worker_history(w.path, batches.append)
+    assert sum(len(b) for b in batches) == 1 and h._columns is None
+    assert [o.value for o in h.ops] == [1]  # re-read on demand
+
+
+# --- version 2: malformed files are errors that name the file and the record -------------------
+
+ANCHOR = 5_000_000
+
+
+def v2_file(tmp_path: Path, *records: bytes) -> Path:
+    """A version-2 file with a hand-written header (clock anchor 5 ms) and the given records."""
+    header = json.dumps({"schema_version": 2, "type": "header", "worker": "h", "run_id": "r", "scenario": "s",
+                         "anchor_monotonic_ns": ANCHOR, "record_bytes": RECORD_BYTES}).encode()
+    header += b" " * (-(len(header) + 1) % RECORD_BYTES) + b"\n"
+    p = tmp_path / "h.cbhist"
+    p.write_bytes(header + b"".join(records))
+    return p
+
+
+def inv(op_id: int, key: int = 1, amount: int = 1, kind: int = 0) -> bytes:
+    return REC.pack(ord("i"), kind, 0, key, op_id, ANCHOR + 1000 * (10 + op_id), amount)
+
+
+def done(op_id: int, value: int | None = 1, outcome: int = 0, error: int = 0, attempts: int = 1) -> bytes:
+    tag = ord("n") if value is None else ord("c")
+    return REC.pack(tag, outcome, attempts, error, op_id, ANCHOR + 1000 * (100 + op_id) + 999, value or 0)
+
+
+def string(ref: int, text: str) -> bytes:
+    data = text.encode()
+    out = REC.pack(ord("s"), 0, 0, ref, len(data), 0, 0)
+    data += b"\0" * (-len(data) % 31)
+    return out + b"".join(b"x" + data[i:i + 31] for i in range(0, len(data), 31))
+
+
+def footer(invoked: int, completed: int) -> bytes:
+    return REC.pack(ord("f"), 0, 0, 0, invoked, 0, completed)
+
+
+def test_hand_built_records_read(tmp_path):
+    p = v2_file(tmp_path, string(1, "k"), inv(0), inv(1), inv(2, amount=-1, kind=1), done(1, 7), string(2, "boom"),
+                done(0, None, outcome=1, error=2), footer(3, 2))
+    h = read_worker_history(p)
+    assert h.complete and h.op_count == 3
+    assert [(o.id, o.kind, o.amount, o.outcome.value, o.value, o.error, o.invoked_us, o.completed_us)
+            for o in by_id(p)] == [
+        (0, "incr", 1, "fail", None, "boom", 10, 100),
+        (1, "incr", 1, "ok", 7, None, 11, 101),
+        (2, "decr_if_positive", -1, "indeterminate", None, "never completed", 12, None),
+    ]
+
+
+@pytest.mark.parametrize(("records", "where", "what"), [  # where: the offending record ("k" takes records 0, 1)
+    ((string(1, "k"), done(3)), 2, "completion of op 3 that was not invoked"),
+    ((string(1, "k"), inv(0), inv(0)), 3, "op 0 invoked twice"),
+    ((string(1, "k"), inv(0), done(0), done(0)), 4, "op 0 completed twice"),
+    ((string(1, "k"), inv(0), inv(1), done(1), done(0), done(1)), 6, "op 1 completed twice"),
+    ((string(1, "k"), done(0), inv(0)), 2, "completion of op 0 that was not invoked"),
+    ((string(1, "k"), inv(1)), 2, "invoke of op 1 out of order"),
+    ((string(1, "k"), inv(0), footer(1, 0), inv(1)), 4, "record after the footer"),
+    ((string(1, "k"), inv(0), footer(1, 0), footer(1, 0)), 4, "record after the footer"),
+    ((string(1, "k"), inv(0, key=2)), 2, "refers to string 2"),
+    ((inv(0), string(1, "k")), 0, "refers to string 1"),
+    ((string(1, "k"), inv(0), done(0, error=5)), 3, "refers to string 5"),
+    ((string(2, "k"),), 0, "string 2 defined out of order"),
+    ((string(1, "k" * 40)[:-32] + inv(0),), 2, "cut short"),
+    ((b"x" + bytes(31),), 0, "text without its string record"),
+    ((REC.pack(ord("?"), 0, 0, 0, 0, 0, 0),), 0, "unknown record tag"),
+    ((string(1, "k"), inv(0, kind=9)), 2, "unknown op kind"),
+    ((string(1, "k"), inv(0), done(0, outcome=3)), 3, "outcome 3"),
+    ((string(1, "k"), inv(0), done(0, attempts=0)), 3, "attempts 0"),
+])
+def test_malformed_record_names_file_offset_and_record(tmp_path, records, where, what):
+    p = v2_file(tmp_path, *records)
+    header = len(p.read_bytes()) - sum(len(r) for r in records)
+    with pytest.raises(HistoryError) as e:
+        read_worker_history(p)
+    assert f"{p}: byte {header + where * RECORD_BYTES} (record {where}): " in str(e.value)
+    assert what in str(e.value)
+
+
+def test_footer_that_disagrees_with_the_records_is_an_error(tmp_path):
+    p = v2_file(tmp_path, string(1, "k"), inv(0), done(0), footer(5, 1))
+    with pytest.raises(HistoryError, match=r"h.cbhist: the footer counts 5 ops invoked"):
+        read_worker_history(p)
+
+
+def test_bytes_after_the_footer_are_an_error(tmp_path):
+    p = v2_file(tmp_path, string(1, "k"), inv(0), footer(1, 0), b"\x00\x01")
+    with pytest.raises(HistoryError, match="record after the footer"):
+        read_worker_history(p)
+
+
+def test_not_a_history(tmp_path):
+    p = tmp_path / "x.cbhist"
+    p.write_bytes(b"\x00\x01 binary junk\n")
+    with pytest.raises(HistoryError, match=r"x.cbhist:1: not a counterbench history"):
+        read_worker_history(p)
+
+
+# --- folders and versions ------------------------------------------------------------------------
+
+def test_history_file_and_folder_of_both_versions(tmp_path):
+    folder = tmp_path / "history"
+    assert history_file(folder, "host-1-0") == folder / "host-1-0.cbhist"
+    w = writer(tmp_path, "new")
+    w.complete(w.invoke("k", "incr", 1), Completion.ok(2))
+    w.close()
+    (folder / "old.jsonl").write_bytes((FIXTURES / "history-v1.jsonl").read_bytes())
+    (folder / "notes.txt").write_text("not a history")
+    assert [p.name for p in history_files(folder)] == ["new.cbhist", "old.jsonl"]
+    h = read_history(folder)
+    assert [w.worker for w in h.workers] == ["new", "fixture-1"] and h.complete
+    assert len(list(h.ops())) == 4
+
+
+def test_no_history_is_an_error(tmp_path):
+    with pytest.raises(HistoryError, match="no history"):
+        read_history(tmp_path)
+
+
+def test_unknown_version_is_refused(tmp_path):
+    p = tmp_path / "h.cbhist"
+    p.write_text(json.dumps({"schema_version": 99, "type": "header", "worker": "w"}) + "\n")
+    with pytest.raises(HistorySchemaError, match="99"):
+        read_worker_history(p)
+
+
+def test_version_2_fixture_still_reads():
+    h = read_worker_history(FIXTURES / "run-v2" / "history" / "fixture-1.cbhist")
+    assert h.complete and h.header["schema_version"] == 2
+    assert [(o.id, o.outcome.value, o.value, o.error, o.invoked_us, o.completed_us) for o in
+            sorted(h.ops, key=lambda o: o.id)] == [
+        (0, "ok", 1, None, 10, 250), (1, "fail", None, "not sent: connection refused", 11, 300),
+        (2, "indeterminate", None, "never completed", 260, None)]
+
+
+# --- version 1: still read -----------------------------------------------------------------------
+
+def v1_file(tmp_path: Path, *lines: str) -> Path:
+    p = tmp_path / "w1.jsonl"
+    header = json.dumps({"schema_version": 1, "type": "header", "worker": "w1", "run_id": "r", "scenario": "s",
+                         "anchor_monotonic_ns": 1})
+    p.write_text("".join(line + "\n" for line in (header, *lines)))
+    return p
+
+
+def test_version_1_fixture_still_reads():
+    h = read_worker_history(FIXTURES / "history-v1.jsonl")
+    assert h.complete and h.op_count == 3
+    assert sorted(o.outcome.value for o in h.ops) == ["fail", "indeterminate", "ok"]
+
+
+def test_version_1_missing_footer_is_incomplete(tmp_path):
+    h = read_worker_history(v1_file(tmp_path, '["i",0,1,"k","incr",1]', '["c",0,2,"ok",1,null]'))
+    assert not h.complete and "no footer" in (h.problem or "")
+    assert h.ops[0].outcome is Outcome.OK
+
+
+def test_version_1_torn_last_line_is_incomplete_not_an_error(tmp_path):
+    p = v1_file(tmp_path, '["i",0,1,"k","incr",1]', '["c",0,2,"ok",1,null]')
+    p.write_text(p.read_text() + '["i",7,12,"k","in')
+    h = read_worker_history(p)
+    assert not h.complete and "torn" in (h.problem or "")
+
+
+def test_version_1_completion_without_invoke_is_corrupt(tmp_path):
+    p = v1_file(tmp_path, '["c",3,1,"ok",1,null]', '{"type": "footer", "invoked": 0, "completed": 0}')
+    with pytest.raises(HistoryError, match="not invoked"):
+        read_worker_history(p)
+
+
+def test_version_1_malformed_record_names_file_and_line(tmp_path):
+    p = v1_file(tmp_path, '["c",3,1,"ok"]')
+    with pytest.raises(HistoryError, match=r"w1.jsonl:2: malformed record"):
+        read_worker_history(p)
+
+
+def test_version_1_retried_op_keeps_its_attempt_count(tmp_path):
+    p = v1_file(tmp_path, '["i",0,1,"k","incr",1]', '["c",0,2,"indeterminate",null,"3 attempts",3]',
+                '{"type": "footer", "invoked": 1, "completed": 1}')
+    assert [o.attempts for o in read_worker_history(p).ops] == [3]
+
+
+def test_a_failed_write_does_not_write_the_same_records_twice(tmp_path):
+    w = writer(tmp_path)
+    real = w._f
+
+    class Short:  # takes 40 bytes, then the disk is full
+        calls = 0
+
+        def write(self, data: memoryview) -> int:
+            Short.calls += 1
+            if Short.calls == 1:
+                return real.write(data[:40])
+            raise OSError(28, "No space left on device")
+
+    w.complete(w.invoke("k", "incr", 1), Completion.ok(1))
+    w._f = Short()  # type: ignore[assignment]
+    with pytest.raises(HistoryError, match="No space left"):
+        w.flush()
+    w._f = real  # space again: the rest follows the bytes already written
+    w.close()
+    h = read_worker_history(w.path)
+    assert h.complete and [o.value for o in h.ops] == [1]

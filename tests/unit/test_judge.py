@@ -70,3 +70,97 @@ def test_unknown_run_json_version_is_refused(folder):
 def test_not_a_run_folder(tmp_path):
     with pytest.raises(RunFolderError, match="not a finished run folder"):
         judge(RunFolder(tmp_path))
+
+
+# --- version 2 histories: the same verdict as version 1 ------------------------------------------
+
+FIXTURE_V2 = Path(__file__).resolve().parents[1] / "fixtures" / "run-v2"
+
+
+def copy(src: Path, dest: Path, *, metrics: bool = True) -> RunFolder:
+    shutil.copytree(src, dest)
+    if not metrics:
+        shutil.rmtree(dest / "metrics")
+    return RunFolder(dest)
+
+
+@pytest.mark.parametrize("metrics", [True, False])
+def test_v2_fixture_gives_the_v1_fixture_verdict(tmp_path, metrics):
+    v1 = judge(copy(FIXTURE, tmp_path / "v1", metrics=metrics))
+    v2 = judge(copy(FIXTURE_V2, tmp_path / "v2", metrics=metrics))
+    assert v2 == v1
+    assert v2["verdict"] == "pass" and v2["totals"]["ops"] == 3
+    if not metrics:  # latency from the history: one ok op of 240 us over 250 us of invokes
+        assert v2["latency"]["p50"] == v2["latency"]["max"] == 0.24
+        assert v2["latency"]["ok_ops_per_s"] == pytest.approx(4000)
+
+
+def written_run(tmp_path: Path, name: str, *, lose: int = 0, repeat: int = 0) -> RunFolder:
+    """A run folder whose history the real writer wrote: two workers, three keys, every outcome."""
+    from harness.history import HistoryWriter, history_file
+    from harness.ops import Completion, Outcome
+
+    folder = copy(FIXTURE, tmp_path / name, metrics=False)
+    shutil.rmtree(folder.history_dir)
+    keys = ["cb:r:a", "cb:r:b", "cb:r:ü"]
+    value = dict.fromkeys(keys, 0)
+    last = dict.fromkeys(keys, 0)
+    for w in range(2):
+        writer = HistoryWriter(history_file(folder.history_dir, f"w{w}"), worker=f"w{w}", run_id="r",
+                               scenario="redis-counter")
+        for i in range(300):
+            key = keys[(i * 7 + w) % 3]
+            op = writer.invoke(key, "incr", 1)
+            if i % 10 == 3:
+                writer.complete(op, Completion.fail("not sent"))
+            elif i % 10 == 7:  # the client gave up after 2 attempts; this one was not applied
+                writer.complete(op, Completion(Outcome.INDETERMINATE, None, "timeout", 2))
+            elif i % 50 == 9:
+                pass  # never completed, and never applied
+            else:
+                value[key] += 1
+                # a repeated value: two ops read the same state (a retry made the total look right)
+                last[key] = last[key] if repeat and i % 100 == 50 else value[key]
+                writer.complete(op, Completion.ok(last[key]))
+        writer.close()
+    value[keys[1]] -= lose
+    edit(folder.state_json, initial=dict.fromkeys(keys, 0), final=value)
+    return folder
+
+
+def as_v1(folder: RunFolder, dest: Path) -> RunFolder:
+    """The same run with its history rewritten as version-1 files."""
+    from harness.history import history_files, read_worker_history
+    from tests.unit.histories import write_v1
+
+    out = copy(folder.path, dest)
+    for p in history_files(out.history_dir):
+        h = read_worker_history(p)
+        p.unlink()
+        write_v1(out.history_dir / f"{h.worker}.jsonl", h.worker, h.ops)
+    return out
+
+
+@pytest.mark.parametrize(("lose", "repeat", "want"), [(0, 0, "pass"), (3, 0, "fail"), (0, 1, "fail")])
+def test_v2_written_run_judged_as_its_v1_twin(tmp_path, lose, repeat, want):
+    v2_folder = written_run(tmp_path, "v2", lose=lose, repeat=repeat)
+    v2 = judge(v2_folder)
+    v1 = judge(as_v1(v2_folder, tmp_path / "v1"))
+    assert v2["verdict"] == v1["verdict"] == want
+    assert v2["totals"] == v1["totals"]
+    assert v2["checks"] == v1["checks"]
+    assert v2["latency"] == v1["latency"]
+    assert [w["ops"] for w in v2["history"]["workers"]] == [300, 300]
+    assert v2["totals"]["retried_ops"] == 60 and v2["totals"]["retry_attempts"] == 60
+    if lose:
+        assert v2["totals"]["lost"] == 3 and "3 lost" in v2["reason"]
+    if repeat:
+        assert v2["totals"]["duplicate_values"] == 6 and "unique-values" in v2["reason"]
+
+
+def test_v2_incomplete_history_is_unknown(tmp_path):
+    folder = written_run(tmp_path, "run")
+    p = next(folder.history_dir.iterdir())
+    p.write_bytes(p.read_bytes()[:-40])  # the footer and part of the last record are gone
+    v = judge(folder)
+    assert v["verdict"] == "unknown" and "torn" in v["reason"]

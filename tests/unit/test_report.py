@@ -81,3 +81,109 @@ def test_knee_finder(p99s, want):
 def test_errors_break_the_slo_too():
     assert not meets(Slo, _step(1, 100, 5, error_rate=0.01))
     assert not meets(Slo, _step(1, 100, 5, ops=0))
+
+
+# --- reading latency logs fast: the same figures as HdrHistogram's own --------------------------
+
+def _random_histogram(seed: int, n: int = 3000, scale: float = 7.0):
+    import random
+
+    from harness.metrics import new_histogram
+
+    rng = random.Random(seed)
+    h = new_histogram()
+    for _ in range(n):
+        h.record_value(max(1, min(int(rng.lognormvariate(scale, 2.0)), 3_600_000_000)))
+    return h
+
+
+def test_bucket_layout_matches_hdrhistogram():
+    from harness.metrics import _layout, new_histogram
+
+    h, layout = new_histogram(), _layout()
+    assert layout.size == h.counts_len
+    for i in range(h.counts_len):
+        v = h.get_value_from_index(i)
+        assert (layout.lowest[i], layout.highest[i]) == (h.get_lowest_equivalent_value(v),
+                                                          h.get_highest_equivalent_value(v)), i
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_decoded_counts_match_hdrhistogram(seed):
+    from hdrh.histogram import HdrHistogram
+
+    from harness.metrics import decode_counts
+
+    h = _random_histogram(seed, scale=4.0 + 3 * seed)
+    h.record_value(17, 2**40)  # a count beyond 32 bits
+    encoded = h.encode()
+    index, count = decode_counts(encoded.decode())
+    back = HdrHistogram.decode(encoded)
+    want = [(i, back.get_count_at_index(i)) for i in range(back.counts_len) if back.get_count_at_index(i)]
+    assert list(zip(index.tolist(), count.tolist(), strict=True)) == want
+
+
+def test_empty_foreign_and_broken_histograms():
+    from hdrh.histogram import HdrHistogram
+
+    from harness.metrics import decode_counts, merge, new_histogram
+
+    index, count = decode_counts(new_histogram().encode())
+    assert len(index) == len(count) == 0
+    foreign = HdrHistogram(1, 10**7, 2)  # another layout: re-recorded into ours, as merge did
+    for v in (5, 500, 50_000, 5_000_000):
+        foreign.record_value(v, 3)
+    ours = new_histogram()
+    ours.add(foreign)
+    index, count = decode_counts(foreign.encode())
+    assert int(count.sum()) == 12
+    assert merge([]).get_total_count() == 0
+    for bad in ("", "bm90IGEgaGlzdG9ncmFt", "HISTFAAAAFl4nJNpmSzMwMDuxwABzFCaEURcm7yE"):
+        with pytest.raises(ValueError):
+            decode_counts(bad)
+
+
+def test_merged_percentiles_match_hdrhistogram(tmp_path):
+    from harness.metrics import LogInterval, decode_counts, merge, new_histogram, percentiles, window_percentiles
+
+    parts = [_random_histogram(s, n=2000 + 500 * s) for s in range(5)]
+    want = new_histogram()
+    for h in parts:
+        want.add(h)
+    intervals = [LogInterval(tag="x.ok", start=0.0, length=1.0, index=i, count=c)
+                 for i, c in (decode_counts(h.encode()) for h in parts)]
+    got = merge(intervals)
+    assert got.get_total_count() == want.get_total_count()
+    for p in (0, 0.001, 1, 25, 50, 90, 99, 99.9, 99.99, 99.9999, 100):
+        assert got.get_value_at_percentile(p) == want.get_value_at_percentile(p), p
+    assert got.get_max_value() == want.get_max_value()
+    assert percentiles(got) == percentiles(want)
+    assert window_percentiles(intervals) == (want.get_total_count(), percentiles(want))
+    assert window_percentiles(intervals[:1]) == (parts[0].get_total_count(), percentiles(parts[0]))
+    assert intervals[0].histogram.get_total_count() == parts[0].get_total_count()
+    assert intervals[0].histogram.get_value_at_percentile(99) == parts[0].get_value_at_percentile(99)
+
+
+def test_long_run_windows_are_exact_per_second(tmp_path):
+    """Two workers' logs over many seconds: every per-second row equals HdrHistogram's merge."""
+    from harness.metrics import new_histogram, percentiles
+
+    shutil.copytree(FIXTURE, tmp_path / "run")
+    metrics = tmp_path / "run" / "metrics"
+    (metrics / "fixture-1.hlog").unlink()
+    hist = {}
+    for w in range(2):
+        lines = ["#[StartTime: 1000.000 (seconds since epoch)]"]
+        for s in range(40):
+            h = _random_histogram(100 * w + s, n=200)
+            hist[(w, s)] = h
+            lines.append(f"Tag=increment.ok,{s}.{w}00,1.000,{h.get_max_value() / 1000:.3f},{h.encode().decode()}")
+        (metrics / f"w{w}.hlog").write_text("\n".join(lines) + "\n")
+    frame = load_run(tmp_path / "run").windows()
+    assert len(frame) == 40
+    for row in frame.itertuples():
+        want = new_histogram()
+        want.add(hist[(0, row.t)])
+        want.add(hist[(1, row.t)])
+        assert row.count == want.get_total_count()
+        assert (row.p50, row.p99, row.max) == tuple(percentiles(want)[k] for k in ("p50", "p99", "max"))
