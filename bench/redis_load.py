@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,24 +36,35 @@ def redis_benchmark(port: int, clients: int, requests: int) -> float:
     return float(m.group(1))
 
 
-def locust_rate(out: Path) -> float:
-    """Requests per second from Locust's own final stats (what a run without recording still has)."""
+def locust_stats(out: Path) -> tuple[int, float]:
+    """(requests, per second) from Locust's own final stats (what a run without recording still has)."""
     stats = json.loads((out / "locust.json").read_text())
     n = sum(e["num_requests"] for e in stats)
     span = max(e["last_request_timestamp"] for e in stats) - min(e["start_time"] for e in stats)
-    return n / max(span, 1e-9)
+    return n, n / max(span, 1e-9)
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def counterbench(url: str, *, scenario: str, seconds: int, processes: int, users: int,
-                 out: Path, record: bool = True) -> tuple[float, float | None]:
-    """(acknowledged ops/s, load-generator CPU us per op)."""
+                 out: Path, record: bool = True) -> tuple[float, float | None, float]:
+    """(acknowledged ops/s, load-generator CPU us per op while loading, whole run's CPU us per op).
+
+    The whole run's CPU (the CLI, Locust's master and workers, start-up included) is what the
+    recording-off run can be compared on: it has no per-window CPU log."""
     env = {**os.environ} if record else {**os.environ, "COUNTERBENCH_BENCH_NO_RECORD": "1"}
     cmd = [sys.executable, "-m", "harness.cli", "run", "-q", "--no-report", "-f", str(ROOT / "scenarios.yaml"),
            "-s", scenario, "--target-url", url, "--users", str(users), "--spawn-rate", str(users),
            "--duration", str(seconds), "--processes", str(processes), "--out", str(out)]
+    cpu0 = children_cpu()
     subprocess.run(cmd, check=False, cwd=ROOT, env=env)
+    tree_cpu = children_cpu() - cpu0
     if not record:
-        return locust_rate(out), None
+        n, rate = locust_stats(out)
+        return rate, None, tree_cpu / max(n, 1) * 1e6
     verdict = json.loads((out / "verdict.json").read_text())
     if verdict["verdict"] != "pass":
         sys.exit(f"counterbench's run did not pass: {verdict['reason']}")
@@ -63,7 +75,8 @@ def counterbench(url: str, *, scenario: str, seconds: int, processes: int, users
     rate = ok / max(data.duration(), 1e-9)
     cpu = sum(float(line.split(",")[1]) for p in (out / "metrics").glob("*.cpu.csv")
               for line in p.read_text().splitlines()[1:])
-    return rate, cpu / max(verdict["totals"]["ops"], 1) * 1e6
+    ops = max(verdict["totals"]["ops"], 1)
+    return rate, cpu / ops * 1e6, tree_cpu / ops * 1e6
 
 
 def main() -> None:
@@ -73,11 +86,11 @@ def main() -> None:
     p.add_argument("--users", type=int, default=50)
     p.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are printed")
     args = p.parse_args()
-    runs: dict[str, list[tuple[float, float | None]]] = {}
+    runs: dict[str, list[tuple[float, float | None, float | None]]] = {}
     with RedisServer() as server, tempfile.TemporaryDirectory() as d:
         # interleaved rounds, medians: the machine is shared and noisy
         for i in range(args.repeat):
-            runs.setdefault("base", []).append((redis_benchmark(server.port, 50, 300_000), None))
+            runs.setdefault("base", []).append((redis_benchmark(server.port, 50, 300_000), None, None))
             for s in ("redis-counter", "redis-counter-pipelined"):
                 runs.setdefault(s, []).append(counterbench(server.url, scenario=s, seconds=args.seconds,
                                                            processes=args.processes, users=args.users,
@@ -86,22 +99,31 @@ def main() -> None:
                 server.url, scenario="redis-counter", seconds=args.seconds, processes=args.processes,
                 users=args.users, out=Path(d) / f"off-{i}", record=False))
 
-    def med(name: str) -> tuple[float, float | None]:
-        rates = sorted(r for r, _ in runs[name])
-        cpus = sorted(c for _, c in runs[name] if c is not None)
-        return rates[len(rates) // 2], (cpus[len(cpus) // 2] if cpus else None)
+    def median(values: list[float | None]) -> float | None:
+        present = sorted(v for v in values if v is not None)
+        return present[len(present) // 2] if present else None
+
+    def med(name: str) -> tuple[float, float | None, float | None]:
+        rate = median([r for r, _, _ in runs[name]])
+        assert rate is not None
+        return rate, median([c for _, c, _ in runs[name]]), median([t for _, _, t in runs[name]])
+
+    def num(v: float | None, width: int) -> str:
+        return f"{v:{width}.1f}" if v is not None else " " * width
 
     base = med("base")[0]
     print(f"medians of {args.repeat} interleaved rounds; {args.processes} load processes, {args.users} users")
-    print(f"{'load':44} {'ops/s':>9} {'vs redis-benchmark':>19} {'CPU us/op':>10}")
+    print(f"{'load':44} {'ops/s':>9} {'vs redis-benchmark':>19} {'CPU us/op':>10} {'run CPU us/op':>14}")
     print(f"{'redis-benchmark -t incr -c 50':44} {base:9.0f} {1:19.1%}")
     for name, label in (("redis-counter", "counterbench redis-counter"),
                         ("redis-counter-pipelined", "counterbench redis-counter-pipelined (16)"),
                         ("off", "redis-counter, history + histograms off")):
-        rate, cpu = med(name)
-        cpu_text = f"{cpu:10.1f}" if cpu is not None else ""
-        print(f"{label:44} {rate:9.0f} {rate / base:19.1%} {cpu_text}")
-    print(f"recording costs {1 - med('redis-counter')[0] / med('off')[0]:.1%} of one-op-per-round-trip throughput")
+        rate, cpu, tree = med(name)
+        print(f"{label:44} {rate:9.0f} {rate / base:19.1%} {num(cpu, 10)} {num(tree, 14)}")
+    on, off = med("redis-counter"), med("off")
+    assert on[2] is not None and off[2] is not None
+    print(f"recording costs {1 - on[0] / off[0]:.1%} of one-op-per-round-trip throughput "
+          f"and {on[2] / off[2] - 1:.1%} more CPU per op (whole run; negative figures are noise)")
 
 
 if __name__ == "__main__":

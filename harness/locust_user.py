@@ -209,6 +209,8 @@ class Session:
                 run.shared_client = dynamodb_client(
                     url=run.target_url or None, region=target.region, timeout=target.timeout,
                     max_attempts=target.max_attempts, pool=max(10, run.scenario.load.users))
+            if not isinstance(self.env.runner, MasterRunner):
+                run.watchdog = Watchdog()
             if not isinstance(self.env.runner, MasterRunner) and os.environ.get(NO_RECORD_ENV):
                 run.writer = _NullWriter()  # type: ignore[assignment]  # bench/: the cost of recording
             elif not isinstance(self.env.runner, MasterRunner):
@@ -218,7 +220,6 @@ class Session:
                 run.recorder = LatencyRecorder(run.folder.path / "metrics" / f"{worker}.hlog",
                                                progress=run.folder.path / "progress" / f"{worker}.json")
                 run.worker = worker
-                run.watchdog = Watchdog()
                 if self.ship_dir and isinstance(self.env.runner, WorkerRunner):
                     self.env.runner.send_message("cb_hello", {"worker": worker})
                 run.background.append(gevent.spawn(self._tick, run))
@@ -319,7 +320,10 @@ class Session:
         writer = run.writer
         kind = user.kind
         try:
-            ids = [writer.invoke(key, kind, amount) for key, amount in batch]
+            if len(batch) == 1:
+                ids = [writer.invoke(batch[0][0], kind, batch[0][1])]
+            else:
+                ids = [writer.invoke(key, kind, amount) for key, amount in batch]
         except HistoryError as e:
             self.fatal(str(e))
             raise StopUser() from e
@@ -514,6 +518,6 @@ class CounterUser(User):
             return
         end = _perf() + BURST_S if self.think == 0 else 0.0
         while True:
-            session.execute(self, [chooser.next() for _ in range(n)])
+            session.execute(self, [chooser.next()] if n == 1 else [chooser.next() for _ in range(n)])
             if self._state == LOCUST_STATE_STOPPING or _perf() >= end:
                 return
