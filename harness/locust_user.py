@@ -110,7 +110,7 @@ class Run:
     writer: HistoryWriter | None = None
     shared_client: Any = None  # one botocore client per process: heavy to build, safe to share
     recorder: LatencyRecorder | None = None
-    watchdog: Watchdog | None = None  # times out blocked Redis calls (no timer per op)
+    watchdog: Watchdog | None = None  # times out blocked Redis and HTTP calls (no timer per op)
     worker: str = ""
     shipped: bool = False
     started: float = field(default_factory=time.perf_counter)  # steps and rates count from here
