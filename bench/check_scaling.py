@@ -26,7 +26,7 @@ import numpy as np
 
 from harness.config import load_scenarios
 from harness.history import HistoryWriter, history_file
-from harness.metrics import LatencyRecorder, hdr_bucket, new_histogram
+from harness.metrics import LatencyRecorder, window_histogram
 from harness.ops import Completion, Outcome
 from harness.runfolder import RunFolder
 
@@ -87,11 +87,7 @@ def synthesize_hours(folder: RunFolder, hours: float, *, processes: int = 2, per
     for tag, n in (("increment.ok", per_window), ("increment.fail", 20)):
         encoded[tag] = []
         for _ in range(30):  # distinct windows, cycled (decoding cost does not depend on repeats)
-            h = new_histogram()
-            values = np.exp(rng.normal(np.log(800), 1.0, n)).astype(np.int64) + 1
-            buckets, counts = np.unique([hdr_bucket(int(v)) for v in values], return_counts=True)
-            for b, c in zip(buckets.tolist(), counts.tolist(), strict=True):
-                h.record_value(b, c)
+            h = window_histogram(np.exp(rng.normal(np.log(800), 1.0, n)).astype(np.int64) + 1)
             encoded[tag].append((h.get_max_value() / 1000, h.encode().decode()))
     metrics = folder.path / "metrics"
     metrics.mkdir(parents=True, exist_ok=True)

@@ -57,7 +57,8 @@ from harness.workloads import OpChooser, scenario_keys, sharded
 log = logging.getLogger("counterbench")
 
 SHIP_ENV = "COUNTERBENCH_WORKER_DIR"
-# for bench/ only: run without history and histograms, to measure what recording costs (no verdict)
+# for bench/ only: run without history and latency histograms, to measure what recording costs (no
+# verdict); the per-window CPU log stays on, so the two runs' CPU per op compare
 NO_RECORD_ENV = "COUNTERBENCH_BENCH_NO_RECORD"
 # closed model without think time: a user runs ops back to back for this long per Locust task
 BURST_S = 0.02
@@ -110,6 +111,7 @@ class Run:
     writer: HistoryWriter | None = None
     shared_client: Any = None  # one botocore client per process: heavy to build, safe to share
     recorder: LatencyRecorder | None = None
+    record_latency: bool = True  # False only for bench/'s recording-off runs
     watchdog: Watchdog | None = None  # times out blocked Redis and HTTP calls (no timer per op)
     worker: str = ""
     shipped: bool = False
@@ -211,12 +213,12 @@ class Session:
                     max_attempts=target.max_attempts, pool=max(10, run.scenario.load.users))
             if not isinstance(self.env.runner, MasterRunner):
                 run.watchdog = Watchdog()
-            if not isinstance(self.env.runner, MasterRunner) and os.environ.get(NO_RECORD_ENV):
-                run.writer = _NullWriter()  # type: ignore[assignment]  # bench/: the cost of recording
-            elif not isinstance(self.env.runner, MasterRunner):
                 worker = f"{socket.gethostname()}-{os.getpid()}-{self._tests}"
-                run.writer = HistoryWriter(history_file(run.folder.history_dir, worker), worker=worker,
-                                           run_id=run.folder.path.name, scenario=run.scenario.name)
+                if os.environ.get(NO_RECORD_ENV):  # bench/: the cost of recording
+                    run.writer, run.record_latency = _NullWriter(), False  # type: ignore[assignment]
+                else:
+                    run.writer = HistoryWriter(history_file(run.folder.history_dir, worker), worker=worker,
+                                               run_id=run.folder.path.name, scenario=run.scenario.name)
                 run.recorder = LatencyRecorder(run.folder.path / "metrics" / f"{worker}.hlog",
                                                progress=run.folder.path / "progress" / f"{worker}.json")
                 run.worker = worker
@@ -341,14 +343,17 @@ class Session:
             dones = [Completion.indeterminate(f"harness error: {type(e).__name__}: {e}")] * len(batch)
         t1 = _perf()
         try:
-            for op_id, done in zip(ids, dones, strict=True):
-                writer.complete(op_id, done)
+            if len(ids) == 1 == len(dones):
+                writer.complete(ids[0], dones[0])
+            else:
+                for op_id, done in zip(ids, dones, strict=True):
+                    writer.complete(op_id, done)
         except HistoryError as e:
             self.fatal(str(e))
             raise StopUser() from e
         elapsed_us = (t1 - t0) * 1e6
         bad = None
-        recorder = run.recorder
+        recorder = run.recorder if run.record_latency else None
         try:
             for done in dones:
                 if done.outcome is not Outcome.OK and bad is None:

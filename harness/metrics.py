@@ -20,7 +20,8 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -40,19 +41,21 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
-# The histograms' layout (1 us .. 1 h, 3 significant digits): 2048 sub-buckets, so values below
-# 2048 us are exact and above that a bucket spans 2**(bit_length - 11) microseconds.
-_SUB_BUCKET_BITS = 11
-
-
-def hdr_bucket(value_us: int) -> int:
-    """The lowest value of the HdrHistogram bucket ``value_us`` falls in (clamped to the range)."""
-    if value_us < LOWEST_US:
-        return LOWEST_US
-    if value_us > HIGHEST_US:
-        value_us = HIGHEST_US
-    shift = value_us.bit_length() - _SUB_BUCKET_BITS
-    return value_us if shift <= 0 else (value_us >> shift) << shift
+def window_histogram(values: Sequence[float]) -> HdrHistogram:
+    """The HdrHistogram of values in microseconds (truncated to whole microseconds, clamped to the
+    range), built with numpy: each value's bucket by search in the layout, counts by bincount.
+    Identical, bucket for bucket, to recording each value (a test holds it to that)."""
+    layout = _layout()
+    v = np.clip(np.asarray(values, dtype=np.float64).astype(np.int64), LOWEST_US, HIGHEST_US)
+    index = np.searchsorted(layout.lowest, v, side="right") - 1
+    counts = np.bincount(index, minlength=layout.size)
+    h = new_histogram()
+    np.ctypeslib.as_array(h.counts)[:] = counts
+    h.total_count = len(v)
+    if len(v):
+        # what record_value would have tracked, with each value's bucket as its representative
+        h.min_value, h.max_value = int(layout.lowest[index.min()]), int(layout.lowest[index.max()])
+    return h
 
 
 _perf = time.perf_counter
@@ -67,8 +70,7 @@ class LatencyRecorder:
         self._mono0 = _perf()
         self._window = 0
         self._roll_at = self._mono0 + WINDOW_S  # when the current window ends
-        self._live: dict[str, HdrHistogram] = {}
-        self._pending: dict[str, list[float]] = {}  # tag -> values (us) recorded this window
+        self._pending: defaultdict[str, list[float]] = defaultdict(list)  # tag -> values (us), this window
         self._counts: dict[str, int] = {}
         self._last_p99: dict[str, float] = {}
         self._progress = progress
@@ -90,37 +92,20 @@ class LatencyRecorder:
         self._window = now_window
         self._roll_at = self._mono0 + (now_window + 1) * WINDOW_S
 
-    def _fill(self) -> None:
-        """Count the window's values into their histograms: distinct values first (numpy), then
-        each distinct value's HdrHistogram bucket. ``hdr_bucket`` gives every value of a bucket the
-        same representative, so the histogram is identical to one that recorded each value."""
-        for tag, values in self._pending.items():
-            h = self._live.get(tag)
-            if h is None:
-                h = self._live[tag] = new_histogram()
-            distinct, counts = np.unique(np.asarray(values).astype(np.int64), return_counts=True)
-            buckets: dict[int, int] = {}
-            for v, n in zip(distinct.tolist(), counts.tolist(), strict=True):
-                b = hdr_bucket(v)
-                buckets[b] = buckets.get(b, 0) + n
-            for b, n in buckets.items():
-                h.record_value(b, n)
-            self._counts[tag] = self._counts.get(tag, 0) + len(values)
-        self._pending.clear()
-
     def _flush_window(self) -> None:
-        self._fill()
         start = self._window * WINDOW_S
         now_cpu = time.process_time()
         self._cpu.write(f"{start:.3f},{now_cpu - self._cpu0:.4f}\n")
         self._cpu.flush()
         self._cpu0 = now_cpu
-        self._last_p99 = {t: h.get_value_at_percentile(99) / 1000 for t, h in self._live.items() if h.get_total_count()}
-        for tag, h in self._live.items():
-            if h.get_total_count():
-                self._f.write(f"Tag={tag},{start:.3f},{WINDOW_S:.3f},{h.get_max_value() / 1000:.3f},"
-                              f"{h.encode().decode()}\n")
-                h.reset()
+        self._last_p99 = {}
+        for tag, values in self._pending.items():
+            h = window_histogram(values)
+            self._counts[tag] = self._counts.get(tag, 0) + len(values)
+            self._last_p99[tag] = MergedHistogram(np.ctypeslib.as_array(h.counts)).get_value_at_percentile(99) / 1000
+            self._f.write(f"Tag={tag},{start:.3f},{WINDOW_S:.3f},{h.get_max_value() / 1000:.3f},"
+                          f"{h.encode().decode()}\n")
+        self._pending.clear()
         self._f.flush()
         if self._progress is not None:
             self._write_progress()
@@ -132,10 +117,7 @@ class LatencyRecorder:
         """
         if (_perf() if now is None else now) >= self._roll_at:
             self.tick()
-        values = self._pending.get(tag)
-        if values is None:
-            values = self._pending[tag] = []
-        values.append(value_us)
+        self._pending[tag].append(value_us)
 
     def tick(self) -> None:
         """Close the window if its time has passed (call about once a second when idle)."""
