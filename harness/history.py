@@ -13,7 +13,7 @@ Version 2 (``<worker>.cbhist``): one JSON header line, then fixed-size binary re
         tag u8 | code u8 | small u16 | ref u32 | id i64 | t i64 | num i64
 
     tag  meaning                 code               small     ref             id         t     num
-    "i"  invoke (before send)    kind: 0 incr,      0         key string      op id      t_ns  amount
+    "i"  invoke                  kind: 0 incr,      0         key string      op id      t_ns  amount
                                  1 decr_if_positive
     "c"  completion, with value  outcome: 0 ok,     attempts  error string,   op id      t_ns  value
                                  1 fail, 2 indet.             0: none
@@ -23,10 +23,14 @@ Version 2 (``<worker>.cbhist``): one JSON header line, then fixed-size binary re
     "f"  footer (close)          0                  0         0               invoked    0     completed
 
 ``t_ns`` is the worker's ``time.monotonic_ns()``; the reader turns it into microseconds since
-``anchor_monotonic_ns`` of the header, as version 1 wrote them. Op ids count 0, 1, 2, ... in the
-order of their invokes. Keys and error texts are interned: a string (ids 1, 2, ...) is defined by
-an "s" record and ``ceil(bytes / 31)`` "x" records, in the same write as and before the first
-record that refers to it. Records are fixed-size so numpy reads them in blocks, vectorised.
+``anchor_monotonic_ns`` of the header, as version 1 wrote them. An invoke's ``t_ns`` is when the
+op was sent, a completion's when its answer came. The load loop writes an op's two records
+together once it has completed (``HistoryWriter.record``), except that every op still out when a
+block is handed to the OS gets its invoke record in that block: a file never lacks the invoke of
+an op sent before its last write. Op ids count 0, 1, 2, ... in the order of the invoke records.
+Keys and error texts are interned: a string (ids 1, 2, ...) is defined by an "s" record and
+``ceil(bytes / 31)`` "x" records, in the same write as and before the first record that refers
+to it. Records are fixed-size so numpy reads them in blocks, vectorised.
 
 Version 1 (``<worker>.jsonl``), still read:
 
@@ -88,6 +92,8 @@ _OUTCOME_CODE: dict[Outcome, int] = {o: i for i, o in enumerate(OUTCOMES)}
 NEVER_COMPLETED = "never completed"
 
 _BUFFER = 1 << 18
+_ROWS = _BUFFER // (2 * RECORD_BYTES)  # completed ops held as columns before they are encoded
+_OK_COMPLETION_HEAD = T_VALUE | 1 << 16  # the head word of an ok completion with a value, one attempt
 _CHUNK_RECORDS = 1 << 19  # records the reader decodes at a time (16 MiB)
 _monotonic_ns = time.monotonic_ns
 _OK = Outcome.OK
@@ -96,6 +102,14 @@ _OK = Outcome.OK
 def history_file(directory: Path, worker: str) -> Path:
     """Where a worker's history goes: ``<directory>/<worker>.cbhist``."""
     return directory / f"{worker}{SUFFIX}"
+
+
+def record_dtype() -> np.dtype[Any]:
+    """The numpy dtype of a version-2 record (for reading whole blocks at once)."""
+    import numpy as np
+
+    return np.dtype([("tag", "u1"), ("code", "u1"), ("small", "<u2"), ("ref", "<u4"), ("id", "<i8"),
+                     ("t", "<i8"), ("num", "<i8")])
 
 
 def history_files(directory: Path) -> list[Path]:
@@ -110,10 +124,21 @@ class HistoryWriter:
 
     Records are packed into an in-memory block; ``flush`` (every 200 ms) hands the block to the
     OS, and a block that outgrows 256 KiB is handed over at once.
+
+    ``on_latencies``, when given, gets every completed op's latency as the block holding it is
+    handed over, in bulk: ``(codes, completed_ns, latency_ns)``, numpy int64 arrays, a code being
+    ``kind * len(OUTCOMES) + outcome`` (indices into KINDS and OUTCOMES). The latency is the
+    completion's t_ns minus the invoke's, so the histograms agree with the history exactly.
     """
 
-    def __init__(self, path: Path, *, worker: str, run_id: str, scenario: str) -> None:
+    def __init__(self, path: Path, *, worker: str, run_id: str, scenario: str,
+                 on_latencies: Callable[[Any, Any, Any], None] | None = None) -> None:
         self.path = path
+        self._on_latencies = on_latencies
+        # ops invoked one record at a time and not completed yet: id -> (invoke t_ns, kind code);
+        # and those completed since the last hand-over: code, completion t_ns, latency ns
+        self._open: dict[int, tuple[int, int]] = {}
+        self._latencies: tuple[list[int], list[int], list[int]] = ([], [], [])
         self.worker = worker
         self._next_id = 0
         self._completed = 0
@@ -122,6 +147,10 @@ class HistoryWriter:
         self._strings: dict[str, int] = {}
         self._next_string = 1
         self._buf: bytearray | None = bytearray()
+        # ops recorded whole (``record``), as columns until they are encoded in bulk: the head word
+        # of the invoke record (tag, kind, key), amount, invoke t_ns, completion t_ns, value
+        self._heads: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
+        self._cols: tuple[list[int], list[int], list[int], list[int], list[int]] = ([], [], [], [], [])
         header = {
             "schema_version": SCHEMA_VERSION,
             "type": "header",
@@ -145,27 +174,39 @@ class HistoryWriter:
 
     # invoke and complete are on the hot path of every op: one struct.pack appended to a block
 
-    def invoke(self, key: str, kind: OpKind, amount: int) -> int:
-        """Record an op about to be sent; returns its id."""
+    def invoke(self, key: str, kind: OpKind, amount: int, t_ns: int | None = None) -> int:
+        """Record an op about to be sent; returns its id. ``t_ns``: ``time.monotonic_ns()`` now, when
+        the caller has read it (it measures the op's latency from it)."""
+        if self._cols[0]:
+            self._encode()  # ops recorded whole before this one get the lower ids
         op_id = self._next_id
         self._next_id = op_id + 1
         ref = self._strings.get(key)
         if ref is None:
             ref = self._define(key)
+        if t_ns is None:
+            t_ns = _monotonic_ns()
         try:
-            self._buf += _pack(T_INVOKE, _KIND_CODE[kind], 0, ref, op_id, _monotonic_ns(), amount)  # type: ignore[operator]
+            self._buf += _pack(T_INVOKE, _KIND_CODE[kind], 0, ref, op_id, t_ns, amount)  # type: ignore[operator]
         except (struct.error, KeyError, TypeError) as e:
             raise self._refused(e, f"invoke of op {op_id} ({kind} {amount!r})") from e
+        if self._on_latencies is not None:
+            self._open[op_id] = (t_ns, _KIND_CODE[kind])
         if len(self._buf) >= _BUFFER:  # type: ignore[arg-type]
             self._spill()
         return op_id
 
-    def complete(self, op_id: int, done: Completion) -> None:
+    def complete(self, op_id: int, done: Completion, t_ns: int | None = None) -> None:
+        """Record an op's completion (``t_ns`` as for ``invoke``)."""
         self._completed += 1
         value = done.value
+        if t_ns is None:
+            t_ns = _monotonic_ns()
+        if self._on_latencies is not None:
+            self._latency(op_id, done.outcome, t_ns)
         if value is not None and done.outcome is _OK and done.error is None:
             try:
-                self._buf += _pack(T_VALUE, 0, done.attempts, 0, op_id, _monotonic_ns(), value)  # type: ignore[operator]
+                self._buf += _pack(T_VALUE, 0, done.attempts, 0, op_id, t_ns, value)  # type: ignore[operator]
                 return
             except (struct.error, TypeError):
                 pass  # closed, or a value that is not a plain int: the general path says which
@@ -178,11 +219,76 @@ class HistoryWriter:
             if value is not None:
                 value = int(value)
             rec = _pack(T_NO_VALUE if value is None else T_VALUE, _OUTCOME_CODE[done.outcome],
-                        min(max(int(done.attempts), 1), 0xFFFF), ref, op_id, _monotonic_ns(),
+                        min(max(int(done.attempts), 1), 0xFFFF), ref, op_id, t_ns,
                         0 if value is None else value)
             self._buf += rec  # type: ignore[operator]
         except (struct.error, KeyError, TypeError, ValueError) as e:
             raise self._refused(e, f"completion of op {op_id} (value {done.value!r})") from e
+
+    def _latency(self, op_id: int, outcome: Outcome, t_ns: int) -> None:
+        opened = self._open.pop(op_id, None)
+        if opened is not None and outcome in _OUTCOME_CODE:
+            codes, completed, latency = self._latencies
+            codes.append(opened[1] * len(OUTCOMES) + _OUTCOME_CODE[outcome])
+            completed.append(t_ns)
+            latency.append(t_ns - opened[0])
+
+    def record(self, key: str, kind: OpKind, amount: int, t0_ns: int, done: Completion, t1_ns: int) -> None:
+        """Record an op that has completed, invoked at ``t0_ns`` (both records at once).
+
+        The load loop's path: an ok op with a value is kept as columns and encoded in bulk, so it
+        costs a few list appends. The caller must write the invoke of an op still out when the
+        block is handed over (``invoke``, then ``complete``): records only go to disk whole.
+        """
+        outcome, value, error, attempts = done
+        if outcome is _OK and error is None and attempts == 1 and type(value) is int:
+            head = self._heads[kind].get(key)
+            if head is not None:
+                heads, amounts, t0s, t1s, values = self._cols
+                heads.append(head)
+                amounts.append(amount)
+                t0s.append(t0_ns)
+                t1s.append(t1_ns)
+                values.append(value)
+                if len(heads) >= _ROWS:
+                    self._spill()
+                return
+            if kind in self._heads and type(amount) is int:
+                ref = self._strings.get(key) or self._define(key)
+                if self._strings.get(key) == ref:  # interned: the next op on this key takes the fast path
+                    self._heads[kind][key] = T_INVOKE | _KIND_CODE[kind] << 8 | ref << 32
+        self.complete(self.invoke(key, kind, amount, t0_ns), done, t1_ns)
+
+    def _encode(self) -> None:
+        """The ops held as columns, as records in the block: each invoke followed by its completion."""
+        import numpy as np
+
+        heads, amounts, t0s, t1s, values = self._cols
+        n = len(heads)
+        if not n or self._buf is None:
+            return
+        out = np.empty((n, 8), dtype="<i8")
+        try:
+            out[:, 2], out[:, 3], out[:, 6], out[:, 7] = t0s, amounts, t1s, values
+        except (OverflowError, TypeError, ValueError):
+            # a number beyond 64 bits: record them one by one, so the refusal names the op
+            self._cols = ([], [], [], [], [])
+            for head, amount, t0, t1, value in zip(heads, amounts, t0s, t1s, values, strict=True):
+                kind = KINDS[head >> 8 & 0xFF]
+                key = self._string_of(head >> 32)
+                self.complete(self.invoke(key, kind, amount, t0), Completion(_OK, value), t1)
+            return
+        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        out[:, 0], out[:, 1], out[:, 4], out[:, 5] = heads, ids, _OK_COMPLETION_HEAD, ids
+        self._next_id += n
+        self._completed += n
+        self._buf += out.tobytes()
+        self._cols = ([], [], [], [], [])
+        if self._on_latencies is not None:  # all ok: the code is the kind's
+            self._on_latencies((out[:, 0] >> 8 & 0xFF) * len(OUTCOMES), out[:, 6], out[:, 6] - out[:, 2])
+
+    def _string_of(self, ref: int) -> str:
+        return next(text for text, r in self._strings.items() if r == ref)
 
     def _define(self, text: str) -> int:
         """Intern a key or error text: its string records go into the block before its first use."""
@@ -221,7 +327,19 @@ class HistoryWriter:
             if done and isinstance(data, bytearray):
                 del data[:done]
 
+    def _hand_over_latencies(self) -> None:
+        """The latencies of ops completed one record at a time, to on_latencies."""
+        codes, completed, latency = self._latencies
+        if codes and self._on_latencies is not None:
+            import numpy as np
+
+            self._latencies = ([], [], [])
+            self._on_latencies(np.array(codes, dtype=np.int64), np.array(completed, dtype=np.int64),
+                               np.array(latency, dtype=np.int64))
+
     def _spill(self) -> None:
+        self._encode()
+        self._hand_over_latencies()
         if not self._buf:
             return
         try:
@@ -244,6 +362,8 @@ class HistoryWriter:
         if self._closed:
             return
         try:
+            self._encode()
+            self._hand_over_latencies()
             self._buf += _pack(T_FOOTER, 0, 0, 0, self._next_id, 0, self._completed)  # type: ignore[operator]
             self._write_all(self._buf)  # type: ignore[arg-type]
             os.fsync(self._f.fileno())
@@ -253,6 +373,7 @@ class HistoryWriter:
         finally:
             self._closed = True
             self._buf = None
+            self._heads = {kind: {} for kind in KINDS}  # so record() takes the path that refuses
 
 
 @dataclass(frozen=True, eq=False)
@@ -484,8 +605,7 @@ class _V2Reader:
             self.anchor_ns = int(header["anchor_monotonic_ns"])
         except (KeyError, TypeError, ValueError) as e:
             raise HistoryError(f"{path}:1: the header has no anchor_monotonic_ns") from e
-        self.dtype = np.dtype([("tag", "u1"), ("code", "u1"), ("small", "<u2"), ("ref", "<u4"), ("id", "<i8"),
-                               ("t", "<i8"), ("num", "<i8")])
+        self.dtype = record_dtype()
         self.strings: list[str] = []
         self.next_id = 0  # ops invoked so far
         self.completed = 0

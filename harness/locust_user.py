@@ -40,7 +40,8 @@ from harness.config import ApiGatewayTarget, DynamoTarget, HttpTarget, Scenario,
 from harness.errors import CounterbenchError, HistoryError
 from harness.history import HistoryWriter, history_file
 from harness.judge import judge
-from harness.metrics import LatencyRecorder
+from harness.latencies import HistoryLatencies
+from harness.metrics import LatencyRecorder, op_label, op_tag
 from harness.ops import Completion, Outcome
 from harness.runfolder import RunFolder, new_run_id
 from harness.shipping import Receiver, chunks
@@ -62,7 +63,10 @@ SHIP_ENV = "COUNTERBENCH_WORKER_DIR"
 NO_RECORD_ENV = "COUNTERBENCH_BENCH_NO_RECORD"
 # closed model without think time: a user runs ops back to back for this long per Locust task
 BURST_S = 0.02
-_perf = time.perf_counter
+# one clock for scheduling, latency and history: the history's records carry monotonic_ns readings
+_now = time.monotonic
+_now_ns = time.monotonic_ns
+_OK = Outcome.OK
 
 
 class _NullWriter:
@@ -71,11 +75,14 @@ class _NullWriter:
     def __init__(self) -> None:
         self._n = 0
 
-    def invoke(self, key: str, kind: str, amount: int) -> int:
+    def invoke(self, key: str, kind: str, amount: int, t_ns: int | None = None) -> int:
         self._n += 1
         return self._n
 
-    def complete(self, op_id: int, done: Completion) -> None:
+    def complete(self, op_id: int, done: Completion, t_ns: int | None = None) -> None:
+        pass
+
+    def record(self, key: str, kind: str, amount: int, t0_ns: int, done: Completion, t1_ns: int) -> None:
         pass
 
     def flush(self) -> None:
@@ -115,7 +122,9 @@ class Run:
     watchdog: Watchdog | None = None  # times out blocked Redis and HTTP calls (no timer per op)
     worker: str = ""
     shipped: bool = False
-    started: float = field(default_factory=time.perf_counter)  # steps and rates count from here
+    started: float = field(default_factory=_now)  # steps and rates count from here
+    # wall clock minus monotonic clock: Locust's start_time without another clock read per op
+    wall_offset: float = field(default_factory=lambda: time.time() - _now())
     background: list[Any] = field(default_factory=list)
 
 
@@ -133,6 +142,7 @@ class Session:
         self.run_doc: dict[str, Any] | None = None  # run.json as the master sent it
         self.receiver: Receiver | None = None
         self.shippers: set[str] = set()  # workers that announced they will ship their files
+        self.users: set[CounterUser] = set()  # this process's users: their ops in flight reach the history
 
     @property
     def prepared(self) -> bool:
@@ -199,6 +209,7 @@ class Session:
         return Run(scenario=scenario, folder=folder, target_url=url, keys=scenario_keys(scenario, run_id))
 
     def test_start(self) -> None:
+        self.users = set()  # a new test: users of an earlier one had their ops written at its stop
         try:
             run = self.run = self.load_run()
             runner = self.env.runner
@@ -214,13 +225,15 @@ class Session:
             if not isinstance(self.env.runner, MasterRunner):
                 run.watchdog = Watchdog()
                 worker = f"{socket.gethostname()}-{os.getpid()}-{self._tests}"
+                run.recorder = LatencyRecorder(run.folder.path / "metrics" / f"{worker}.hlog",
+                                               progress=run.folder.path / "progress" / f"{worker}.json")
                 if os.environ.get(NO_RECORD_ENV):  # bench/: the cost of recording
                     run.writer, run.record_latency = _NullWriter(), False  # type: ignore[assignment]
                 else:
+                    # latencies come from the history's blocks, in bulk: nothing per op but two records
                     run.writer = HistoryWriter(history_file(run.folder.history_dir, worker), worker=worker,
-                                               run_id=run.folder.path.name, scenario=run.scenario.name)
-                run.recorder = LatencyRecorder(run.folder.path / "metrics" / f"{worker}.hlog",
-                                               progress=run.folder.path / "progress" / f"{worker}.json")
+                                               run_id=run.folder.path.name, scenario=run.scenario.name,
+                                               on_latencies=HistoryLatencies(run.recorder))
                 run.worker = worker
                 if self.ship_dir and isinstance(self.env.runner, WorkerRunner):
                     self.env.runner.send_message("cb_hello", {"worker": worker})
@@ -232,10 +245,12 @@ class Session:
             self.fatal(str(e))
 
     def _tick(self, run: Run) -> None:
-        """Every 200 ms: flush the history block, close latency windows, refresh progress."""
+        """Every 200 ms: flush the history block (which feeds its latencies to the recorder), close the
+        latency windows that have passed, refresh progress."""
         while run.recorder is not None:
             try:
                 if run.writer is not None:
+                    self.write_in_flight(run.writer)
                     run.writer.flush()
                 run.recorder.tick()
             except (OSError, HistoryError) as e:
@@ -261,6 +276,7 @@ class Session:
             run.watchdog.close()
         try:
             if run.writer is not None:
+                self.write_in_flight(run.writer)  # ops cut off by the stop: invoked, never completed
                 run.writer.close()
             if run.recorder is not None:
                 recorder, run.recorder = run.recorder, None
@@ -313,24 +329,25 @@ class Session:
             if missing:
                 log.error("counterbench: no final files from %s", ", ".join(missing))
 
+    def write_in_flight(self, writer: HistoryWriter) -> None:
+        """Invoke records for the ops still out, so that every op sent before a block is handed to
+        the OS has its invoke in it (``execute`` records a completed op whole, both records at once)."""
+        for user in self.users:
+            if user.in_flight is not None and user.in_flight_ids is None:
+                batch, t0 = user.in_flight
+                user.in_flight_ids = [writer.invoke(key, user.kind, amount, t0) for key, amount in batch]
+
     def execute(self, user: CounterUser, batch: list[tuple[str, int]]) -> None:
-        """Ops sent together (one, or a pipelined batch): invoke records, the call, completion
-        records, latency, one Locust request event. Runs once per op: keep it lean."""
+        """Ops sent together (one, or a pipelined batch): the call, then each op's invoke and
+        completion records, then one Locust request event. Runs once per op: keep it lean. The two
+        clock readings stamp the history's records, and the latency histograms come from them."""
         run = self.run
         if run is None or run.writer is None or self.failed:
             raise StopUser()
         writer = run.writer
         kind = user.kind
-        try:
-            if len(batch) == 1:
-                ids = [writer.invoke(batch[0][0], kind, batch[0][1])]
-            else:
-                ids = [writer.invoke(key, kind, amount) for key, amount in batch]
-        except HistoryError as e:
-            self.fatal(str(e))
-            raise StopUser() from e
-        start_time = time.time()
-        t0 = _perf()
+        t0 = _now_ns()
+        user.in_flight = (batch, t0)  # the history's writer sees it if a block is handed over meanwhile
         try:
             if len(batch) > 1:
                 dones = user.ops.batch(batch)  # type: ignore[attr-defined]
@@ -341,45 +358,45 @@ class Session:
         except Exception as e:  # a harness bug: the ops may have been applied, so their fate is unknown
             log.exception("counterbench: the op client raised; recorded as indeterminate")
             dones = [Completion.indeterminate(f"harness error: {type(e).__name__}: {e}")] * len(batch)
-        t1 = _perf()
+        t1 = _now_ns()
+        ids, user.in_flight = user.in_flight_ids, None
         try:
-            if len(ids) == 1 == len(dones):
-                writer.complete(ids[0], dones[0])
-            else:
+            if ids is not None:  # its invokes went out with a block while it was in flight
+                user.in_flight_ids = None
                 for op_id, done in zip(ids, dones, strict=True):
-                    writer.complete(op_id, done)
+                    writer.complete(op_id, done, t1)
+            elif len(batch) == 1:
+                writer.record(batch[0][0], kind, batch[0][1], t0, dones[0], t1)
+            else:
+                for (key, amount), done in zip(batch, dones, strict=True):
+                    writer.record(key, kind, amount, t0, done, t1)
         except HistoryError as e:
             self.fatal(str(e))
             raise StopUser() from e
-        elapsed_us = (t1 - t0) * 1e6
         bad = None
-        recorder = run.recorder if run.record_latency else None
-        try:
-            for done in dones:
-                if done.outcome is not Outcome.OK and bad is None:
-                    bad = done
-                if recorder is not None:
-                    recorder.record(user.tags[done.outcome], elapsed_us, t1)
-                    if user.intended is not None:
-                        # wrk2's correction: latency from when the op should have been sent
-                        recorder.record(user.intended_tags[done.outcome], (t1 - user.intended) * 1e6, t1)
-            if recorder is not None and user.intended is not None:
-                lag = t0 - user.intended
-                if lag > max(0.010, user.interval):
-                    recorder.record(user.late_tag, lag * 1e6, t1)
-        except OSError as e:
-            self.fatal(f"cannot write latency metrics: {e}")
-            raise StopUser() from e
+        for done in dones:
+            if done.outcome is not _OK:
+                bad = done
+                break
+        if user.intended is not None and run.record_latency and run.recorder is not None:
+            self._record_intended(run.recorder, user, dones, t0, t1)
         self.env.events.request.fire(
             request_type=user.request_type if len(batch) == 1 else f"{user.request_type} x{len(batch)}",
-            name=user.workload, response_time=elapsed_us / 1000, response_length=0, start_time=start_time,
-            context={}, url=None, response=None,
+            name=user.workload, response_time=(t1 - t0) / 1e6, response_length=0,
+            start_time=t0 / 1e9 + run.wall_offset, context={}, url=None, response=None,
             exception=None if bad is None else OpNotOk(f"{bad.outcome.value}: {bad.error}"),
         )
 
-
-def _label(kind: str) -> str:
-    return "decrement-if-positive" if kind == "decr_if_positive" else "increment"
+    def _record_intended(self, recorder: LatencyRecorder, user: CounterUser, dones: list[Completion],
+                         t0: int, t1: int) -> None:
+        """Open model: wrk2's correction, latency from when each op should have been sent, and how
+        late the send was when it was late."""
+        assert user.intended is not None
+        for done in dones:
+            recorder.record(user.intended_tags[done.outcome], (t1 / 1e9 - user.intended) * 1e6, t1)
+        lag = t0 / 1e9 - user.intended
+        if lag > max(0.010, user.interval):
+            recorder.record(user.late_tag, lag * 1e6, t1)
 
 
 SESSION: Session | None = None
@@ -418,15 +435,16 @@ class CounterUser(User):
     workload: str = ""  # the workload kind this locustfile drives
     ops: OpClient
 
-    intended: float | None = None  # open model: when the current op was due (perf_counter seconds)
+    intended: float | None = None  # open model: when the current op was due (time.monotonic seconds)
     interval: float = 0.0
     kind: str = "incr"
     request_type: str = ""
-    tags: dict[Outcome, str]  # latency histogram tag per outcome
     intended_tags: dict[Outcome, str]
     late_tag: str = ""
     open_model: bool = False
     think: float = 0.0  # closed model: the scenario's wait between ops
+    in_flight: tuple[list[tuple[str, int]], int] | None = None  # the ops out now, and when they were sent
+    in_flight_ids: list[int] | None = None  # their op ids, once their invokes are in the history
 
     def wait_time(self) -> float:
         if SESSION is None or SESSION.run is None:
@@ -435,7 +453,7 @@ class CounterUser(User):
             return self.think
         load = SESSION.run.scenario.load
         # open model: each user owns an equal share of the arrival rate, on a fixed schedule
-        now = time.perf_counter()
+        now = _now()
         rate = load.rate_at(now - SESSION.run.started) or 1.0
         self.interval = load.users / rate  # the pool shares the rate, whichever process each user is in
         self.next_due = (self.next_due or now) + self.interval
@@ -457,13 +475,12 @@ class CounterUser(User):
         self.pipeline = getattr(run.scenario.target, "pipeline", 1)
         # what every op needs, worked out once
         self.kind = run.scenario.workload.op
-        label = _label(self.kind)
-        self.request_type = label
-        self.tags = {o: f"{label}.{o.value}" for o in Outcome}
-        self.intended_tags = {o: f"{label}.{o.value}.intended" for o in Outcome}
-        self.late_tag = f"{label}.late"
+        self.request_type = op_label(self.kind)
+        self.intended_tags = {o: op_tag(self.kind, o.value, "intended") for o in Outcome}
+        self.late_tag = op_tag(self.kind, "late")
         self.open_model = run.scenario.load.open_model
         self.think = run.scenario.load.wait
+        SESSION.users.add(self)
 
     def _http_transport(self, base_url: str, timeout: float, watchdog: Watchdog | None) -> Transport:
         """A lean keep-alive connection for http://; Locust's FastHttpSession (geventhttpclient,
@@ -505,6 +522,8 @@ class CounterUser(User):
         ops = getattr(self, "ops", None)
         if ops is not None:
             ops.close()
+        if SESSION is not None and self.in_flight is None:
+            SESSION.users.discard(self)  # a user cut off mid-op stays: its invokes must reach the history
 
     def step(self) -> None:
         """One op or pipelined batch; in the closed model without think time, a burst of them.
@@ -518,11 +537,11 @@ class CounterUser(User):
         assert session is not None and session.run is not None
         chooser, n = self.chooser, self.pipeline
         if self.open_model:
-            self.intended = self.next_due or _perf()
+            self.intended = self.next_due or _now()
             session.execute(self, [chooser.next() for _ in range(n)])
             return
-        end = _perf() + BURST_S if self.think == 0 else 0.0
+        end = _now() + BURST_S if self.think == 0 else 0.0
         while True:
             session.execute(self, [chooser.next()] if n == 1 else [chooser.next() for _ in range(n)])
-            if self._state == LOCUST_STATE_STOPPING or _perf() >= end:
+            if self._state == LOCUST_STATE_STOPPING or _now() >= end:
                 return

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,19 +57,35 @@ def window_histogram(values: Sequence[float]) -> HdrHistogram:
     return h
 
 
-_perf = time.perf_counter
+WINDOW_NS = int(WINDOW_S * 1e9)
+
+
+def op_label(kind: str) -> str:
+    """How reports name an op kind."""
+    return "decrement-if-positive" if kind == "decr_if_positive" else "increment"
+
+
+def op_tag(kind: str, outcome: str, measure: str = "") -> str:
+    """A histogram's tag: ``increment.ok``, ``decrement-if-positive.fail.intended``, ..."""
+    op = op_label(kind)
+    return f"{op}.{outcome}.{measure}" if measure else f"{op}.{outcome}"
 
 
 class LatencyRecorder:
-    """Per-process recorder; ``record`` is a list append (values are bucketed per window, in bulk)."""
+    """Per-process recorder of latency windows, keyed by the ``time.monotonic_ns()`` an op completed at.
+
+    ``add`` takes values in bulk (every op's latency comes from the history writer's blocks, see
+    harness.latencies); ``record`` takes one (open-model extras). Values are bucketed per window when
+    it closes. ``tick`` closes the windows the clock has passed: feed every op completed so far first.
+    """
 
     def __init__(self, path: Path, *, start_wall: float | None = None, progress: Path | None = None) -> None:
         self.path = path
         self.start_wall = time.time() if start_wall is None else start_wall
-        self._mono0 = _perf()
-        self._window = 0
-        self._roll_at = self._mono0 + WINDOW_S  # when the current window ends
-        self._pending: defaultdict[str, list[float]] = defaultdict(list)  # tag -> values (us), this window
+        self._mono0 = time.monotonic_ns()
+        self._window = 0  # the oldest window still open
+        # window -> tag -> chunks of values in microseconds (numpy arrays, or a list of floats)
+        self._pending: dict[int, dict[str, list[Any]]] = {}
         self._counts: dict[str, int] = {}
         self._last_p99: dict[str, float] = {}
         self._progress = progress
@@ -87,55 +102,71 @@ class LatencyRecorder:
         self._cpu.write("window_start_s,cpu_s\n")
         self._cpu0 = time.process_time()
 
-    def _roll(self, now_window: int) -> None:
-        self._flush_window()
-        self._window = now_window
-        self._roll_at = self._mono0 + (now_window + 1) * WINDOW_S
+    def _window_of(self, t_ns: int) -> int:
+        # a value for a window already written goes into the oldest open one rather than being lost
+        return max(self._window, (t_ns - self._mono0) // WINDOW_NS)
 
-    def _flush_window(self) -> None:
-        start = self._window * WINDOW_S
+    def add(self, tag: str, completed_ns: Any, values_us: Any) -> None:
+        """Values (microseconds, a numpy array) of ops completed at ``completed_ns`` (monotonic ns)."""
+        if not len(values_us):
+            return
+        windows = np.maximum((np.asarray(completed_ns) - self._mono0) // WINDOW_NS, self._window)
+        lo, hi = int(windows.min()), int(windows.max())
+        if lo == hi:  # the usual case: a block of 200 ms rarely spans two windows
+            self._pending.setdefault(lo, {}).setdefault(tag, []).append(values_us)
+            return
+        for w in np.unique(windows).tolist():
+            self._pending.setdefault(w, {}).setdefault(tag, []).append(values_us[windows == w])
+
+    def record(self, tag: str, value_us: float, now_ns: int | None = None) -> None:
+        """One value, of an op completed at ``now_ns`` (``time.monotonic_ns()``; read here when None)."""
+        w = self._window_of(time.monotonic_ns() if now_ns is None else now_ns)
+        chunks = self._pending.setdefault(w, {}).setdefault(tag, [])
+        if not chunks or not isinstance(chunks[-1], list):
+            chunks.append([])
+        chunks[-1].append(value_us)
+
+    def tick(self, now_ns: int | None = None) -> None:
+        """Close every window the clock has passed (about every 200 ms while the load runs)."""
+        w = (time.monotonic_ns() if now_ns is None else now_ns) - self._mono0
+        if w // WINDOW_NS > self._window:
+            self._close_windows(w // WINDOW_NS)
+
+    def _close_windows(self, before: int | None) -> None:
+        """Write the windows before ``before`` (all, when None), in order, and the CPU used since the
+        last time."""
         now_cpu = time.process_time()
-        self._cpu.write(f"{start:.3f},{now_cpu - self._cpu0:.4f}\n")
+        self._cpu.write(f"{self._window * WINDOW_S:.3f},{now_cpu - self._cpu0:.4f}\n")
         self._cpu.flush()
         self._cpu0 = now_cpu
-        self._last_p99 = {}
-        for tag, values in self._pending.items():
-            h = window_histogram(values)
-            self._counts[tag] = self._counts.get(tag, 0) + len(values)
-            self._last_p99[tag] = MergedHistogram(np.ctypeslib.as_array(h.counts)).get_value_at_percentile(99) / 1000
-            self._f.write(f"Tag={tag},{start:.3f},{WINDOW_S:.3f},{h.get_max_value() / 1000:.3f},"
-                          f"{h.encode().decode()}\n")
-        self._pending.clear()
+        done = sorted(w for w in self._pending if before is None or w < before)
+        if done:
+            self._last_p99 = {}
+        for w in done:
+            start = w * WINDOW_S
+            for tag, chunks in self._pending.pop(w).items():
+                h = window_histogram(np.concatenate([np.asarray(c, dtype=np.float64) for c in chunks]))
+                self._counts[tag] = self._counts.get(tag, 0) + h.total_count
+                self._last_p99[tag] = MergedHistogram(np.ctypeslib.as_array(h.counts)).get_value_at_percentile(99) / 1e3
+                self._f.write(f"Tag={tag},{start:.3f},{WINDOW_S:.3f},{h.get_max_value() / 1000:.3f},"
+                              f"{h.encode().decode()}\n")
         self._f.flush()
+        if before is not None:
+            self._window = before
         if self._progress is not None:
             self._write_progress()
-
-    def record(self, tag: str, value_us: float, now: float | None = None) -> None:
-        """Note a value for the window it completed in; on every op's path, so only an append.
-
-        ``now`` is ``time.perf_counter()`` at completion when the caller has it (saves a clock read).
-        """
-        if (_perf() if now is None else now) >= self._roll_at:
-            self.tick()
-        self._pending[tag].append(value_us)
-
-    def tick(self) -> None:
-        """Close the window if its time has passed (call about once a second when idle)."""
-        w = int((_perf() - self._mono0) / WINDOW_S)
-        if w != self._window:
-            self._roll(w)
 
     def _write_progress(self) -> None:
         assert self._progress is not None
         doc = {"schema_version": 1, "start_wall": self.start_wall, "window": self._window,
-               "elapsed": _perf() - self._mono0,
+               "elapsed": (time.monotonic_ns() - self._mono0) / 1e9,
                "counts": self._counts, "last_window_p99_ms": self._last_p99}
         tmp = self._progress.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, self._progress)
 
     def close(self) -> None:
-        self._flush_window()
+        self._close_windows(None)
         self._f.close()
         self._cpu.close()
 

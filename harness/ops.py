@@ -1,8 +1,9 @@
 """Operations, outcomes and the history record format.
 
-The history is the contract (Jepsen): every op gets an invoke record before it
-is sent and exactly one completion after. An invoke without a completion is an
-op whose fate is unknown: it counts as ``indeterminate``.
+The history is the contract (Jepsen): every op gets an invoke record (stamped
+with when it was sent) and exactly one completion after; an op still out when
+the history hands a block to the OS has its invoke in that block. An invoke
+without a completion is an op whose fate is unknown: it counts as ``indeterminate``.
 """
 
 from __future__ import annotations

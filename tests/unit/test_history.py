@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -423,3 +424,58 @@ def test_a_failed_write_does_not_write_the_same_records_twice(tmp_path):
     w.close()
     h = read_worker_history(w.path)
     assert h.complete and [o.value for o in h.ops] == [1]
+
+
+# --- ops recorded whole (the load loop's path) -----------------------------------------------------
+
+def _mixed_ops(w: HistoryWriter) -> list[tuple]:
+    """Ops written both ways, interleaved: recorded whole (fast and slow cases) and invoked eagerly."""
+    want = []
+    t = time.monotonic_ns()  # after the writer's clock anchor, as the load loop's readings are
+    for i in range(3000):
+        key, kind = f"k{i % 7}", "incr" if i % 4 else "decr_if_positive"
+        t0, t1 = t + i * 10_000, t + i * 10_000 + 1000 + i
+        if i % 97 == 0:  # invoked before it is sent (as for an op still out when a block is handed over)
+            op = w.invoke(key, kind, 1, t0)
+            done = Completion.ok(i)
+            w.complete(op, done, t1)
+        else:
+            done = (Completion.fail("sold out") if i % 11 == 0 else Completion(Outcome.OK, i, None, 2) if i % 13 == 0
+                    else Completion.ok(None) if i % 17 == 0 else Completion.ok(-i if i % 2 else i))
+            w.record(key, kind, 1, t0, done, t1)
+        want.append((key, kind, 1, done.outcome, done.value, done.error, done.attempts, (t1 - t0) // 1000))
+        if i % 500 == 0:
+            w.flush()
+    return want
+
+
+def test_ops_recorded_whole_read_back_in_order_with_their_latency(tmp_path):
+    w = writer(tmp_path)
+    want = _mixed_ops(w)
+    w.close()
+    ops = by_id(w.path)
+    assert [o.id for o in ops] == list(range(len(want)))  # ids in the order the ops were recorded
+    got = [(o.key, o.kind, o.amount, o.outcome, o.value, o.error, o.attempts) for o in ops]
+    assert got == [w[:-1] for w in want]
+    # each end is whole microseconds since the anchor, so a latency may read 1 us long
+    assert all(0 <= o.latency_us - w[-1] <= 1 for o, w in zip(ops, want, strict=True))
+    assert read_worker_history(w.path).complete
+
+
+def test_a_value_beyond_64_bits_recorded_whole_is_refused_naming_the_op(tmp_path):
+    w = writer(tmp_path)
+    t = time.monotonic_ns()
+    w.record("k", "incr", 1, t, Completion.ok(1), t + 1)  # the first op on a key interns it
+    w.record("k", "incr", 1, t + 2, Completion.ok(2), t + 3)  # then ops are held as columns
+    w.record("k", "incr", 1, t + 4, Completion.ok(2**64), t + 5)
+    with pytest.raises(HistoryError, match="op 2"):
+        w.flush()
+
+
+def test_recording_after_close_is_refused(tmp_path):
+    w = writer(tmp_path)
+    t = time.monotonic_ns()
+    w.record("k", "incr", 1, t, Completion.ok(1), t + 1)
+    w.close()
+    with pytest.raises(HistoryError, match="closed"):
+        w.record("k", "incr", 1, t + 2, Completion.ok(2), t + 3)
