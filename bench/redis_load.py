@@ -1,9 +1,12 @@
 """counterbench's redis-counter against redis-benchmark, side by side on the same redis-server.
 
     .venv/bin/python bench/redis_load.py [--seconds 10] [--processes 2] [--users 50]
+                                         [--repeat 3] [--recording-rounds 8]
 
 Prints each tool's INCR rate, their ratio, and the load generator's CPU microseconds per op
-(counterbench records full history and latency histograms while it runs).
+(counterbench records full history and latency histograms while it runs); then what recording
+costs: the same run with history and histograms off, run back to back with one that has them on
+(in alternating order), compared pair by pair, with the median and every pair's figure printed.
 """
 
 from __future__ import annotations
@@ -74,21 +77,27 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--users", type=int, default=50)
-    p.add_argument("--repeat", type=int, default=5, help="interleaved rounds; medians are printed")
+    p.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are printed")
+    p.add_argument("--recording-rounds", type=int, default=8,
+                   help="pairs of runs with recording on and off (the machine's noise is as large as the cost)")
     args = p.parse_args()
     runs: dict[str, list[tuple[float, float | None, float | None]]] = {}  # (ops/s, CPU us/op, requests/s)
     with RedisServer() as server, tempfile.TemporaryDirectory() as d:
         # interleaved rounds, medians: the machine is shared and noisy. Recording on and off run
         # back to back, in alternating order, and are compared round by round.
-        for i in range(args.repeat):
-            runs.setdefault("base", []).append((redis_benchmark(server.port, 50, 300_000), None, None))
+        for i in range(max(args.repeat, args.recording_rounds)):
+            if i < args.repeat:
+                runs.setdefault("base", []).append((redis_benchmark(server.port, 50, 300_000), None, None))
             for s in ("redis-counter", "off") if i % 2 == 0 else ("off", "redis-counter"):
+                if s == "off" and i >= args.recording_rounds:
+                    continue
                 runs.setdefault(s, []).append(counterbench(
                     server.url, scenario="redis-counter", seconds=args.seconds, processes=args.processes,
                     users=args.users, out=Path(d) / f"{s}-{i}", record=s != "off"))
-            runs.setdefault("redis-counter-pipelined", []).append(counterbench(
-                server.url, scenario="redis-counter-pipelined", seconds=args.seconds, processes=args.processes,
-                users=args.users, out=Path(d) / f"pipelined-{i}"))
+            if i < args.repeat:
+                runs.setdefault("redis-counter-pipelined", []).append(counterbench(
+                    server.url, scenario="redis-counter-pipelined", seconds=args.seconds,
+                    processes=args.processes, users=args.users, out=Path(d) / f"pipelined-{i}"))
 
     def median(values: list[float | None]) -> float | None:
         present = sorted(v for v in values if v is not None)
@@ -103,7 +112,8 @@ def main() -> None:
         return f"{v:{width}.1f}" if v is not None else " " * width
 
     base = med("base")[0]
-    print(f"medians of {args.repeat} interleaved rounds; {args.processes} load processes, {args.users} users")
+    print(f"medians of interleaved rounds ({args.repeat} of redis-benchmark and pipelined, "
+          f"{args.recording_rounds} of recording on/off); {args.processes} load processes, {args.users} users")
     print(f"{'load':44} {'ops/s':>9} {'vs redis-benchmark':>19} {'CPU us/op':>10}")
     print(f"{'redis-benchmark -t incr -c 50':44} {base:9.0f} {1:19.1%}")
     for name, label in (("redis-counter", "counterbench redis-counter"),
@@ -119,8 +129,8 @@ def main() -> None:
     cost, more = median(costs), median(cpu)
     assert cost is not None and more is not None
     print(f"recording (history + histograms) costs {cost:.1%} of one-op-per-round-trip throughput "
-          f"(median of the rounds: {', '.join(f'{c:.1%}' for c in costs)}; Locust's request rates) "
-          f"and {more:.1%} more load-generator CPU per op")
+          f"(Locust's request rates; median of the rounds: {', '.join(f'{c:.1%}' for c in costs)}) "
+          f"and {more:.1%} more load-generator CPU per op (median of the rounds)")
 
 
 if __name__ == "__main__":

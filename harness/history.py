@@ -99,17 +99,16 @@ _monotonic_ns = time.monotonic_ns
 _OK = Outcome.OK
 
 
+def _same_or_all(column: list[int]) -> int | list[int]:
+    """A column's one value when every row has it (one key, one amount: the usual case), which
+    numpy fills without converting each Python int; else the column."""
+    first = column[0]
+    return first if column.count(first) == len(column) else column
+
+
 def history_file(directory: Path, worker: str) -> Path:
     """Where a worker's history goes: ``<directory>/<worker>.cbhist``."""
     return directory / f"{worker}{SUFFIX}"
-
-
-def record_dtype() -> np.dtype[Any]:
-    """The numpy dtype of a version-2 record (for reading whole blocks at once)."""
-    import numpy as np
-
-    return np.dtype([("tag", "u1"), ("code", "u1"), ("small", "<u2"), ("ref", "<u4"), ("id", "<i8"),
-                     ("t", "<i8"), ("num", "<i8")])
 
 
 def history_files(directory: Path) -> list[Path]:
@@ -172,7 +171,8 @@ class HistoryWriter:
         except OSError as e:
             raise HistoryError(f"cannot write history {path}: {e}") from e
 
-    # invoke and complete are on the hot path of every op: one struct.pack appended to a block
+    # invoke and complete pack one record each into the block at once: for an op still out when a
+    # block is handed over, and for the ops record() does not hold. record is the load loop's path.
 
     def invoke(self, key: str, kind: OpKind, amount: int, t_ns: int | None = None) -> int:
         """Record an op about to be sent; returns its id. ``t_ns``: ``time.monotonic_ns()`` now, when
@@ -269,7 +269,7 @@ class HistoryWriter:
             return
         out = np.empty((n, 8), dtype="<i8")
         try:
-            out[:, 2], out[:, 3], out[:, 6], out[:, 7] = t0s, amounts, t1s, values
+            out[:, 2], out[:, 3], out[:, 6], out[:, 7] = t0s, _same_or_all(amounts), t1s, values
         except (OverflowError, TypeError, ValueError):
             # a number beyond 64 bits: record them one by one, so the refusal names the op
             self._cols = ([], [], [], [], [])
@@ -279,7 +279,7 @@ class HistoryWriter:
                 self.complete(self.invoke(key, kind, amount, t0), Completion(_OK, value), t1)
             return
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
-        out[:, 0], out[:, 1], out[:, 4], out[:, 5] = heads, ids, _OK_COMPLETION_HEAD, ids
+        out[:, 0], out[:, 1], out[:, 4], out[:, 5] = _same_or_all(heads), ids, _OK_COMPLETION_HEAD, ids
         self._next_id += n
         self._completed += n
         self._buf += out.tobytes()
@@ -605,7 +605,8 @@ class _V2Reader:
             self.anchor_ns = int(header["anchor_monotonic_ns"])
         except (KeyError, TypeError, ValueError) as e:
             raise HistoryError(f"{path}:1: the header has no anchor_monotonic_ns") from e
-        self.dtype = record_dtype()
+        self.dtype = np.dtype([("tag", "u1"), ("code", "u1"), ("small", "<u2"), ("ref", "<u4"), ("id", "<i8"),
+                               ("t", "<i8"), ("num", "<i8")])
         self.strings: list[str] = []
         self.next_id = 0  # ops invoked so far
         self.completed = 0

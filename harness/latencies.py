@@ -32,6 +32,6 @@ class HistoryLatencies:
         if (codes == first).all():  # the usual case: one kind, all ok
             self._recorder.add(self._tags[first], completed_ns, latency_us)
             return
-        for code in np.unique(codes).tolist():
+        for code in np.flatnonzero(np.bincount(codes, minlength=len(self._tags))).tolist():
             mask = codes == code
             self._recorder.add(self._tags[code], completed_ns[mask], latency_us[mask])
