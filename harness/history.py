@@ -198,15 +198,15 @@ class HistoryWriter:
 
     def complete(self, op_id: int, done: Completion, t_ns: int | None = None) -> None:
         """Record an op's completion (``t_ns`` as for ``invoke``)."""
-        self._completed += 1
         value = done.value
         if t_ns is None:
             t_ns = _monotonic_ns()
-        if self._on_latencies is not None:
-            self._latency(op_id, done.outcome, t_ns)
         if value is not None and done.outcome is _OK and done.error is None:
             try:
                 self._buf += _pack(T_VALUE, 0, done.attempts, 0, op_id, t_ns, value)  # type: ignore[operator]
+                self._completed += 1
+                if self._on_latencies is not None:
+                    self._latency(op_id, done.outcome, t_ns)
                 return
             except (struct.error, TypeError):
                 pass  # closed, or a value that is not a plain int: the general path says which
@@ -224,6 +224,9 @@ class HistoryWriter:
             self._buf += rec  # type: ignore[operator]
         except (struct.error, KeyError, TypeError, ValueError) as e:
             raise self._refused(e, f"completion of op {op_id} (value {done.value!r})") from e
+        self._completed += 1  # only what is in the block: the footer's count must match the file
+        if self._on_latencies is not None:
+            self._latency(op_id, done.outcome, t_ns)
 
     def _latency(self, op_id: int, outcome: Outcome, t_ns: int) -> None:
         opened = self._open.pop(op_id, None)
@@ -271,12 +274,18 @@ class HistoryWriter:
         try:
             out[:, 2], out[:, 3], out[:, 6], out[:, 7] = t0s, _same_or_all(amounts), t1s, values
         except (OverflowError, TypeError, ValueError):
-            # a number beyond 64 bits: record them one by one, so the refusal names the op
+            # a number beyond 64 bits: record them one by one, so the refusal names the op; every op
+            # was sent, so each still gets its invoke (a refused completion leaves it indeterminate)
             self._cols = ([], [], [], [], [])
+            refused: HistoryError | None = None
             for head, amount, t0, t1, value in zip(heads, amounts, t0s, t1s, values, strict=True):
-                kind = KINDS[head >> 8 & 0xFF]
-                key = self._string_of(head >> 32)
-                self.complete(self.invoke(key, kind, amount, t0), Completion(_OK, value), t1)
+                try:
+                    op_id = self.invoke(self._string_of(head >> 32), KINDS[head >> 8 & 0xFF], amount, t0)
+                    self.complete(op_id, Completion(_OK, value), t1)
+                except HistoryError as e:
+                    refused = refused or e
+            if refused is not None:
+                raise refused from None
             return
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
         out[:, 0], out[:, 1], out[:, 4], out[:, 5] = _same_or_all(heads), ids, _OK_COMPLETION_HEAD, ids

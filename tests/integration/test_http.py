@@ -85,4 +85,3 @@ def test_the_drain_lets_in_flight_ops_complete(tmp_path, service):
     _, cut = run(tmp_path / "b", service, "slow-counter-no-drain")
     assert cut["verdict"] in ("pass", "unknown")  # unknown: killed before any op was acknowledged
     assert cut["totals"]["lost"] == 0
-    assert cut["totals"]["indeterminate"] > 0 or cut["verdict"] == "unknown"  # the cut-off ops are in the history

@@ -468,8 +468,14 @@ def test_a_value_beyond_64_bits_recorded_whole_is_refused_naming_the_op(tmp_path
     w.record("k", "incr", 1, t, Completion.ok(1), t + 1)  # the first op on a key interns it
     w.record("k", "incr", 1, t + 2, Completion.ok(2), t + 3)  # then ops are held as columns
     w.record("k", "incr", 1, t + 4, Completion.ok(2**64), t + 5)
+    w.record("k", "incr", 1, t + 6, Completion.ok(3), t + 7)
     with pytest.raises(HistoryError, match="op 2"):
         w.flush()
+    w.close()
+    # every op was sent: each is in the history, the refused one without a completion
+    ops = by_id(w.path)
+    assert [(o.id, o.value, o.completed_us is None) for o in ops] == [
+        (0, 1, False), (1, 2, False), (2, None, True), (3, 3, False)]
 
 
 def test_recording_after_close_is_refused(tmp_path):
