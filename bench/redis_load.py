@@ -121,11 +121,11 @@ def main() -> None:
                         ("off", "redis-counter, history + histograms off")):
         rate, cpu, _ = med(name)
         print(f"{label:44} {rate:9.0f} {rate / base:19.1%} {num(cpu, 10)}")
-    # recording's cost, round by round (on and off ran back to back): Locust's request rates, CPU per op
-    costs = [1 - on[2] / off[2] for on, off in zip(runs["redis-counter"], runs["off"], strict=True)
-             if on[2] and off[2]]
-    cpu = [on[1] / off[1] - 1 for on, off in zip(runs["redis-counter"], runs["off"], strict=True)
-           if on[1] and off[1]]
+    # recording's cost, round by round (on and off ran back to back): Locust's request rates, CPU per op.
+    # Rounds past --recording-rounds have no off run: the first len(off) on runs are the pairs.
+    pairs = list(zip(runs["redis-counter"][:len(runs["off"])], runs["off"], strict=True))
+    costs = [1 - on[2] / off[2] for on, off in pairs if on[2] and off[2]]
+    cpu = [on[1] / off[1] - 1 for on, off in pairs if on[1] and off[1]]
     cost, more = median(costs), median(cpu)
     assert cost is not None and more is not None
     print(f"recording (history + histograms) costs {cost:.1%} of one-op-per-round-trip throughput "

@@ -80,7 +80,7 @@ def op_tag(kind: str, outcome: str, measure: str = "") -> str:
 class LatencyRecorder:
     """Per-process recorder of latency windows, keyed by the ``time.monotonic_ns()`` an op completed at.
 
-    ``add`` takes values in bulk (every op's latency comes from the history writer's blocks, see
+    ``add`` takes values in bulk (every op's latency, handed over by the history writer, see
     harness.latencies); ``record`` takes one (open-model extras). Values are bucketed per window when
     it closes. ``tick`` closes the windows the clock has passed: feed every op completed so far first.
     """

@@ -5,11 +5,20 @@ the final state strongly consistently; runs outside the load) and an op client
 from __future__ import annotations
 
 import functools
+import random
 import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from harness.ops import Completion
+
+
+def app_work(gap: float) -> None:
+    """What an unsafe variant does between its read and its write: ``gap`` seconds on average,
+    varying as real work does (a fixed pause locks closed-loop users into waves, which can happen
+    to end exactly on zero and hide the race). Cooperative under gevent: other users run meanwhile."""
+    time.sleep(gap * (0.5 + random.random()))
 
 
 class TargetAdmin(Protocol):

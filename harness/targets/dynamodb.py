@@ -9,7 +9,6 @@ indeterminate, with its attempt count, whatever the last attempt answered.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from harness.classify import DYNAMODB_RULES, BadReply, NotSent, classify_dynamod
 from harness.config import DynamoTarget
 from harness.errors import TargetError, TargetUnreachable
 from harness.ops import Completion, Outcome
+from harness.targets import app_work
 from harness.targets.address import is_loopback_host
 
 AttrMap = dict[str, dict[str, str]]
@@ -111,7 +111,7 @@ class DynamoOps:
             except NotSent as e:
                 return classify_exception(e, DYNAMODB_RULES)
             if t.gap:
-                time.sleep(t.gap)
+                app_work(t.gap)
             after = before + amount
             item = {**self._key(key), t.attribute: {"N": str(after)}}
             return self._call(lambda: self._c.put_item(TableName=t.table, Item=item),
@@ -137,7 +137,7 @@ class DynamoOps:
             if current <= 0:
                 return Completion.fail("sold out")
             if t.gap:
-                time.sleep(t.gap)
+                app_work(t.gap)
         else:
             condition = {"ConditionExpression": "#v > :zero"}
             values[":zero"] = {"N": "0"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,7 @@ from harness.classify import REDIS_RULES, BadReply, NotSent, classify_exception,
 from harness.config import Variant
 from harness.errors import ConfigError, TargetError, TargetUnreachable
 from harness.ops import Completion, Outcome
-from harness.targets import Deadlines, readiness_wait
+from harness.targets import Deadlines, app_work, readiness_wait
 
 # Sold out is an error reply: Redis ran the script, and the script changed nothing.
 DECR_IF_POSITIVE = """
@@ -246,7 +245,7 @@ class RedisOps:
             except NotSent as e:
                 return classify_exception(e, REDIS_RULES)
             if self._gap:
-                time.sleep(self._gap)  # cooperative under gevent: other users run meanwhile
+                app_work(self._gap)
             try:
                 reply = self._conn.call("SET", key, new)
                 if isinstance(reply, hiredis.ReplyError):
@@ -291,7 +290,7 @@ class RedisOps:
             if current <= 0:
                 return Completion.fail("sold out")
             if self._gap:
-                time.sleep(self._gap)
+                app_work(self._gap)
             return self._run("DECR", key)
         return self._run("EVAL", DECR_IF_POSITIVE, 1, key)
 
