@@ -127,7 +127,7 @@ class HistoryWriter:
     ``on_latencies``, when given, gets every completed op's latency as the block holding it is
     handed over, in bulk: ``(codes, completed_ns, latency_ns)``, numpy int64 arrays, a code being
     ``kind * len(OUTCOMES) + outcome`` (indices into KINDS and OUTCOMES). The latency is the
-    completion's t_ns minus the invoke's, so the histograms agree with the history exactly.
+    completion's t_ns minus the invoke's: the histograms and the history share the clock readings.
     """
 
     def __init__(self, path: Path, *, worker: str, run_id: str, scenario: str,

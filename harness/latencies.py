@@ -3,7 +3,9 @@
 The load loop reads the clock once before an op is sent and once after its reply; the history
 writer stamps the op's invoke and completion records with those readings and, as it hands each
 block to the OS, passes the ops' latencies (completion t minus invoke t) here as numpy arrays.
-So recording latency costs nothing per op, and the histograms agree with the history exactly.
+So recording latency costs nothing per op, and the histograms and the history come from the
+same clock readings (the history keeps whole microseconds since its anchor, so an op's latency
+read back from it may be 1 us longer).
 """
 
 from __future__ import annotations
