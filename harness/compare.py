@@ -16,6 +16,7 @@ from harness.report import html as h
 from harness.report import plots
 from harness.report.build import write_csv
 from harness.report.data import RunData, distribution, load_run
+from harness.summary import shown_totals
 
 VERDICT_COLUMNS = ["scenario", "target", "variant", "workload", "verdict", "expected", "ok", "fail",
                    "indeterminate", "lost", "duplicated", "oversold"]
@@ -25,7 +26,7 @@ COLUMNS = ["scenario", "target", "variant", "users", "rate", "duration_s", "verd
 
 def row(data: RunData) -> dict[str, Any]:
     v = data.verdict or {}
-    t = v.get("totals", {})
+    t = shown_totals(v)
     load = data.scenario.load
     secs = max(data.duration(), 1e-9)
     ok = data.histogram()

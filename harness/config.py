@@ -240,6 +240,13 @@ class Workload(Frozen):
     def op(self) -> Literal["incr", "decr_if_positive"]:
         return "decr_if_positive" if self.kind == "seats" else "incr"
 
+    @property
+    def signs(self) -> frozenset[int]:
+        """The signs of the changes this workload's ops ask for: what a missing op could have done."""
+        if self.kind == "seats" or self.amount.max < 0:
+            return frozenset({-1})
+        return frozenset({1})
+
 
 class Step(Frozen):
     """One step of a stepped load: users (closed model) or an arrival rate (open model)."""

@@ -533,21 +533,29 @@ def read_worker_history(path: Path, on_columns: OnColumns | None = None) -> Work
 
 
 def read_history(directory: Path, on_columns: OnColumns | None = None) -> History:
-    """Every worker history in a run's ``history/`` folder (any version)."""
+    """Every worker history in a run's ``history/`` folder (any version). A file that cannot be read at
+    all (no header, an unknown version) is a worker whose history is missing, named by the file."""
     files = history_files(directory)
     if not files:
         raise HistoryError(f"no history in {directory}")
-    return History([read_worker_history(p, on_columns) for p in files])
+    workers = []
+    for p in files:
+        try:
+            workers.append(read_worker_history(p, on_columns))
+        except HistoryError as e:
+            workers.append(WorkerHistory(p.stem, p, {}, complete=False, problem=f"unreadable: {e}", _ops=[]))
+    return History(workers)
 
 
 def _read_v1(path: Path, header: dict[str, Any]) -> WorkerHistory:
+    """A version-1 file: every line up to the end, or up to the first damaged one (kept, as in version 2)."""
     try:
-        f = open(path, encoding="utf-8")  # noqa: SIM115
+        f = open(path, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
     except OSError as e:
         raise HistoryError(f"cannot read history {path}: {e}") from e
     with f:
         f.readline()
-        worker = str(header["worker"])
+        worker = str(header.get("worker"))
         invokes: dict[int, tuple[int, str, OpKind, int]] = {}
         ops: list[Op] = []
         footer: dict[str, Any] | None = None
@@ -556,36 +564,12 @@ def _read_v1(path: Path, header: dict[str, Any]) -> WorkerHistory:
             if not line.endswith("\n"):
                 problem = f"line {lineno} is torn (the writer stopped mid-record)"
                 break
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise HistoryError(f"{path}:{lineno}: not a history record") from e
-            if isinstance(rec, dict):
-                if rec.get("type") != "footer":
-                    raise HistoryError(f"{path}:{lineno}: unexpected record {rec.get('type')!r}")
-                footer = rec
-                continue
-            if footer is not None:
-                raise HistoryError(f"{path}:{lineno}: record after the footer")
-            try:
-                tag = rec[0]
-                if tag == "i":
-                    _, op_id, t, key, kind, amount = rec
-                    if op_id in invokes:
-                        raise HistoryError(f"{path}:{lineno}: op {op_id} invoked twice")
-                    invokes[op_id] = (t, key, kind, amount)
-                elif tag == "c":
-                    _, op_id, t, outcome, value, error, *more = rec
-                    inv = invokes.pop(op_id, None)
-                    if inv is None:
-                        raise HistoryError(f"{path}:{lineno}: completion of op {op_id} that was not invoked")
-                    attempts = int(more[0]) if more else 1
-                    ops.append(Op(worker, op_id, inv[1], inv[2], inv[3], Outcome(outcome), value, error, inv[0], t,
-                                  attempts))
-                else:
-                    raise HistoryError(f"{path}:{lineno}: unknown record tag {tag!r}")
-            except (ValueError, TypeError, IndexError) as e:
-                raise HistoryError(f"{path}:{lineno}: malformed record: {line.strip()[:80]}") from e
+            damage = _v1_record(line, footer is not None, invokes, ops, worker)
+            if isinstance(damage, dict):
+                footer = damage
+            elif damage is not None:
+                problem = f"damaged: {path}:{lineno}: {damage}; the lines before it were read"
+                break
     # ops still open never completed: the target may or may not have applied them
     for op_id, (t, key, kind, amount) in invokes.items():
         ops.append(Op(worker, op_id, key, kind, amount, Outcome.INDETERMINATE, None, NEVER_COMPLETED, t, None))
@@ -593,6 +577,51 @@ def _read_v1(path: Path, header: dict[str, Any]) -> WorkerHistory:
         problem = "no footer (the worker did not finish writing)"
     return WorkerHistory(worker, path, header, complete=problem is None, problem=problem, op_count=len(ops),
                          _ops=ops)
+
+
+def _v1_record(line: str, after_footer: bool, invokes: dict[int, tuple[int, str, OpKind, int]], ops: list[Op],
+               worker: str) -> dict[str, Any] | str | None:
+    """Apply one version-1 line: the footer (a dict), None, or what is wrong with the line."""
+    try:
+        rec = json.loads(line)
+    except json.JSONDecodeError:
+        return "not a history record"
+    if isinstance(rec, dict):
+        if rec.get("type") != "footer":
+            return f"unexpected record {rec.get('type')!r}"
+        return "a second footer" if after_footer else rec
+    if after_footer:
+        return "record after the footer"
+    try:
+        tag = rec[0]
+        if tag == "i":
+            _, op_id, t, key, kind, amount = rec
+            if op_id in invokes or kind not in KINDS:
+                return f"op {op_id} invoked twice" if op_id in invokes else f"unknown op kind {kind!r}"
+            invokes[op_id] = (int(t), str(key), kind, int(amount))
+        elif tag == "c":
+            _, op_id, t, outcome, value, error, *more = rec
+            inv = invokes.pop(op_id, None)
+            if inv is None:
+                return f"completion of op {op_id} that was not invoked"
+            attempts = int(more[0]) if more else 1
+            if not (value is None or type(value) is int) or attempts < 1:
+                raise ValueError(value)
+            ops.append(Op(worker, op_id, inv[1], inv[2], inv[3], Outcome(outcome), value,
+                          None if error is None else str(error), inv[0], int(t), attempts))
+        else:
+            return f"unknown record tag {tag!r}"
+    except (ValueError, TypeError, IndexError, KeyError):
+        return f"malformed record: {line.strip()[:80]}"
+    return None
+
+
+class _Damaged(HistoryError):
+    """Malformed data at a record: reading stops there and keeps what came before."""
+
+    def __init__(self, record: int, message: str) -> None:
+        super().__init__(message)
+        self.record = record
 
 
 class _V2Reader:
@@ -630,10 +659,19 @@ class _V2Reader:
     def where(self, record: int) -> str:
         return f"{self.path}: byte {self.header_bytes + record * RECORD_BYTES} (record {record})"
 
-    def bad(self, record: int, what: str) -> HistoryError:
-        return HistoryError(f"{self.where(record)}: {what}")
+    def bad(self, record: int, what: str) -> _Damaged:
+        return _Damaged(record, f"{self.where(record)}: {what}")
+
+    def _state(self) -> tuple[int, int, int, int, Any, tuple[int, int] | None]:
+        return len(self.strings), self.next_id, self.completed, self.op_count, self.pending, self.footer
+
+    def _restore(self, state: tuple[int, int, int, int, Any, tuple[int, int] | None]) -> None:
+        n_strings, self.next_id, self.completed, self.op_count, self.pending, self.footer = state
+        del self.strings[n_strings:]  # batches already handed over only refer to the strings before
 
     def read(self, f: Any, on_columns: OnColumns | None) -> WorkerHistory:
+        """Every record up to the end, or up to the first damaged one: what came before damage is kept
+        (the history is then incomplete, the damage named by byte offset), never thrown away."""
         kept: list[OpColumns] = []
         emit: OnColumns = on_columns if on_columns is not None else kept.append
         leftover = b""
@@ -643,12 +681,19 @@ class _V2Reader:
             try:
                 block = f.read(size)
             except OSError as e:
-                raise HistoryError(f"cannot read history {self.path}: {e}") from e
+                self.problem = f"cannot read {self.path} past byte {self.header_bytes + base * RECORD_BYTES}: {e}"
+                break
             eof = len(block) < size
             data = leftover + block if leftover else block
-            if self.footer is not None and data:
-                raise self.bad(base, "record after the footer")
-            used = self.block(data, base, eof, emit)
+            state = self._state()
+            try:
+                if self.footer is not None and data:
+                    raise self.bad(base, "record after the footer")
+                used = self.block(data, base, eof, emit)
+            except _Damaged as damage:
+                self._restore(state)
+                self._read_before(data, base, damage, emit)
+                break
             leftover = data[used * RECORD_BYTES:]
             base += used
             if eof or self.problem is not None:
@@ -659,12 +704,25 @@ class _V2Reader:
                                "(the writer stopped mid-record)"
             else:
                 self.problem = "no footer (the worker did not finish writing)"
-        if self.footer is not None and self.footer != (self.next_id, self.completed):
-            raise HistoryError(f"{self.path}: the footer counts {self.footer[0]} ops invoked and {self.footer[1]} "
-                               f"completed, the file holds {self.next_id} and {self.completed}")
+        if self.problem is None and self.footer is not None and self.footer != (self.next_id, self.completed):
+            self.problem = (f"{self.path}: the footer counts {self.footer[0]} ops invoked and {self.footer[1]} "
+                            f"completed, the file holds {self.next_id} and {self.completed}")
         self.never_completed(emit)
         return WorkerHistory(self.worker, self.path, self.header, complete=self.problem is None, problem=self.problem,
                              op_count=self.op_count, _columns=None if on_columns is not None else kept)
+
+    def _read_before(self, data: bytes, base: int, damage: _Damaged, emit: OnColumns) -> None:
+        """The records of ``data`` before the damaged one, then stop: the file is incomplete from there."""
+        first = damage
+        while damage.record > base:
+            state = self._state()
+            try:
+                self.block(data[:(damage.record - base) * RECORD_BYTES], base, True, emit)
+                break
+            except _Damaged as earlier:  # the cut exposed damage further up: stop there instead
+                self._restore(state)
+                damage = earlier
+        self.problem = f"damaged: {first}; the records before record {damage.record} were read"
 
     def block(self, data: bytes, base: int, eof: bool, emit: OnColumns) -> int:
         """Decode the whole records of ``data``; returns how many were used (the rest is carried over)."""

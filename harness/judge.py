@@ -57,9 +57,10 @@ def judge(folder: RunFolder) -> dict[str, Any]:
     problems: list[str] = []
     tally = ColumnTally(latencies=latency is None)
     try:
+        # a damaged file keeps what came before the damage: that worker's history is incomplete
         history = read_history(folder.history_dir, tally.add)
-    except HistoryError as e:
-        history, problems, tally = History(), [str(e)], ColumnTally()
+    except HistoryError as e:  # no history file at all
+        history, problems = History(), [str(e)]
     expected = int(run.get("processes") or 1)
     if len(history.workers) < expected:
         problems.append(f"{expected - len(history.workers)} of {expected} load processes wrote no history")
@@ -69,6 +70,7 @@ def judge(folder: RunFolder) -> dict[str, Any]:
     completeness = Completeness(
         complete=history.complete and not problems,
         missing=tuple([*problems, *(f"{w.worker}: {w.problem}" for w in history.incomplete_workers)]),
+        op_signs=scenario.workload.signs,
     )
     report: CheckReport = run_checks(
         checks=scenario.checks, tallies=tally.tallies(), initial=state["initial"], final=final,

@@ -5,6 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 MARK = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN", "error": "ERROR"}
+FINDINGS = ("lost", "duplicated", "duplicate_values", "oversold")
+
+
+def shown_totals(v: dict[str, Any]) -> dict[str, Any]:
+    """Totals as a reader should see them: findings (lost, duplicated, ...) are counts a check proved,
+    so an undecided verdict shows none of them -- not even zeros, which would read as a clean bill."""
+    t = dict(v.get("totals") or {})
+    if v.get("verdict") != "unknown":
+        return t
+    return {k: (None if k in FINDINGS else n) for k, n in t.items()}
+
+
+def unexplained_line(v: dict[str, Any]) -> str | None:
+    """For an undecided verdict: how far the final values lie beyond what the recorded ops explain."""
+    n = (v.get("totals") or {}).get("unexplained")
+    if v.get("verdict") != "unknown" or not n:
+        return None
+    return (f"{n} beyond the range the recorded ops explain: unexplained by the incomplete history, "
+            "not a finding")
 
 
 def _ms(v: float | None) -> str:
@@ -17,8 +36,14 @@ def print_summary(v: dict[str, Any]) -> None:
     print(f"\n{v['scenario']}: {MARK[v['verdict']]}{expected} - {v['reason']}")
     print(f"  ops {t['ops']}  ok {t['ok']}  fail {t['fail']}  indeterminate {t['indeterminate']}"
           f"  keys {t['keys']}")
-    print(f"  lost {t['lost']}  duplicated {t['duplicated']}  duplicate values {t['duplicate_values']}"
-          f"  oversold {t['oversold']}")
+    if v["verdict"] == "unknown":
+        print("  lost, duplicated, duplicate values, oversold: not decided")
+        extra = unexplained_line(v)
+        if extra:
+            print(f"  {extra}")
+    else:
+        print(f"  lost {t['lost']}  duplicated {t['duplicated']}  duplicate values {t['duplicate_values']}"
+              f"  oversold {t['oversold']}")
     rate = "-" if lat.get("ok_ops_per_s") is None else f"{lat['ok_ops_per_s']:.0f}"
     print(f"  latency ms  p50 {_ms(lat['p50'])}  p99 {_ms(lat['p99'])}  max {_ms(lat['max'])}  ok ops/s {rate}")
     gen = v.get("load_generator") or {}
@@ -43,11 +68,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             "p50 ms", "p99 ms", "ok/s"]
     body = []
     for r in rows:
-        t, lat = r.get("totals", {}), r.get("latency", {})
+        t, lat = shown_totals(r), r.get("latency", {})
         rate = lat.get("ok_ops_per_s")
         body.append([r["scenario"], MARK.get(r["verdict"], r["verdict"]), r.get("expected", "-"),
-                     *(str(t.get(k, "-")) for k in ("ok", "fail", "indeterminate", "lost", "duplicated",
-                                                    "duplicate_values", "oversold")),
+                     *("-" if t.get(k) is None else str(t[k]) for k in (
+                         "ok", "fail", "indeterminate", "lost", "duplicated", "duplicate_values", "oversold")),
                      _ms(lat.get("p50")), _ms(lat.get("p99")), "-" if rate is None else f"{rate:.0f}"])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=True)]
     print()

@@ -38,9 +38,9 @@ def _one(name: str, key: str, initial: int, final: int | None, t: KeyTally, hist
         if name == "bounds":
             return check_bounds(key=key, initial=initial, final=final, t=t, history=history)
         if name == "unique-values":
-            return check_unique_values(key=key, initial=initial, final=final, t=t, returns=returns)
+            return check_unique_values(key=key, initial=initial, final=final, t=t, history=history, returns=returns)
         if name == "no-oversell":
-            return check_no_oversell(key=key, initial=initial, final=final, t=t)
+            return check_no_oversell(key=key, initial=initial, final=final, t=t, history=history)
         return CheckResult(name=name, key=key, valid=None, evidence={"error": f"no check named {name!r}"})
     except Exception as e:
         return CheckResult(name=name, key=key, valid=None, evidence={"error": f"{type(e).__name__}: {e}"})
@@ -55,6 +55,8 @@ def _summarise(name: str, per_key: list[CheckResult]) -> list[CheckResult]:
     for field in ("lost", "duplicated", "duplicate_values", "oversold"):
         if any(field in r.evidence for r in per_key):
             ev[field] = sum(int(r.evidence.get(field) or 0) for r in per_key)
+    if any("beyond_recorded" in r.evidence for r in per_key):
+        ev["unexplained"] = sum(abs(int(r.evidence.get("beyond_recorded") or 0)) for r in per_key)
     return [CheckResult(name=name, key=ALL_KEYS, valid=valid, evidence=ev), *(bad + unknown)[:EVIDENCE_CAP]]
 
 
@@ -97,10 +99,14 @@ def _totals(tallies: Iterable[KeyTally], results: list[CheckResult]) -> dict[str
     summaries = [r for r in results if r.key == ALL_KEYS]
 
     def total(check: str, field: str) -> int:
+        """A finding (lost, duplicated, ...) counts only from results that decided: an undecided one
+        carries no such figure."""
         s = [r for r in summaries if r.name == check]
         if s:
             return int(s[0].evidence.get(field) or 0)
         return sum(int(r.evidence.get(field) or 0) for r in per_key if r.name == check)
+
+    unexplained = [r for r in summaries if r.name == "bounds"]
 
     return {
         "ops": sum(t.ok + t.fail + t.indeterminate for t in ts),
@@ -112,6 +118,9 @@ def _totals(tallies: Iterable[KeyTally], results: list[CheckResult]) -> dict[str
         "duplicated": total("bounds", "duplicated"),
         "duplicate_values": total("unique-values", "duplicate_values"),
         "oversold": total("no-oversell", "oversold"),
+        # how far the final values lie beyond what an incomplete history explains: not a finding
+        "unexplained": int(unexplained[0].evidence.get("unexplained") or 0) if unexplained else sum(
+            abs(int(r.evidence.get("beyond_recorded") or 0)) for r in per_key if r.name == "bounds"),
     }
 
 

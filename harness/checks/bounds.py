@@ -4,6 +4,12 @@ With initial I, acknowledged amounts A and indeterminate amounts U, the final F
 must be reachable: ``F = I + A + s`` for some sub-sum ``s`` of U. For +1 ops
 that is Jepsen's ``I + A <= F <= I + A + U``. ``lost`` counts acknowledged
 change missing from F, ``duplicated`` change in F that no op can explain.
+
+With an incomplete history, ops the history lacks may have moved F too, in the
+direction of the workload's amounts (``Completeness.op_signs``) and by any
+amount: F is then invalid only on the side no missing op could reach. Anything
+else is unknown, and the distance from the recorded range is reported as
+``beyond_recorded`` -- unexplained, not a finding.
 """
 
 from __future__ import annotations
@@ -27,42 +33,51 @@ def check_bounds(*, key: str, initial: int, final: int | None, t: KeyTally, hist
     }
     if final is None:
         return CheckResult(name=NAME, key=key, valid=None, evidence={**ev, "reason": "the final value was not read"})
-    signs = t.signs
     base = initial + t.ok_sum
     pos = sum(a * n for a, n in t.indeterminate_amounts.items() if a > 0)
     neg = sum(a * n for a, n in t.indeterminate_amounts.items() if a < 0)
     lo, hi = base + neg, base + pos
     ev.update(lower=lo, upper=hi)
-    if signs == {-1}:
-        lost, duplicated = max(0, final - hi), max(0, lo - final)
-    else:  # increments, or mixed: "lost" is acknowledged change missing below the range
-        lost, duplicated = max(0, lo - final), max(0, final - hi)
-    ev.update(lost=lost, duplicated=duplicated)
+    # which way the counter moves: the key's own ops, or (none recorded) the workload's
+    decrements = (t.signs or set(history.op_signs)) == {-1}
 
+    def finding(*, below: int, above: int) -> dict[str, int]:
+        """lost / duplicated for a final ``below`` the range or ``above`` it: a decrement's missing
+        change shows above the range, an increment's below."""
+        return {"lost": above, "duplicated": below} if decrements else {"lost": below, "duplicated": above}
+
+    below, above = max(0, lo - final), max(0, final - hi)
     if not history.complete:
-        # missing ops can only widen the range, in the direction of their amounts
         ev["missing"] = list(history.missing)
-        if signs <= {1} and final < lo:
+        # a missing op moved the counter in one of the workload's directions, by any amount
+        if below and -1 not in history.op_signs:
             return CheckResult(name=NAME, key=key, valid=False, evidence={
-                **ev, "reason": "final is below what acknowledged ops alone give; no missing op can explain it"})
-        if signs == {-1} and final > hi:
+                **ev, **finding(below=below, above=0),
+                "reason": "final is below what acknowledged ops alone give; no missing op can explain it"})
+        if above and 1 not in history.op_signs:
             return CheckResult(name=NAME, key=key, valid=False, evidence={
-                **ev, "reason": "final is above what acknowledged ops alone give; no missing op can explain it"})
-        return CheckResult(name=NAME, key=key, valid=None, evidence={
-            **ev, "reason": "the history is incomplete; missing ops could explain the final value"})
+                **ev, **finding(below=0, above=above),
+                "reason": "final is above what acknowledged ops alone give; no missing op can explain it"})
+        if below or above:
+            ev["beyond_recorded"] = above or -below
+            side = f"{above} above" if above else f"{below} below"
+            why = f"final is {side} the range the recorded ops explain; the missing ops could account for it"
+        else:
+            why = "the history is incomplete; missing ops could have changed the final value"
+        return CheckResult(name=NAME, key=key, valid=None, evidence={**ev, "reason": why})
 
-    if not lo <= final <= hi:
-        return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
+    if below or above:
+        return CheckResult(name=NAME, key=key, valid=False, evidence={**ev, **finding(below=below, above=above)})
     if t.unit:
-        return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
+        return CheckResult(name=NAME, key=key, valid=True, evidence={**ev, "lost": 0, "duplicated": 0})
     try:
         ranges = reachable(base, t.indeterminate_amounts)
     except TooManyIntervals as e:
         return CheckResult(name=NAME, key=key, valid=None, evidence={
             **ev, "reason": f"final is within [lower, upper] but the reachable set is too fragmented: {e}"})
     if contains(ranges, final):
-        return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
-    below, above = nearest(ranges, final)
+        return CheckResult(name=NAME, key=key, valid=True, evidence={**ev, "lost": 0, "duplicated": 0})
+    below_r, above_r = nearest(ranges, final)
     return CheckResult(name=NAME, key=key, valid=False, evidence={
-        **ev, "nearest_reachable": [below, above],
+        **ev, "lost": 0, "duplicated": 0, "nearest_reachable": [below_r, above_r],
         "reason": "no subset of the indeterminate ops gives the final value"})

@@ -94,9 +94,22 @@ def merged(key: str, tallies: Iterable[KeyTally]) -> KeyTally:
     return total
 
 
+BOTH_SIGNS = frozenset({1, -1})
+
+
 @dataclass(frozen=True, kw_only=True)
 class Completeness:
-    """Whether the history may be missing ops, and whose."""
+    """Whether the history may be missing ops, whose, and what those ops could have done.
+
+    ``op_signs`` are the signs of the changes the workload's ops ask for (``Workload.signs``): a
+    missing op moved the counter in one of them, or not at all. Unknown, it is both: then no
+    incomplete history can prove a wrong total.
+    """
 
     complete: bool
     missing: tuple[str, ...] = ()  # workers whose history is incomplete, with the reason
+    op_signs: frozenset[int] = BOTH_SIGNS
+
+    def possible_signs(self, recorded: set[int]) -> frozenset[int]:
+        """Signs of the changes a key may have seen: its recorded ops', and a missing op's."""
+        return frozenset(recorded) if self.complete else frozenset(recorded) | self.op_signs

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from harness.checks.model import CheckResult, KeyTally
+from harness.checks.model import CheckResult, Completeness, KeyTally
 
 NAME = "no-oversell"
 
 
-def check_no_oversell(*, key: str, initial: int, final: int | None, t: KeyTally) -> CheckResult:
+def check_no_oversell(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness
+                      ) -> CheckResult:
     sold = t.ok  # acknowledged reservations; missing ops could only add to them
     oversold = max(0, sold - initial, -final if final is not None else 0)
     ev = {"capacity": initial, "sold": sold, "final": final, "oversold": oversold}
@@ -16,4 +17,7 @@ def check_no_oversell(*, key: str, initial: int, final: int | None, t: KeyTally)
     if final is None:
         return CheckResult(name=NAME, key=key, valid=None,
                            evidence={**ev, "reason": "the final value was not read"})
+    if not history.complete:  # reservations the history lacks may have been acknowledged beyond capacity
+        return CheckResult(name=NAME, key=key, valid=None, evidence={
+            **ev, "reason": "the history is incomplete; missing reservations could exceed the capacity"})
     return CheckResult(name=NAME, key=key, valid=True, evidence=ev)

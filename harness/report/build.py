@@ -18,6 +18,7 @@ from harness.report.data import (
     step_rows,
     summary_rows,
 )
+from harness.summary import shown_totals, unexplained_line
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -102,7 +103,8 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
         f"<h1>{h.esc(data.scenario.name)} {h.badge(v['verdict'])}</h1>",
         f"<p><b>{h.esc(v['reason'])}</b> (expected: {h.esc(v.get('expected', 'pass'))})</p>",
         f"<p>{h.esc(data.scenario.description)}</p>",
-        "<h2>Totals</h2>", h.table([v.get("totals", {})]),
+        "<h2>Totals</h2>", h.table([shown_totals(v)]),
+        *([f"<p>{h.esc(extra)}</p>"] if (extra := unexplained_line(v)) else []),
         "<h2>Checks</h2>",
         h.table([{"check": c["name"], "key": c["key"],
                   "valid": {True: "valid", False: "INVALID", None: "unknown"}[c["valid"]],

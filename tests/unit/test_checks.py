@@ -129,6 +129,24 @@ def test_more_sold_than_capacity_fails_even_if_final_looks_fine():
     assert result(r, "unique-values").valid is False
 
 
+def test_negative_final_is_oversold_even_within_capacity():
+    # one seat of two acknowledged, yet the store went below zero: something sold what it did not have
+    r = verdict([take("ok", 1)], -1, initial=2, checks=("no-oversell",))
+    o = result(r, "no-oversell")
+    assert o.valid is False and o.evidence["oversold"] == 1 and r.verdict == "fail"
+
+
+def test_oversell_unknown_when_the_final_value_was_not_read():
+    r = verdict([take("ok", 1)], {KEY: None}, initial=2, checks=("no-oversell",))
+    assert result(r, "no-oversell").valid is None and r.verdict == "unknown"
+
+
+def test_oversell_unknown_with_an_incomplete_history():
+    # missing reservations may have been acknowledged beyond the capacity
+    r = verdict([take("ok", 1)], 1, initial=2, checks=("no-oversell",), history=DECR_MISSING)
+    assert result(r, "no-oversell").valid is None and r.verdict == "unknown"
+
+
 def test_seat_acknowledged_but_not_taken_is_lost():
     r = verdict([take("ok", 1), take("ok", 0)], 1, initial=2, checks=SEATS)
     assert r.verdict == "fail"
@@ -164,28 +182,99 @@ def test_per_key_and_total():
     assert result(bad, "bounds", TOTAL_KEY).evidence["lost"] == 1
 
 
+def test_an_unknown_key_makes_the_summary_unknown_not_valid():
+    # two keys: "a" holds, "b" returned no values: over every key, unique-values is undecided
+    ops = [op("ok", value=1, key="a"), op("ok", key="b")]
+    r = verdict(ops, {"a": 1, "b": 1, KEY: 0}, checks=("unique-values",))
+    summary = result(r, "unique-values", ALL_KEYS)
+    assert summary.valid is None and summary.evidence["unknown_keys"] == 1
+    assert r.verdict == "unknown"
+
+
+def test_an_invalid_key_makes_the_summary_invalid():
+    ops = [op("ok", value=1, key="a"), op("ok", value=1, key="a"), op("ok", key="b")]
+    r = verdict(ops, {"a": 2, "b": 1, KEY: 0}, checks=("unique-values",))
+    assert result(r, "unique-values", ALL_KEYS).valid is False and r.verdict == "fail"
+
+
+def test_unique_values_unknown_when_the_final_value_was_not_read():
+    r = verdict([op("ok", value=1), op("ok", value=2)], {KEY: None}, checks=("unique-values",))
+    assert result(r, "unique-values").valid is None and r.verdict == "unknown"
+
+
+def test_unique_values_of_an_untouched_key_unknown_when_its_final_was_not_read():
+    r = verdict([op("ok", value=1, key="a")], {"a": 1, KEY: None}, checks=("unique-values",))
+    assert result(r, "unique-values", KEY).valid is None and r.verdict == "unknown"
+
+
 def test_untouched_key_must_keep_its_initial_value():
     r = verdict([op("ok", value=1, key="a")], {"a": 1, KEY: 3})
     assert r.verdict == "fail"
     assert result(r, "bounds", KEY).evidence["duplicated"] == 3
 
 
+INCR_MISSING = Completeness(complete=False, missing=("w2: no footer",), op_signs=frozenset({1}))
+DECR_MISSING = Completeness(complete=False, missing=("w2: no footer",), op_signs=frozenset({-1}))
+
+
 def test_incomplete_history_cannot_prove_duplication():
-    hist = Completeness(complete=False, missing=("w2: no footer",))
-    r = verdict([op("ok", value=1)], 5, history=hist)
+    r = verdict([op("ok", value=1)], 5, history=INCR_MISSING)
     assert r.verdict == "unknown"
-    assert result(r, "bounds").evidence["missing"] == ["w2: no footer"]
+    b = result(r, "bounds")
+    assert b.evidence["missing"] == ["w2: no footer"]
+    # how far the final lies beyond the recorded range is reported, but never as a finding
+    assert "duplicated" not in b.evidence and b.evidence["beyond_recorded"] == 4
+    assert r.totals["duplicated"] == 0 and r.totals["unexplained"] == 4
 
 
 def test_incomplete_history_still_proves_loss():
-    hist = Completeness(complete=False, missing=("w2: no footer",))
-    r = verdict([op("ok", value=1), op("ok", value=2)], 1, history=hist)
+    r = verdict([op("ok", value=1), op("ok", value=2)], 1, history=INCR_MISSING)
     assert r.verdict == "fail"
+    assert result(r, "bounds").valid is False and r.totals["lost"] == 1
+
+
+def test_incomplete_history_of_unknown_direction_proves_no_loss():
+    # Completeness without op_signs: a missing op may have moved the counter either way
+    hist = Completeness(complete=False, missing=("w2: no footer",))
+    r = verdict([op("ok", value=1), op("ok", value=2)], 1, history=hist, checks=("bounds",))
+    assert r.verdict == "unknown" and r.totals["lost"] == 0
+
+
+def test_incomplete_seats_history_still_proves_lost_reservations():
+    # three seats acknowledged, yet only one is gone: missing takes could only lower the final further
+    r = verdict([take("ok", 4), take("ok", 3), take("ok", 2)], 4, initial=5, checks=("bounds",),
+                history=DECR_MISSING)
+    assert r.verdict == "fail"
+    assert result(r, "bounds").evidence["lost"] == 2 and r.totals["lost"] == 2
+
+
+def test_incomplete_seats_history_without_ops_is_unknown_never_lost():
+    # the history file is gone: 50 seats taken by ops nobody recorded explain the final 0
+    r = verdict([], 0, initial=50, checks=SEATS, history=DECR_MISSING)
+    assert r.verdict == "unknown", r.reason
+    assert result(r, "bounds").valid is None and r.totals["lost"] == 0 and r.totals["unexplained"] == 50
+
+
+def test_incomplete_seats_history_below_the_range_is_unknown():
+    r = verdict([take("ok", 4)], 1, initial=5, checks=("bounds",), history=DECR_MISSING)
+    assert r.verdict == "unknown" and r.totals["duplicated"] == 0
 
 
 def test_incomplete_history_is_never_a_pass():
+    assert verdict([op("ok", value=1)], 1, history=INCR_MISSING).verdict == "unknown"
+    assert verdict([take("ok", 1)], 1, initial=2, checks=SEATS, history=DECR_MISSING).verdict == "unknown"
+
+
+def test_incomplete_history_still_proves_a_repeated_value():
+    r = verdict([op("ok", value=1), op("ok", value=1)], 2, history=INCR_MISSING, checks=("unique-values",))
+    assert r.verdict == "fail" and r.totals["duplicate_values"] == 1
+
+
+def test_incomplete_history_of_unknown_direction_cannot_place_values():
+    # a missing decrement could have brought the counter below a value an increment returned
     hist = Completeness(complete=False, missing=("w2: no footer",))
-    assert verdict([op("ok", value=1)], 1, history=hist).verdict == "unknown"
+    r = verdict([op("ok", value=1), op("ok", value=2)], 1, history=hist, checks=("unique-values",))
+    assert r.verdict == "unknown"
 
 
 def test_final_not_read_is_unknown():
@@ -265,7 +354,9 @@ STORIES = [  # (ops, final, keyword arguments): passing and failing histories
     ([op("ok", value=1, key="a"), op("ok", value=2, key="a"), op("ok", value=1, key="b")],
      {"a": 1, "b": 1, KEY: 0}, {}),  # per key and total
     ([op("ok", value=1, key="a")], {"a": 1, KEY: 3}, {}),  # an untouched key moved
-    ([op("ok", value=1)], 5, {"history": Completeness(complete=False, missing=("w2: no footer",))}),
+    ([op("ok", value=1)], 5, {"history": INCR_MISSING}),
+    ([op("ok", value=1), op("ok", value=2)], 1, {"history": INCR_MISSING}),
+    ([], 0, {"initial": 50, "checks": SEATS, "history": DECR_MISSING}),
     ([op("ok", value=2**70), op("ok", value=2**70), op("ok", 2**65, None)], 2**70, {}),  # beyond 64 bits
     ([op("ok", value=1) for _ in range(100)], 100, {}),  # evidence capped
 ]

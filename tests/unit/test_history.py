@@ -223,7 +223,7 @@ def test_streaming_read_keeps_no_ops_but_can_rebuild_them(tmp_path):
     assert [o.value for o in h.ops] == [1]  # re-read on demand
 
 
-# --- version 2: malformed files are errors that name the file and the record -------------------
+# --- version 2: damage ends the readable part, named by file, byte and record --------------------
 
 ANCHOR = 5_000_000
 
@@ -293,23 +293,60 @@ def test_hand_built_records_read(tmp_path):
 ])
 def test_malformed_record_names_file_offset_and_record(tmp_path, records, where, what):
     p = v2_file(tmp_path, *records)
-    header = len(p.read_bytes()) - sum(len(r) for r in records)
-    with pytest.raises(HistoryError) as e:
-        read_worker_history(p)
-    assert f"{p}: byte {header + where * RECORD_BYTES} (record {where}): " in str(e.value)
-    assert what in str(e.value)
+    data = p.read_bytes()
+    header = len(data) - sum(len(r) for r in records)
+    h = read_worker_history(p)
+    assert not h.complete
+    assert f"{p}: byte {header + where * RECORD_BYTES} (record {where}): " in (h.problem or "")
+    assert what in (h.problem or "")
+    # every op before the damage is kept, as if the file had been cut there
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    (cut / "h.cbhist").write_bytes(data[:header + where * RECORD_BYTES])
+    assert [(o.id, o.outcome, o.value) for o in by_id(p)] == [(o.id, o.outcome, o.value)
+                                                              for o in by_id(cut / "h.cbhist")]
 
 
-def test_footer_that_disagrees_with_the_records_is_an_error(tmp_path):
+def test_damage_keeps_the_acknowledged_ops_before_it(tmp_path):
+    # three ops acknowledged, then a garbled record: the three stay ok, the file is incomplete
+    p = v2_file(tmp_path, string(1, "k"), inv(0), done(0, 1), inv(1), done(1, 2), inv(2), done(2, 3),
+                b"\xff" * RECORD_BYTES, inv(3), done(3, 4), footer(4, 4))
+    h = read_worker_history(p)
+    assert not h.complete and "unknown record tag 255" in (h.problem or "")
+    assert [(o.id, o.outcome.value, o.value) for o in by_id(p)] == [(0, "ok", 1), (1, "ok", 2), (2, "ok", 3)]
+
+
+def test_damage_in_a_later_block_keeps_the_earlier_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(history, "_CHUNK_RECORDS", 4)
+    records = [string(1, "k")] + [r for i in range(6) for r in (inv(i), done(i, i + 1))]
+    p = v2_file(tmp_path, *records, done(2, 9), footer(6, 6))  # op 2 completed twice, at record 14
+    h = read_worker_history(p)
+    assert "op 2 completed twice" in (h.problem or "") and "(record 14)" in (h.problem or "")
+    assert [o.value for o in by_id(p)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_footer_that_disagrees_with_the_records_is_incomplete(tmp_path):
     p = v2_file(tmp_path, string(1, "k"), inv(0), done(0), footer(5, 1))
-    with pytest.raises(HistoryError, match=r"h.cbhist: the footer counts 5 ops invoked"):
-        read_worker_history(p)
+    h = read_worker_history(p)
+    assert not h.complete and "h.cbhist: the footer counts 5 ops invoked" in (h.problem or "")
+    assert [o.outcome for o in h.ops] == [Outcome.OK]
 
 
-def test_bytes_after_the_footer_are_an_error(tmp_path):
+def test_bytes_after_the_footer_are_damage(tmp_path):
     p = v2_file(tmp_path, string(1, "k"), inv(0), footer(1, 0), b"\x00\x01")
-    with pytest.raises(HistoryError, match="record after the footer"):
-        read_worker_history(p)
+    h = read_worker_history(p)
+    assert not h.complete and "record after the footer" in (h.problem or "")
+
+
+def test_a_folder_with_an_unreadable_file_names_it_and_reads_the_others(tmp_path):
+    w = writer(tmp_path, "good")
+    w.complete(w.invoke("k", "incr", 1), Completion.ok(1))
+    w.close()
+    (tmp_path / "history" / "bad.cbhist").write_bytes(b"\x00 junk\n")
+    h = read_history(tmp_path / "history")
+    assert [(x.worker, x.complete) for x in h.workers] == [("bad", False), ("good", True)]
+    assert "bad.cbhist:1: not a counterbench history" in (h.workers[0].problem or "")
+    assert len(list(h.ops())) == 1
 
 
 def test_not_a_history(tmp_path):
@@ -385,16 +422,19 @@ def test_version_1_torn_last_line_is_incomplete_not_an_error(tmp_path):
     assert not h.complete and "torn" in (h.problem or "")
 
 
-def test_version_1_completion_without_invoke_is_corrupt(tmp_path):
-    p = v1_file(tmp_path, '["c",3,1,"ok",1,null]', '{"type": "footer", "invoked": 0, "completed": 0}')
-    with pytest.raises(HistoryError, match="not invoked"):
-        read_worker_history(p)
+def test_version_1_completion_without_invoke_is_damage(tmp_path):
+    p = v1_file(tmp_path, '["i",0,1,"k","incr",1]', '["c",0,2,"ok",1,null]', '["c",3,1,"ok",1,null]',
+                '{"type": "footer", "invoked": 1, "completed": 1}')
+    h = read_worker_history(p)
+    assert not h.complete and "w1.jsonl:4: completion of op 3 that was not invoked" in (h.problem or "")
+    assert [(o.id, o.outcome) for o in h.ops] == [(0, Outcome.OK)]
 
 
 def test_version_1_malformed_record_names_file_and_line(tmp_path):
-    p = v1_file(tmp_path, '["c",3,1,"ok"]')
-    with pytest.raises(HistoryError, match=r"w1.jsonl:2: malformed record"):
-        read_worker_history(p)
+    p = v1_file(tmp_path, '["i",0,1,"k","incr",1]', '["c",0,2,"ok"]')
+    h = read_worker_history(p)
+    assert not h.complete and "w1.jsonl:3: malformed record" in (h.problem or "")
+    assert [(o.id, o.outcome) for o in h.ops] == [(0, Outcome.INDETERMINATE)]  # its completion is damaged
 
 
 def test_version_1_retried_op_keeps_its_attempt_count(tmp_path):
