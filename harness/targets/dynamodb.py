@@ -1,14 +1,18 @@
 """The dynamodb target: UpdateItem ADD / SET +, conditional seats, and unsafe variants.
 
 DynamoDB counters are not idempotent, so SDK retries are off by default
-(``max_attempts: 1``). When a scenario enables them, an op that needed more
-than one attempt may have been applied more than once: it is recorded as
-indeterminate, with its attempt count, whatever the last attempt answered.
+(``max_attempts: 1``). When a scenario enables them, every attempt of an op is
+noted as it ends (botocore's ``needs-retry`` event): refused in a way that proves
+nothing was applied (a refusal code, no connection), answered 2xx, or anything
+else (a timeout, a reset, a 5xx: it may have been applied). An op is then what
+its last attempt says only if every earlier attempt was refused; otherwise it is
+indeterminate, with its attempt count.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +27,28 @@ from harness.targets.address import is_loopback_host
 AttrMap = dict[str, dict[str, str]]
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "counterbench", "aws_secret_access_key": "counterbench"}
+
+
+# attempts of the op under way in this thread (a greenlet under gevent, whose patching makes this local to it):
+# True applied (2xx), False certainly not (refused, never connected), None it may have been
+_attempts = threading.local()
+
+
+def _note_attempt(response: Any = None, caught_exception: BaseException | None = None, **_: Any) -> None:
+    """botocore ``needs-retry`` handler: runs after every attempt, the last included; decides nothing."""
+    log: list[bool | None] | None = getattr(_attempts, "log", None)
+    if log is None:
+        return
+    if caught_exception is not None:
+        log.append(False if classify_exception(caught_exception, DYNAMODB_RULES).outcome is Outcome.FAIL else None)
+        return
+    parsed = response[1] if isinstance(response, tuple) and len(response) == 2 else {}
+    status = parsed.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if isinstance(status, int) and 200 <= status < 300:
+        log.append(True)
+        return
+    code = str(parsed.get("Error", {}).get("Code", ""))
+    log.append(False if classify_dynamodb_error(code, "", status).outcome is Outcome.FAIL else None)
 
 
 def dynamodb_client(*, url: str | None, region: str, timeout: float, max_attempts: int = 1, pool: int = 10) -> Any:
@@ -41,8 +67,11 @@ def dynamodb_client(*, url: str | None, region: str, timeout: float, max_attempt
         kwargs.update(LOCAL_CREDENTIALS)
     config = Config(retries={"total_max_attempts": max_attempts, "mode": "standard"}, connect_timeout=timeout,
                     read_timeout=timeout, max_pool_connections=pool)
-    return session.client("dynamodb", endpoint_url=url, region_name=region or os.environ.get("AWS_REGION"),
-                          config=config, **kwargs)
+    client = session.client("dynamodb", endpoint_url=url, region_name=region or os.environ.get("AWS_REGION"),
+                            config=config, **kwargs)
+    if max_attempts > 1:  # each attempt's fate decides whether a retried op can still be ok or fail
+        client.meta.events.register("needs-retry.dynamodb", _note_attempt)
+    return client
 
 
 def _number(attrs: Mapping[str, Any] | None, name: str) -> int | None:
@@ -57,7 +86,7 @@ def _number(attrs: Mapping[str, Any] | None, name: str) -> int | None:
         raise BadReply(f"{name} is not an integer: {raw!r:.40}") from e
 
 
-def _attempts(meta_source: Mapping[str, Any]) -> int:
+def _attempts_of(meta_source: Mapping[str, Any]) -> int:
     return int(meta_source.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
 
 
@@ -76,19 +105,27 @@ class DynamoOps:
     def _call(self, fn: Callable[[], dict[str, Any]], value: Callable[[dict[str, Any]], int | None]) -> Completion:
         from botocore.exceptions import ClientError
 
+        log: list[bool | None] = []
+        _attempts.log = log
         try:
             resp = fn()
-            attempts = _attempts(resp)
+            attempts = _attempts_of(resp)
             done = Completion.ok(value(resp))
         except ClientError as e:
             err = e.response.get("Error", {})
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            attempts = _attempts(e.response)
+            attempts = _attempts_of(e.response)
             done = classify_dynamodb_error(str(err.get("Code", "")), str(err.get("Message", "")), status)
         except Exception as e:
             attempts = 1
             done = classify_exception(e, DYNAMODB_RULES)
+        finally:
+            _attempts.log = None
+        attempts = max(attempts, len(log))
         if attempts > 1:
+            earlier = log[:attempts - 1] if len(log) == attempts else [None]  # unnoted: may have been applied
+            if all(a is False for a in earlier):
+                return done._replace(attempts=attempts)  # only the last attempt can have reached the table
             # an earlier attempt may have been applied as well: the op's effect is unknown
             reason = f"{attempts} attempts; last: {done.outcome.value}{': ' + done.error if done.error else ''}"
             return Completion(Outcome.INDETERMINATE, None, reason[:200], attempts)
