@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -29,10 +30,12 @@ from harness.errors import ConfigError, CounterbenchError, TargetError
 from harness.judge import judge
 from harness.load import Master, run_load
 from harness.runfolder import RunFolder, new_run_id
+from harness.secrets import register_environment, register_run, register_url, scrub
 from harness.summary import print_summary, print_table
 from harness.targets.address import check_safe, check_target_safe
 
 EXIT = {"pass": 0, "fail": 1, "unknown": 2}
+TARGET_URL_ENV = "COUNTERBENCH_TARGET_URL"
 
 
 def _start_store(kind: str, stack: ExitStack) -> Any:
@@ -113,6 +116,7 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
         from harness.aws import apply_deployment, read_deployment
 
         scenario = apply_deployment(scenario, read_deployment(Path(args.deployment)))
+    register_run(scenario.model_dump(mode="json"), scenario.target.url)  # from here on, scrubbed from every line
     run_id = new_run_id(scenario.name)
     folder = RunFolder(out if out is not None else Path("reports") / run_id)
     if folder.run_json.exists():
@@ -149,7 +153,7 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
         except TargetError as e:
             # the history is still worth a verdict: without a final value it can only be unknown
             folder.update(folder.run_json, final_read_error=str(e))
-            print(f"{scenario.name}: error: the final state could not be read: {e}", file=sys.stderr)
+            print(f"{scenario.name}: error: the final state could not be read: {scrub(str(e))}", file=sys.stderr)
     verdict = judge(folder)
     shipping = folder.path / "shipping.json"
     sent = {w["worker"]: w for w in json.loads(shipping.read_text())["workers"]} if shipping.exists() else {}
@@ -184,7 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         except CounterbenchError as e:
             if len(names) == 1:
                 raise
-            print(f"{name}: error: {e}", file=sys.stderr)
+            print(f"{name}: error: {scrub(str(e))}", file=sys.stderr)
             errors += 1
             results.append({"scenario": name, "verdict": "error", "reason": str(e)})
             continue
@@ -312,7 +316,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--file", default="scenarios.yaml", help="scenario file (default scenarios.yaml)")
     r.add_argument("-s", "--scenario", action="append", help="scenario name; repeat for a suite")
     r.add_argument("--suite", help="a suite of the scenario file: its scenarios in order, then a comparison")
-    r.add_argument("--target-url", help="redis://host:port/db or http://host:port (default: a local target)")
+    r.add_argument("--target-url", default=os.environ.get(TARGET_URL_ENV) or None,
+                   help="redis://host:port/db or http://host:port (default: $COUNTERBENCH_TARGET_URL, else a "
+                        "local target); with credentials, prefer the variable: a command line shows in ps")
     r.add_argument("--users", type=int, help="concurrent users")
     r.add_argument("--spawn-rate", type=float, help="users started per second")
     r.add_argument("--duration", type=int, help="seconds of load")
@@ -380,10 +386,12 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    register_environment()
+    register_url(getattr(args, "target_url", None))
     try:
         return int(args.fn(args))
     except CounterbenchError as e:
-        print(f"counterbench: error: {e}", file=sys.stderr)
+        print(f"counterbench: error: {scrub(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("counterbench: interrupted", file=sys.stderr)

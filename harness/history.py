@@ -63,6 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HistoryError, HistorySchemaError
 from harness.ops import Completion, Op, OpKind, Outcome
+from harness.secrets import scrub
 
 if TYPE_CHECKING:
     import numpy as np
@@ -213,7 +214,7 @@ class HistoryWriter:
         error = done.error
         ref = 0
         if error is not None:
-            error = error[:_ERROR_CHARS]
+            error = scrub(error)[:_ERROR_CHARS]  # an exception's text may quote a URL with its credentials
             ref = self._strings.get(error) or self._define(error)
         try:
             if value is not None:

@@ -92,5 +92,4 @@ def judge(folder: RunFolder) -> dict[str, Any]:
                     "complete": completeness.complete, "missing": list(completeness.missing)},
         "checks": [c.to_json() for c in report.checks],
     }
-    folder.write(folder.verdict_json, doc)
-    return {"schema_version": 1, **doc}
+    return folder.write(folder.verdict_json, doc)

@@ -10,7 +10,8 @@ from typing import Any
 
 from harness.config import Scenario
 from harness.runfolder import RunFolder, environment
-from harness.targets.address import check_target_safe, redact
+from harness.secrets import register_run
+from harness.targets.address import check_target_safe
 from harness.targets.factory import make_admin
 from harness.workloads import scenario_keys
 
@@ -21,12 +22,11 @@ def prepare(folder: RunFolder, *, scenario: Scenario, run_id: str, target_url: s
     check_target_safe(scenario, target_url)
     keys = scenario_keys(scenario, run_id)
     described = scenario.model_dump(mode="json")
-    if described["target"].get("url"):
-        described["target"]["url"] = redact(described["target"]["url"])  # credentials never reach a file
-    folder.write(folder.run_json, {
+    register_run(described, target_url)  # so that every later line or file can be scrubbed of them
+    folder.write(folder.run_json, {  # written through harness.secrets.clean: credentials never reach it
         "run_id": run_id,
         "scenario": described,
-        "target": {"kind": scenario.target.kind, "url": redact(target_url), "variant": scenario.target.variant},
+        "target": {"kind": scenario.target.kind, "url": target_url, "variant": scenario.target.variant},
         "keys": keys,
         "environment": environment(),
         "started_at": time.time(),

@@ -7,6 +7,7 @@ what a user gets with plain `locust -f locustfiles/<workload>.py`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,13 @@ from harness.runfolder import RunFolder
 from harness.stack.process import free_port
 
 LOCUSTFILES = Path(__file__).resolve().parent.parent / "locustfiles"
+# the run's own scenario and target URL, credentials included, for the load processes: by environment,
+# never on their command line (``ps`` shows argv to every user of the machine); run.json has them redacted
+TARGET_ENV = "COUNTERBENCH_TARGET"
+
+
+def target_env(scenario: Scenario, target_url: str) -> dict[str, str]:
+    return {TARGET_ENV: json.dumps({"scenario": scenario.model_dump(mode="json"), "target_url": target_url})}
 
 
 def locustfile_for(scenario: Scenario) -> Path:
@@ -31,8 +39,9 @@ def locustfile_for(scenario: Scenario) -> Path:
     return path
 
 
-def locust_command(scenario: Scenario, folder: RunFolder, target_url: str, *, processes: int = 1,
+def locust_command(scenario: Scenario, folder: RunFolder, *, processes: int = 1,
                    master: Master | None = None) -> list[str]:
+    """The load child's command line: no target URL or credential on it (see ``target_env``)."""
     load = scenario.load
     # several processes: Locust forks a master and that many workers, each with its own history
     fork: list[str] = []
@@ -52,7 +61,7 @@ def locust_command(scenario: Scenario, folder: RunFolder, target_url: str, *, pr
         "--only-summary", "--exit-code-on-error", "0",
         "--json-file", str(folder.path / "locust"),
         "--logfile", str(folder.locust_log),
-        "--run-dir", str(folder.path), "--prepared", "--target-url", target_url,
+        "--run-dir", str(folder.path), "--prepared",
     ]
 
 
@@ -71,9 +80,10 @@ def worker_command(scenario: Scenario, *, master_host: str, master_port: int) ->
 def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, quiet: bool = True,
              processes: int = 1, master: Master | None = None) -> int:
     """Run the load to completion, showing progress unless quiet; returns Locust's exit code."""
-    cmd = locust_command(scenario, folder, target_url, processes=processes, master=master)
+    cmd = locust_command(scenario, folder, processes=processes, master=master)
     with open(folder.path / "locust.out", "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **target_env(scenario, target_url)})
         try:
             code = watch(proc, folder.path, scenario, quiet=quiet)
         except BaseException:

@@ -14,12 +14,14 @@ Two modes:
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 import socket
 import sys
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,16 +43,18 @@ from harness.errors import CounterbenchError, HistoryError
 from harness.history import HistoryWriter, history_file
 from harness.judge import judge
 from harness.latencies import HistoryLatencies
+from harness.load import TARGET_ENV
 from harness.metrics import LatencyRecorder, op_label, op_tag
 from harness.ops import Completion, Outcome
 from harness.runfolder import RunFolder, new_run_id
+from harness.secrets import register_run, scrub
 from harness.shipping import Receiver, chunks
 from harness.targets import OpClient
 from harness.targets.address import check_target_safe
 from harness.targets.apigateway import ApiGatewayOps, sigv4_signer
 from harness.targets.dynamodb import dynamodb_client
 from harness.targets.factory import make_dynamo_ops, make_redis_ops
-from harness.targets.http import HttpOps, Transport
+from harness.targets.http import BaseUrl, HttpOps, Transport
 from harness.targets.keepalive import KeepAliveConnection
 from harness.watchdog import Watchdog
 from harness.workloads import OpChooser, scenario_keys, sharded
@@ -170,7 +174,7 @@ class Session:
     def fatal(self, message: str) -> None:
         """Stop the whole run loudly: Locust would otherwise log and swallow the error."""
         if self.failed is None:
-            self.failed = message
+            self.failed = message = scrub(message)
             log.critical("counterbench: %s", message)
             sys.stderr.write(f"counterbench: {message}\n")
         self.env.process_exit_code = 2
@@ -183,14 +187,18 @@ class Session:
             raise CounterbenchError("counterbench users need Locust's command-line options")
         if self.prepared:
             folder = RunFolder(Path(opts.run_dir))
-            if self.run_doc is not None:  # a remote worker: run.json came from the master
-                doc = self.run_doc
+            given = json.loads(os.environ[TARGET_ENV]) if os.environ.get(TARGET_ENV) else None
+            if self.run_doc is not None:  # a remote worker: the run came from the master
+                doc, given = self.run_doc["run"], self.run_doc["target"]
                 folder = RunFolder(Path(self.ship_dir or opts.run_dir))
             else:
                 doc = folder.read(folder.run_json)
-            scenario = Scenario.model_validate(doc["scenario"])
-            check_target_safe(scenario, opts.target_url)  # every process refuses, not only the CLI
-            return Run(scenario=scenario, folder=folder, target_url=opts.target_url, keys=list(doc["keys"]))
+            if given is None:
+                raise CounterbenchError(f"the load process got no target ({TARGET_ENV} is not set)")
+            scenario = Scenario.model_validate(given["scenario"])  # run.json's copy has its credentials redacted
+            register_run(given["scenario"], given["target_url"])
+            check_target_safe(scenario, given["target_url"])  # every process refuses, not only the CLI
+            return Run(scenario=scenario, folder=folder, target_url=given["target_url"], keys=list(doc["keys"]))
         if not opts.scenario:
             raise CounterbenchError("--scenario NAME is required (see scenarios.yaml)")
         scenario = get_scenario(opts.scenarios_file, opts.scenario)
@@ -214,8 +222,10 @@ class Session:
             run = self.run = self.load_run()
             runner = self.env.runner
             if isinstance(runner, MasterRunner) and self.prepared:
-                # workers on other machines cannot read run.json: send it before they spawn
-                runner.send_message("cb_run", run.folder.read(run.folder.run_json))
+                # workers on other machines cannot read run.json: send it, and the target with its
+                # credentials (held in memory there, never written), before they spawn
+                runner.send_message("cb_run", {"run": run.folder.read(run.folder.run_json), "target": {
+                    "scenario": run.scenario.model_dump(mode="json"), "target_url": run.target_url}})
             target = run.scenario.target
             if isinstance(target, DynamoTarget) and not isinstance(self.env.runner, MasterRunner):
                 # built before users start: building it from every user at once would stall them all
@@ -402,9 +412,22 @@ class Session:
 SESSION: Session | None = None
 
 
+class _ScrubLogs(logging.Filter):
+    """Every line Locust logs (locust.log, the console) is scrubbed of the run's credentials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = scrub(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = scrub("".join(traceback.format_exception(*record.exc_info)).rstrip())
+            record.exc_info = None
+        return True
+
+
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
     global SESSION
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_ScrubLogs())
     SESSION = Session(environment)
     SESSION.register()
 
@@ -484,20 +507,27 @@ class CounterUser(User):
 
     def _http_transport(self, base_url: str, timeout: float, watchdog: Watchdog | None) -> Transport:
         """A lean keep-alive connection for http://; Locust's FastHttpSession (geventhttpclient,
-        without retries or redirects) for https://."""
+        without retries or redirects) for https://. Either way each path gets the base URL's path in
+        front and its query behind, and its user and password as Basic auth (``BaseUrl``)."""
+        base = BaseUrl.parse(base_url)
         parts = urlsplit(base_url)
         if parts.scheme == "http" and parts.hostname:
             conn = KeepAliveConnection(parts.hostname, parts.port or 80, timeout=timeout, deadlines=watchdog)
-            prefix = parts.path.rstrip("/")
-            if not prefix:
+            if not base.prefix and not base.query and base.authorization is None:
                 return conn
-            return lambda method, path, body, headers: conn(method, prefix + path, body, headers)
-        session = FastHttpSession(base_url=base_url.rstrip("/"), request_event=_NoEvents(), user=self, max_retries=0,
+
+            def via(method: str, path: str, body: bytes | None,
+                    headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+                return conn(method, base.path(path), body, base.headers(headers))
+
+            via.close = conn.close  # type: ignore[attr-defined]
+            return via
+        session = FastHttpSession(base_url=base.origin, request_event=_NoEvents(), user=self, max_retries=0,
                                   max_redirects=0, network_timeout=timeout, connection_timeout=timeout)
 
         def send(method: str, path: str, body: bytes | None,
                  headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
-            resp = session.request(method, path, data=body, headers=dict(headers))
+            resp = session.request(method, base.path(path), data=body, headers=dict(base.headers(headers)))
             if not resp.status_code:  # no answer at all: the transport error decides
                 raise resp.error or ConnectionError("no response")
             return resp.status_code, dict(resp.headers or {}), resp.content or b""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import RunFolderError
+from harness.secrets import clean
 
 # Version history of run.json, state.json and verdict.json:
 #   1: first version
@@ -74,12 +75,15 @@ class RunFolder:
             raise RunFolderError(f"{path} is missing: {self.path} is not a finished run folder")
         return read_versioned(path, SCHEMA_VERSION, RunFolderError)
 
-    def write(self, path: Path, doc: dict[str, Any]) -> None:
-        """Write atomically, so a reader never sees half a file."""
+    def write(self, path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+        """Write atomically, so a reader never sees half a file; credentials never reach it
+        (``harness.secrets.clean``). Returns what was written."""
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps({"schema_version": SCHEMA_VERSION, **doc}, indent=2) + "\n", encoding="utf-8")
+        written: dict[str, Any] = clean({"schema_version": SCHEMA_VERSION, **doc})
+        tmp.write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
+        return written
 
     def update(self, path: Path, **fields: Any) -> None:
         doc = self.read(path)

@@ -12,6 +12,7 @@ import sys
 
 import uvicorn
 
+from harness.service import STORE_URL_ENV
 from harness.service.asgi import CONFIG_ENV
 
 STORES = ("memory", "redis", "postgres", "dynamodb")
@@ -20,7 +21,8 @@ STORES = ("memory", "redis", "postgres", "dynamodb")
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="counterbench serve", description="the reference counter service")
     p.add_argument("--store", choices=STORES, default="memory")
-    p.add_argument("--store-url", help="redis://..., postgresql://..., or a DynamoDB endpoint URL")
+    p.add_argument("--store-url", default=os.environ.get(STORE_URL_ENV),
+                   help=f"redis://..., postgresql://..., or a DynamoDB endpoint URL (default: ${STORE_URL_ENV})")
     p.add_argument("--unsafe", action="store_true",
                    help="deliberately unsafe: read-modify-write increments, check-then-act seats")
     p.add_argument("--host", default="127.0.0.1")

@@ -42,6 +42,10 @@ class LocalServer:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str]:
+        """Extra environment for the server (secrets go here, never into ``command``)."""
+        return {}
+
     def ready(self) -> bool:
         return port_open(self.port)
 
@@ -60,7 +64,8 @@ class LocalServer:
         log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - the child owns it
         try:
             self._proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, cwd=self.dir)
+                                          stdin=subprocess.DEVNULL, cwd=self.dir,
+                                          env={**os.environ, **self.environment()})
         except OSError as e:
             raise StackError(f"cannot start {self.name}: {e}") from e
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import urllib.request
 
+from harness.service import STORE_URL_ENV
 from harness.stack.process import LocalServer
 
 
@@ -19,11 +20,13 @@ class ReferenceService(LocalServer):
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "harness.service", "--store", self.store, "--host", "127.0.0.1",
                "--port", str(self.port), "--workers", str(self.workers)]
-        if self.store_url:
-            cmd += ["--store-url", self.store_url]
         if self.variant != "atomic":
             cmd.append("--unsafe")
         return cmd
+
+    def environment(self) -> dict[str, str]:
+        # the store's URL (credentials and all) by environment, never on the command line
+        return {STORE_URL_ENV: self.store_url} if self.store_url else {}
 
     def ready(self) -> bool:
         try:

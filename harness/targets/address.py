@@ -1,13 +1,14 @@
-"""Target addresses: parsing, the loopback safety rule, and redaction for reports."""
+"""Target addresses: the loopback safety rule and scheme checks (redaction lives in harness.secrets)."""
 
 from __future__ import annotations
 
 import ipaddress
 import socket
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, SafetyError
+from harness.secrets import redact_url
 
 
 def is_loopback_host(host: str) -> bool:
@@ -30,7 +31,7 @@ def check_safe(url: str, *, allow_remote: bool) -> None:
     host = urlsplit(url).hostname or ""
     if not allow_remote and not is_loopback_host(host):
         raise SafetyError(
-            f"refusing to send load to {host or url!r}: not a loopback address. "
+            f"refusing to send load to {host or redact_url(url)!r}: not a loopback address. "
             "Set `allow_remote: true` in the scenario to load-test a remote target."
         )
 
@@ -44,19 +45,7 @@ def check_target_safe(scenario: Any, url: str) -> None:
         check_safe(item.url or f"https://dynamodb.{region}.amazonaws.com", allow_remote=scenario.allow_remote)
 
 
-def redact(url: str) -> str:
-    """The URL without user or password, as reports and logs may show it."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 def require_scheme(url: str, schemes: tuple[str, ...], what: str) -> None:
     scheme = urlsplit(url).scheme
     if scheme not in schemes:
-        raise ConfigError(f"--target-url {redact(url)!r}: a {what} target needs a {' or '.join(schemes)}:// URL")
+        raise ConfigError(f"--target-url {redact_url(url)!r}: a {what} target needs a {' or '.join(schemes)}:// URL")

@@ -6,8 +6,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from harness.config import ApiGatewayTarget, DynamoTarget, HttpTarget, RedisTarget, Scenario
+from harness.secrets import redact_url
 from harness.targets import Deadlines, TargetAdmin
-from harness.targets.address import is_loopback_host, redact, require_scheme
+from harness.targets.address import is_loopback_host, require_scheme
 from harness.targets.dynamodb import DynamoAdmin, DynamoOps, dynamodb_client
 from harness.targets.http import HttpAdmin
 from harness.targets.redis import RedisAddress, RedisAdmin, RedisOps
@@ -29,7 +30,7 @@ def make_admin(scenario: Scenario, url: str | None) -> TargetAdmin:
         client = dynamodb_client(url=url, region=t.region, timeout=10)
         return DynamoAdmin(client, table=t.table, key_of=lambda k: {t.partition_key: {"S": k}},
                            attribute=t.attribute, key_schema=[t.partition_key], create_table=t.create_table,
-                           where=redact(url) if url else f"AWS {t.region}")
+                           where=redact_url(url) if url else f"AWS {t.region}")
     assert isinstance(t, ApiGatewayTarget)
     item = t.item
     local = item.url is not None and is_loopback_host(urlsplit(item.url).hostname or "")
@@ -38,7 +39,7 @@ def make_admin(scenario: Scenario, url: str | None) -> TargetAdmin:
     # locally the stack creates the table the templates name; in AWS `counterbench aws deploy` did
     return DynamoAdmin(client, table=item.table, key_of=lambda _k: key, attribute=item.attribute,
                        key_schema=list(item.key), create_table=local,
-                       where=redact(item.url) if item.url else f"AWS {item.region}")
+                       where=redact_url(item.url) if item.url else f"AWS {item.region}")
 
 
 def make_redis_ops(scenario: Scenario, url: str, *, deadlines: Deadlines | None = None) -> RedisOps:

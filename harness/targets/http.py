@@ -7,6 +7,7 @@ sets up and reads final values with the standard library, outside the load.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.error
@@ -14,15 +15,53 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from harness.classify import HTTP_RULES, BadReply, classify_exception, classify_http_status
 from harness.config import HttpCall, HttpContract, ValueSpec
 from harness.errors import TargetError, TargetUnreachable
 from harness.ops import Completion
+from harness.secrets import redact_url
 
 # (method, path, body, headers) -> (status, headers, body); raises on transport errors
 Transport = Callable[[str, str, bytes | None, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BaseUrl:
+    """A service's base URL, split for building requests: ``http://u:p@host:port/prefix?api_key=...``.
+
+    Each request goes to ``prefix + call path``, with the base URL's query after the call's own (an
+    API key in the query reaches every request), and a user and password become Basic auth.
+    """
+
+    origin: str  # scheme://host[:port]
+    prefix: str  # the base path, without a trailing "/"
+    query: str
+    authorization: str | None
+
+    @staticmethod
+    def parse(url: str) -> BaseUrl:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+        auth = None
+        if parts.username is not None or parts.password is not None:
+            pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+            auth = "Basic " + base64.b64encode(pair).decode()
+        return BaseUrl(origin=f"{parts.scheme}://{netloc}", prefix=parts.path.rstrip("/"), query=parts.query,
+                       authorization=auth)
+
+    def path(self, call_path: str) -> str:
+        path = self.prefix + call_path
+        if not self.query:
+            return path
+        return path + ("&" if "?" in path else "?") + self.query
+
+    def headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
+        if self.authorization is None or any(k.lower() == "authorization" for k in headers):
+            return headers
+        return {**headers, "Authorization": self.authorization}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,13 +176,14 @@ class HttpAdmin:
     """Setup and final reads with urllib (no gevent needed)."""
 
     def __init__(self, base_url: str, contract: HttpContract, *, timeout: float = 10.0) -> None:
-        self._base = base_url.rstrip("/")
+        self._url = BaseUrl.parse(base_url)
+        self._base = redact_url(base_url.rstrip("/"))  # as messages show it
         self._codec = HttpCodec(contract)
         self._timeout = timeout
 
     def _call(self, req: Request) -> tuple[int, Mapping[str, str], bytes]:
-        r = urllib.request.Request(self._base + req.path, data=req.body, method=req.method,
-                                   headers=dict(req.headers))
+        r = urllib.request.Request(self._url.origin + self._url.path(req.path), data=req.body, method=req.method,
+                                   headers=dict(self._url.headers(req.headers)))
         try:
             with urllib.request.urlopen(r, timeout=self._timeout) as resp:
                 return resp.status, dict(resp.headers.items()), resp.read()

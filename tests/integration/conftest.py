@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -37,11 +38,12 @@ def run_cli(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any] | None]:
     return code, (json.loads(verdict.read_text()) if verdict.exists() else None)
 
 
-def start_service(mode: str, every: int = 20) -> tuple[subprocess.Popen[bytes], str]:
+def start_service(mode: str, every: int = 20, env: dict[str, str] | None = None
+                  ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "faulty_service.py"), "--mode", mode,
                              "--every", str(every), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

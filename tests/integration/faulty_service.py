@@ -14,14 +14,22 @@ Faults hit every Nth request, so runs are deterministic in what they break:
     double        applies the update twice                          (duplicates: must fail)
     dup-values    applies correctly but returns the previous value  (repeated ids: must fail)
     oversell      sells seats down to -3                            (oversell: must fail)
+
+With ``GUARD_*`` in its environment (never its command line: a test looks for secrets in ``ps``),
+every request but /health must carry them, or gets 401: the path prefix ``GUARD_PREFIX``, the
+query ``api_key=GUARD_QUERY``, the header ``X-Api-Key: GUARD_HEADER`` and Basic auth ``GUARD_BASIC``
+(``user:password``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
+import os
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 
@@ -96,12 +104,31 @@ class Faulty:
         return 200, json.dumps({"value": value}).encode()
 
 
+def guarded(scope: dict[str, Any]) -> str | None:
+    """The path without the guard's prefix, or None when the request lacks a secret the guard wants."""
+    path = scope["path"]
+    prefix = os.environ.get("GUARD_PREFIX", "")
+    if path == "/health" or not os.environ.get("GUARD_QUERY"):
+        return path
+    headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+    query = parse_qs(scope["query_string"].decode())
+    basic = "Basic " + base64.b64encode(os.environ["GUARD_BASIC"].encode()).decode()
+    if not path.startswith(prefix) or query.get("api_key") != [os.environ["GUARD_QUERY"]] \
+            or headers.get("x-api-key") != os.environ["GUARD_HEADER"] or headers.get("authorization") != basic:
+        return None
+    return path[len(prefix):]
+
+
 def make_app(faulty: Faulty) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         body = await read_body(receive)
-        status, payload = await faulty.handle(scope["method"], scope["path"], body)
+        path = guarded(scope)
+        if path is None:
+            status, payload = 401, b'{"error": "a secret is missing"}'
+        else:
+            status, payload = await faulty.handle(scope["method"], path, body)
         if payload == RESET:
             # promise a body, send half, then fail: the server closes the connection mid-answer
             await send({"type": "http.response.start", "status": 200,

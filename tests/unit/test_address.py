@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import SafetyError
-from harness.targets.address import check_safe, is_loopback_host, redact
+from harness.secrets import redact_url as redact
+from harness.targets.address import check_safe, is_loopback_host
 from harness.targets.redis import RedisAddress
 
 

@@ -79,3 +79,16 @@ def test_custom_contract():
     assert (req.path, req.body, req.headers["Content-Type"]) == ("/api/v2/seats:add", b"n=2", "text/plain")
     assert codec.completion(contract.increment, 410, {}, b"").outcome is Outcome.FAIL
     assert codec.completion(contract.increment, 409, {}, b"").outcome is Outcome.INDETERMINATE
+
+
+def test_a_base_url_with_a_path_and_query_reaches_every_request():
+    from harness.targets.http import BaseUrl
+
+    base = BaseUrl.parse("http://u:p%40ss@127.0.0.1:8080/api/?api_key=k1")
+    assert base.origin == "http://127.0.0.1:8080"
+    assert base.path("/counters/a/increment") == "/api/counters/a/increment?api_key=k1"
+    assert base.path("/c/a:incr?by=5") == "/api/c/a:incr?by=5&api_key=k1"  # the call's own query first
+    assert base.headers({"X": "1"}) == {"X": "1", "Authorization": "Basic dTpwQHNz"}  # u:p@ss
+    assert base.headers({"authorization": "Bearer t"}) == {"authorization": "Bearer t"}  # the contract's own wins
+    plain = BaseUrl.parse("http://127.0.0.1:8080")
+    assert plain.path("/counters/a") == "/counters/a" and plain.headers({}) == {}
