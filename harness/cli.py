@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,12 @@ from harness.config import (
     load_suite,
     with_overrides,
 )
-from harness.errors import ConfigError, CounterbenchError, TargetError
+from harness.errors import ConfigError, CounterbenchError, RunStopped, TargetError
 from harness.judge import judge
 from harness.load import Master, run_load
 from harness.runfolder import RunFolder, new_run_id
 from harness.secrets import register_environment, register_run, register_url, scrub
+from harness.stopping import Interrupted, StopSignals
 from harness.summary import print_summary, print_table
 from harness.targets.address import check_safe, check_target_safe
 
@@ -109,7 +111,7 @@ def _faults(scenario: Scenario, url: str, folder: RunFolder, servers: dict[str, 
     return load_url, nemesis
 
 
-def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, Any]:
+def run_one(args: argparse.Namespace, name: str, out: Path | None, stop: StopSignals) -> dict[str, Any]:
     scenario = with_overrides(get_scenario(args.file, name), users=args.users, spawn_rate=args.spawn_rate,
                               duration=args.duration, target_url=args.target_url)
     if args.deployment:
@@ -138,16 +140,22 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
             load = scenario.load
             print(f"{scenario.name}: {load.users} users for {load.duration} s (+ up to {load.drain} s drain) "
                   f"-> {folder.path}", flush=True)
+        if stop.requested:
+            raise RunStopped(f"{stop.requested} before the load started: no load was sent")
         load_url, nemesis = _faults(scenario, url, folder, servers, stack)
+        started = time.monotonic()
         try:
             master = Master(expect_workers=args.expect_workers, bind_host=args.master_bind_host,
                             bind_port=args.master_bind_port) if args.master else None
-            code = run_load(scenario, folder, load_url, quiet=args.quiet, processes=args.processes, master=master)
+            code = run_load(scenario, folder, load_url, stop=stop, quiet=args.quiet, processes=args.processes,
+                            master=master)
         finally:
             if nemesis is not None:
                 nemesis.finish()
         folder.update(folder.run_json, load_exit_code=code,
-                      fault_errors=nemesis.errors if nemesis is not None else [])
+                      fault_errors=nemesis.errors if nemesis is not None else [],
+                      stopped=None if stop.requested is None else {
+                          "signal": stop.requested, "after_s": round(time.monotonic() - started, 1)})
         try:
             lifecycle.finish(folder, scenario=scenario, target_url=url)
         except TargetError as e:
@@ -170,6 +178,11 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None) -> dict[str, 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    with StopSignals(quiet=args.quiet) as stop:
+        return _run(args, stop)
+
+
+def _run(args: argparse.Namespace, stop: StopSignals) -> int:
     if bool(args.scenario) == bool(args.suite):
         raise ConfigError("give -s NAME (one or more) or --suite NAME")
     if not 1 <= args.processes <= 256:
@@ -180,11 +193,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     errors = 0
     for name in names:
+        if stop.requested and results:
+            print(f"{name}: not run ({stop.requested})", file=sys.stderr)
+            errors += 1
+            results.append({"scenario": name, "verdict": "error", "reason": f"not run ({stop.requested})"})
+            continue
         out = None
         if args.out is not None:
             out = Path(args.out) if len(names) == 1 else Path(args.out) / name
         try:
-            verdict = run_one(args, name, out)
+            verdict = run_one(args, name, out, stop)
         except CounterbenchError as e:
             if len(names) == 1:
                 raise
@@ -212,12 +230,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """A load worker for a master on another machine: stages its files locally, ships them at the end."""
-    import os
-    import subprocess
+    """A load worker for a master on another machine: stages its files locally, ships them at the end.
+
+    SIGTERM or Ctrl-C reaches the Locust worker as SIGTERM (it stops its users, drains and ships its
+    files); a second signal kills it at once."""
+    import signal
     import tempfile
 
     from harness.load import worker_command
+    from harness.stopping import spawn
 
     scenario = get_scenario(args.file, args.scenario)
     staging = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="counterbench-worker-"))
@@ -225,7 +246,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     env = {**os.environ, "COUNTERBENCH_WORKER_DIR": str(staging)}
     cmd = worker_command(scenario, master_host=args.master_host, master_port=args.master_port)
     print(f"worker for {scenario.name}: connecting to {args.master_host}:{args.master_port}; files in {staging}")
-    return subprocess.run(cmd, env=env, check=False).returncode
+    with StopSignals() as stop:
+        proc = spawn(cmd, env=env)
+
+        def forward() -> None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+        with stop.on_stop(forward):
+            return proc.wait()
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -392,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.fn(args))
     except CounterbenchError as e:
         print(f"counterbench: error: {scrub(str(e))}", file=sys.stderr)
+        return 2
+    except Interrupted as e:
+        print(f"counterbench: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("counterbench: interrupted", file=sys.stderr)

@@ -8,7 +8,11 @@
     │   └── TargetUnreachable    nothing answered at the target's address
     ├── HistoryError             a history file could not be written or read
     │   └── HistorySchemaError   a history written by an unknown schema version
-    └── RunFolderError           a run folder lacks what a stage needs (run.json, state.json, ...)
+    ├── RunFolderError           a run folder lacks what a stage needs (run.json, state.json, ...)
+    └── RunStopped               a stop signal came before the load started: no verdict
+
+A second stop signal raises ``harness.stopping.Interrupted``, a BaseException like
+KeyboardInterrupt: every child was killed, nothing can be judged.
 
 Errors of single operations are never raised out of a load user: they are
 classified (harness.classify) into ``fail`` or ``indeterminate`` and recorded.
@@ -51,3 +55,7 @@ class HistorySchemaError(HistoryError):
 
 class RunFolderError(CounterbenchError):
     """A run folder is missing a file a stage needs, or holds an invalid one."""
+
+
+class RunStopped(CounterbenchError):
+    """A stop was requested before the load started: there is nothing to judge."""

@@ -91,5 +91,6 @@ def judge(folder: RunFolder) -> dict[str, Any]:
                                  "problem": w.problem} for w in history.workers],
                     "complete": completeness.complete, "missing": list(completeness.missing)},
         "checks": [c.to_json() for c in report.checks],
+        "stopped": run.get("stopped"),  # the load ended early on a stop signal: the verdict covers what ran
     }
     return folder.write(folder.verdict_json, doc)

@@ -21,6 +21,7 @@ from harness.errors import CounterbenchError
 from harness.progress import watch
 from harness.runfolder import RunFolder
 from harness.stack.process import free_port
+from harness.stopping import StopSignals, kill_group, spawn
 
 LOCUSTFILES = Path(__file__).resolve().parent.parent / "locustfiles"
 # the run's own scenario and target URL, credentials included, for the load processes: by environment,
@@ -77,17 +78,25 @@ def worker_command(scenario: Scenario, *, master_host: str, master_port: int) ->
             "--master-host", master_host, "--master-port", str(master_port), "--loglevel", "WARNING"]
 
 
-def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, quiet: bool = True,
+def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: StopSignals, quiet: bool = True,
              processes: int = 1, master: Master | None = None) -> int:
-    """Run the load to completion, showing progress unless quiet; returns Locust's exit code."""
+    """Run the load to completion, showing progress unless quiet; returns Locust's exit code.
+
+    A stop request sends the load process SIGTERM, which Locust handles as the end of the run."""
     cmd = locust_command(scenario, folder, processes=processes, master=master)
     with open(folder.path / "locust.out", "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **target_env(scenario, target_url)})
+        proc = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                     env={**os.environ, **target_env(scenario, target_url)})
+
+        def end_early() -> None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # Locust: users stop and drain, as at the end of -t
+
         try:
-            code = watch(proc, folder.path, scenario, quiet=quiet)
+            with stop.on_stop(end_early):
+                code = watch(proc, folder.path, scenario, quiet=quiet)
         except BaseException:
-            proc.kill()  # never leave load running behind an interrupted command
+            kill_group(proc, signal.SIGKILL)  # never leave load running behind an interrupted command
             proc.wait()
             reap(folder, grace=0)
             raise

@@ -55,6 +55,9 @@ def print_summary(v: dict[str, Any]) -> None:
             state = "invalid" if c["valid"] is False else "unknown"
             ev = {k: c["evidence"][k] for k in list(c["evidence"])[:10]}
             print(f"  {c['name']} [{c['key']}] {state}: {ev}")
+    if v.get("stopped"):
+        print(f"  stopped by {v['stopped']['signal']} after {v['stopped']['after_s']} s: the load ended early, "
+              "and the verdict covers what ran")
     if v.get("error"):
         print(f"  error: {v['error']}")
     if v.get("run_dir"):

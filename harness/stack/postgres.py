@@ -38,8 +38,6 @@ class PostgresServer(LocalServer):
             self._as = [runuser, "-u", "postgres", "--"]
             shutil.chown(self.dir, "postgres")
 
-    wrapped = True  # as root the command is runuser, whose child is postgres
-
     def start(self, *, timeout: float = 30.0) -> None:
         proc = subprocess.run([*self._as, str(self._bin / "initdb"), "-D", str(self._data), "-U", "postgres",
                                "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync"],

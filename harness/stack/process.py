@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import StackError
+from harness.stopping import kill_group, spawn
 
 
 def free_port() -> int:
@@ -63,42 +65,31 @@ class LocalServer:
     def start_process(self, *, timeout: float = 20.0) -> None:
         log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - the child owns it
         try:
-            self._proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, cwd=self.dir,
-                                          env={**os.environ, **self.environment()})
+            # a group of its own: a stop reaches the whole server (uvicorn's workers, PostgreSQL's backends)
+            self._proc = spawn(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               cwd=self.dir, env={**os.environ, **self.environment()})
         except OSError as e:
             raise StackError(f"cannot start {self.name}: {e}") from e
         finally:
             log.close()
         _wait(self.ready, timeout, self._proc, f"{self.name} on 127.0.0.1:{self.port}", self.dir / "server.log")
 
-    def signal_pid(self) -> int:
-        """The process to signal: the server itself, below any wrapper (runuser) that started it."""
+    def _signal(self, sig: int) -> None:
         if self._proc is None or self._proc.poll() is not None:
             raise StackError(f"{self.name} is not running")
-        pid = self._proc.pid
-        while True:
-            try:
-                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            except OSError:
-                return pid
-            if len(children) != 1 or self.wrapped is False:
-                return pid
-            pid = int(children[0])
-
-    wrapped = False  # True when the command is a wrapper whose only child is the server
+        kill_group(self._proc, sig)
 
     def kill(self) -> None:
-        """SIGKILL, as a crash would; the folder stays, so a restart finds its data."""
+        """SIGKILL to the whole server, as a crash would; the folder stays, so a restart finds its data."""
         if self._proc is not None and self._proc.poll() is None:
-            os.kill(self.signal_pid(), signal.SIGKILL)
+            kill_group(self._proc, signal.SIGKILL)
             self._proc.wait()
 
     def pause(self) -> None:
-        os.kill(self.signal_pid(), signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def resume(self) -> None:
-        os.kill(self.signal_pid(), signal.SIGCONT)
+        self._signal(signal.SIGCONT)
 
     def restart(self, *, timeout: float = 20.0) -> None:
         """Start again on the same port with the same folder (after kill)."""
@@ -107,13 +98,16 @@ class LocalServer:
         self.start_process(timeout=timeout)
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        """SIGTERM to the server's group, SIGKILL to whatever of it is left after 10 s (or at once if the
+        leader is gone: nothing of the server may outlive it)."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                kill_group(self._proc, signal.SIGCONT)  # a paused server cannot act on SIGTERM
+                kill_group(self._proc, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(timeout=10)
+            kill_group(self._proc, signal.SIGKILL)
+            self._proc.wait()
         self._proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -1,0 +1,106 @@
+"""SIGTERM ends a run like the end of its duration; a second signal stops at once; no child outlives it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.stack.process import free_port, port_open
+from tests.integration.conftest import SHIPPED, alive, descendants
+
+pytestmark = pytest.mark.integration
+
+
+def start(args: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def wait_for_load(proc: subprocess.Popen[bytes], run: Path, *, processes: int, timeout: float = 90) -> set[int]:
+    """Wait until every load process reports progress; returns every process below ``proc`` then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((run / "progress").glob("*-*-*.json"))) >= processes:
+            time.sleep(1.5)  # some load on the way
+            return descendants(proc.pid)
+        time.sleep(0.1)
+    raise AssertionError(f"the load did not start: {proc.communicate()[0].decode()[-2000:]}")
+
+
+def test_sigterm_ends_the_load_early_judges_and_stops_every_server(tmp_path):
+    run = tmp_path / "run"
+    proc = start(["run", "-s", "service-postgres-counter", "-f", str(SHIPPED), "--duration", "60",
+                  "--processes", "2", "--no-report", "--out", str(run)])
+    children = wait_for_load(proc, run, processes=2)
+    assert len(children) >= 5  # postgres (and its helpers), the service, Locust's master and 2 workers
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    text = out.decode()
+    v = json.loads((run / "verdict.json").read_text())
+    assert (proc.returncode, v["verdict"]) == (0, "pass"), text[-3000:]
+    assert v["stopped"]["signal"] == "SIGTERM" and v["stopped"]["after_s"] < 30
+    assert all(w["complete"] for w in v["history"]["workers"]) and len(v["history"]["workers"]) == 2
+    assert "stopped by SIGTERM" in text
+    assert not alive(children), alive(children)
+
+
+def test_a_second_signal_stops_at_once_and_still_stops_every_child(tmp_path):
+    run = tmp_path / "run"
+    proc = start(["run", "-s", "service-redis-counter", "-f", str(SHIPPED), "--duration", "60", "--no-report",
+                  "--out", str(run)])
+    children = wait_for_load(proc, run, processes=1)
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 2, out.decode()[-2000:]
+    assert "stopped at once" in out.decode()
+    time.sleep(0.5)
+    assert not alive(children), alive(children)
+
+
+def test_sigterm_before_the_load_starts_sends_none(tmp_path):
+    run = tmp_path / "run"
+    proc = start(["run", "-s", "service-postgres-counter", "-f", str(SHIPPED), "--no-report", "--out", str(run)])
+    time.sleep(0.8)  # still starting PostgreSQL
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, out.decode()[-2000:]
+    assert not (run / "history").exists()
+
+
+def test_sigterm_stops_a_worker_and_its_locust_process(tmp_path):
+    proc = start(["worker", "--master-host", "127.0.0.1", "--master-port", str(free_port()), "-f", str(SHIPPED),
+                  "-s", "redis-counter", "--dir", str(tmp_path / "w")])
+    deadline = time.monotonic() + 30
+    while not descendants(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2)
+    children = descendants(proc.pid)
+    assert children
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    time.sleep(0.5)
+    assert not alive(children), alive(children)
+
+
+def test_sigterm_stops_serve_with_every_worker(tmp_path, redis_url):
+    port = free_port()
+    proc = start(["serve", "--store", "redis", "--store-url", redis_url, "--workers", "2", "--port", str(port)])
+    deadline = time.monotonic() + 30
+    while not port_open(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
+    children = descendants(proc.pid)
+    assert len(children) >= 2
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    time.sleep(0.5)
+    assert not alive(children | {proc.pid}), alive(children)
