@@ -34,7 +34,7 @@ from harness.runfolder import RunFolder, new_run_id
 from harness.secrets import register_environment, register_run, register_url, scrub
 from harness.stopping import Interrupted, StopSignals
 from harness.summary import print_summary, print_table
-from harness.targets.address import check_safe, check_target_safe
+from harness.targets.address import check_listen, check_target_safe
 
 EXIT = {"pass": 0, "fail": 1, "unknown": 2}
 TARGET_URL_ENV = "COUNTERBENCH_TARGET_URL"
@@ -121,6 +121,8 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None, stop: StopSig
     register_run(scenario.model_dump(mode="json"), scenario.target.url)  # from here on, scrubbed from every line
     run_id = new_run_id(scenario.name)
     folder = RunFolder(out if out is not None else Path("reports") / run_id)
+    if folder.path.exists() and not folder.path.is_dir():
+        raise ConfigError(f"--out {folder.path}: is a file, not a folder")
     if folder.run_json.exists():
         raise ConfigError(f"--out {folder.path}: already holds a run")
     with ExitStack() as stack:
@@ -189,6 +191,9 @@ def _run(args: argparse.Namespace, stop: StopSignals) -> int:
         raise ConfigError("--processes: from 1 to 256")
     if args.master and (args.expect_workers < 1 or args.processes > 1):
         raise ConfigError("--master needs --expect-workers K (at least 1) and no --processes")
+    if args.master:
+        check_listen(args.master_bind_host, allow_remote=args.allow_remote_workers, flag="--allow-remote-workers",
+                     what="the master's port (workers send it history files)")
     names: list[str] = args.scenario or load_suite(args.file, args.suite)
     results: list[dict[str, Any]] = []
     errors = 0
@@ -328,8 +333,9 @@ def cmd_aws_teardown(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from harness.service.__main__ import main as serve
 
-    check_safe(f"http://{args.host}/", allow_remote=args.allow_remote)
     argv = ["--store", args.store, "--host", args.host, "--port", str(args.port), "--workers", str(args.workers)]
+    if args.allow_remote:
+        argv.append("--allow-remote")
     if args.store_url:
         argv += ["--store-url", args.store_url]
     if args.unsafe:
@@ -357,7 +363,11 @@ def parser() -> argparse.ArgumentParser:
                    help="load processes on this machine (Locust master + N workers); each keeps its own history")
     r.add_argument("--master", action="store_true", help="be the master of workers on other machines")
     r.add_argument("--expect-workers", type=int, default=0, help="with --master: wait for K workers")
-    r.add_argument("--master-bind-host", default="*", help="with --master: the address workers connect to")
+    r.add_argument("--master-bind-host", default="127.0.0.1",
+                   help="with --master: the address workers connect to (default loopback; another needs "
+                        "--allow-remote-workers)")
+    r.add_argument("--allow-remote-workers", action="store_true",
+                   help="with --master: listen on a non-loopback address (the port authenticates nobody)")
     r.add_argument("--master-bind-port", type=int, default=5557)
     r.add_argument("-q", "--quiet", action="store_true", help="no progress; only the final table or nothing")
     r.add_argument("--no-report", action="store_true", help="skip plots, report.html and the comparison")
@@ -413,14 +423,33 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _internal_error(e: BaseException) -> str:
+    """Write the whole trace where a bug report can take it from; returns the line to show."""
+    import tempfile
+    import traceback
+
+    trace = scrub("".join(traceback.format_exception(e)))
+    path = Path(tempfile.gettempdir()) / f"counterbench-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    try:
+        path.write_text(trace, encoding="utf-8")
+        where = f"the full trace is in {path}"
+    except OSError:
+        where = "the trace could not be written"
+    return f"internal error: {scrub(f'{type(e).__name__}: {e}')} ({where}; please report it)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Every outcome is one line on stderr and an exit code: 0 pass, 1 fail, 2 unknown or any error."""
     args = parser().parse_args(argv)
     register_environment()
     register_url(getattr(args, "target_url", None))
     try:
         return int(args.fn(args))
     except CounterbenchError as e:
-        print(f"counterbench: error: {scrub(str(e))}", file=sys.stderr)
+        print(f"counterbench: error: {_one_line(scrub(str(e)))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the machine's, not counterbench's: a full disk, a permission, a missing file
+        print(f"counterbench: error: {_one_line(scrub(str(e)))}", file=sys.stderr)
         return 2
     except Interrupted as e:
         print(f"counterbench: {e}", file=sys.stderr)
@@ -428,6 +457,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("counterbench: interrupted", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug: still one line and exit 2 (1 would say "fail"), the trace kept in a file
+        print(f"counterbench: {_internal_error(e)}", file=sys.stderr)
+        return 2
+
+
+def _one_line(text: str) -> str:
+    """An error is one line; several problems (a scenario file's) are joined."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

@@ -278,8 +278,8 @@ class Load(Frozen):
         if isinstance(data, dict) and data.get("steps"):
             try:
                 total = sum(int(s["duration"]) for s in data["steps"])
-            except (TypeError, KeyError, ValueError):
-                return data
+            except (TypeError, KeyError, ValueError, OverflowError):
+                return data  # the steps' own validation names what is wrong
             if "duration" in data and data["duration"] != total:
                 raise ValueError(f"duration ({data['duration']}) differs from the sum of the steps ({total})")
             data = {**data, "duration": total}

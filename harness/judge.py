@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harness.checks import CheckReport, Completeness, run_checks
-from harness.config import Scenario
 from harness.errors import HistoryError
 from harness.history import History, read_history
 from harness.metrics import load_generator_cpu, merge, percentiles, read_logs
@@ -50,9 +49,9 @@ def judge(folder: RunFolder) -> dict[str, Any]:
     from harness.checks.columns import ColumnTally  # only the check stage needs it (the load side imports judge)
 
     run = folder.read(folder.run_json)
-    scenario = Scenario.model_validate(run["scenario"])
-    state = folder.read(folder.state_json)
-    final: dict[str, int | None] = state.get("final") or {}
+    scenario = folder.scenario()
+    state = folder.state()
+    final: dict[str, int | None] = state.final or {}
     latency = _logged_latency(folder)
     problems: list[str] = []
     tally = ColumnTally(latencies=latency is None)
@@ -73,17 +72,17 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         op_signs=scenario.workload.signs,
     )
     report: CheckReport = run_checks(
-        checks=scenario.checks, tallies=tally.tallies(), initial=state["initial"], final=final,
+        checks=scenario.checks, tallies=tally.tallies(), initial=state.initial, final=final,
         history=completeness, returns=scenario.returns)
     totals = {**report.totals, "retried_ops": tally.retried_ops, "retry_attempts": tally.retry_attempts}
     doc: dict[str, Any] = {
         "verdict": report.verdict,
-        "reason": report.reason if state.get("final") is not None else "the final state was never read; "
+        "reason": report.reason if state.final is not None else "the final state was never read; "
         + report.reason,
         "expected": scenario.expect,
         "scenario": scenario.name,
-        "target": run["target"],
-        "run_id": run["run_id"],
+        "target": run.get("target"),
+        "run_id": run.get("run_id"),
         "totals": totals,
         "latency": latency if latency is not None else _history_latency(tally),
         "load_generator": load_generator_cpu(folder.path / "metrics"),

@@ -20,10 +20,13 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import RunFolderError
 from harness.secrets import clean
+
+if TYPE_CHECKING:
+    from harness.config import Scenario
 
 # Version history of run.json, state.json and verdict.json:
 #   1: first version
@@ -44,6 +47,21 @@ def read_versioned(path: Path, version: int, error: type[Exception]) -> dict[str
 
 def new_run_id(scenario: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}-{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class State:
+    """state.json: every key's initial value as set, and its final value as read (None: not read)."""
+
+    initial: dict[str, int]
+    final: dict[str, int | None] | None
+
+
+def _int_map(doc: Any, what: str, *, nullable: bool) -> dict[str, Any]:
+    if not isinstance(doc, dict) or not all(
+            isinstance(k, str) and (type(v) is int or (nullable and v is None)) for k, v in doc.items()):
+        raise ValueError(f"{what}: a mapping of key -> integer{' or null' if nullable else ''}")
+    return doc
 
 
 @dataclass(frozen=True)
@@ -84,6 +102,32 @@ class RunFolder:
         tmp.write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, path)
         return written
+
+    def scenario(self) -> Scenario:
+        """The scenario run.json records (as resolved, credentials redacted), validated again."""
+        from pydantic import ValidationError
+
+        from harness.config import Scenario
+
+        run = self.read(self.run_json)
+        try:
+            return Scenario.model_validate(run.get("scenario"))
+        except ValidationError as e:
+            first = e.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise RunFolderError(f"{self.run_json}: scenario.{where}: {first['msg']} ({e.error_count()} problem(s)); "
+                                 "was it written by another counterbench?") from None
+
+    def state(self) -> State:
+        """state.json, validated: a missing or malformed field is a RunFolderError naming it."""
+        doc = self.read(self.state_json)
+        try:
+            if "initial" not in doc:
+                raise ValueError("initial: required key is missing")
+            return State(initial=_int_map(doc["initial"], "initial", nullable=False),
+                         final=None if doc.get("final") is None else _int_map(doc["final"], "final", nullable=True))
+        except ValueError as e:
+            raise RunFolderError(f"{self.state_json}: {e}") from None
 
     def update(self, path: Path, **fields: Any) -> None:
         doc = self.read(path)

@@ -99,7 +99,7 @@ def load_run(path: Path) -> RunData:
     verdict = folder.read(folder.verdict_json) if folder.verdict_json.exists() else None
     intervals = read_logs((folder.path / "metrics").glob("*.hlog")) if (folder.path / "metrics").is_dir() else []
     start = min((i.start for i in intervals), default=float(run.get("started_at", 0.0)))
-    return RunData(folder=folder, run=run, verdict=verdict, scenario=Scenario.model_validate(run["scenario"]),
+    return RunData(folder=folder, run=run, verdict=verdict, scenario=folder.scenario(),
                    start=start, intervals=intervals, faults=read_faults(folder.path))
 
 

@@ -12,6 +12,8 @@ import sys
 
 import uvicorn
 
+from harness.errors import SafetyError
+from harness.loopback import check_listen
 from harness.service import STORE_URL_ENV
 from harness.service.asgi import CONFIG_ENV
 
@@ -28,11 +30,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--allow-remote", action="store_true", help="listen on a non-loopback address")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    try:  # the service authenticates nobody: loopback unless asked otherwise, however it is started
+        check_listen(args.host, allow_remote=args.allow_remote, what="the reference service", flag="--allow-remote")
+    except SafetyError as e:
+        print(f"counterbench serve: {e}", file=sys.stderr)
+        return 2
     if args.workers < 1:
         print("counterbench serve: --workers must be at least 1", file=sys.stderr)
         return 2

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from typing import Any
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, SafetyError
+from harness.loopback import check_listen, is_loopback_host
 from harness.secrets import redact_url
 
-
-def is_loopback_host(host: str) -> bool:
-    """True only when every address the host resolves to is on this machine's loopback."""
-    if not host:
-        return False
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    addrs = {info[4][0] for info in infos}
-    return bool(addrs) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addrs)
+__all__ = ["check_listen", "check_safe", "check_target_safe", "is_loopback_host", "require_scheme"]
 
 
 def check_safe(url: str, *, allow_remote: bool) -> None:

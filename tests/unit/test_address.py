@@ -37,3 +37,26 @@ def test_redis_password_from_environment(monkeypatch):
     a = RedisAddress.parse("redis://127.0.0.1:6390/3")
     assert (a.host, a.port, a.db, a.password) == ("127.0.0.1", 6390, 3, "pw")
     assert RedisAddress.parse("redis://:other@127.0.0.1/0").password == "other"
+
+
+@pytest.mark.parametrize("host", ["*", "0.0.0.0", "::", "10.1.2.3"])
+def test_the_master_port_stays_on_loopback_unless_asked(host, capsys):
+    from harness.cli import main
+
+    assert main(["run", "-s", "redis-counter", "--master", "--expect-workers", "1", "--master-bind-host", host]) == 2
+    assert "--allow-remote-workers" in capsys.readouterr().err
+
+
+def test_the_master_binds_loopback_by_default():
+    from harness.cli import parser
+
+    args = parser().parse_args(["run", "-s", "x", "--master", "--expect-workers", "1"])
+    assert args.master_bind_host == "127.0.0.1" and not args.allow_remote_workers
+
+
+@pytest.mark.parametrize("argv", [["--host", "0.0.0.0"], ["--host", "::"]])
+def test_the_service_module_refuses_other_interfaces_by_itself(argv, capsys):
+    from harness.service.__main__ import main
+
+    assert main(argv) == 2
+    assert "--allow-remote" in capsys.readouterr().err
