@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.config import Fault
 from harness.errors import ConfigError
+from harness.progress import progress_files
 from harness.stack.process import LocalServer
 from harness.stack.proxy import TcpProxy
 
@@ -25,7 +26,7 @@ SCHEMA_VERSION = 1
 def load_started(folder: Path) -> float | None:
     """Wall-clock start of the load, as the earliest load process reported it."""
     starts = []
-    for f in (folder / "progress").glob("*.json"):
+    for f in progress_files(folder):
         try:
             starts.append(float(json.loads(f.read_text())["start_wall"]))
         except (OSError, ValueError, KeyError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -108,11 +109,10 @@ def reap(folder: RunFolder, *, grace: float) -> list[int]:
     """Wait for every load process of this run to exit (they finish their history after the master
     is gone); kill any still running after ``grace`` seconds. Returns the pids that had to be killed."""
     pids = set()
-    for p in (folder.path / "progress").glob("*.json"):
-        try:
-            pids.add(int(p.stem.split("-")[-2]))
-        except (ValueError, IndexError):
-            continue
+    for p in (folder.path / "progress").glob("*.json"):  # this machine's load processes only
+        m = re.fullmatch(r".+-(\d+)-\d+", p.stem)
+        if m:
+            pids.add(int(m.group(1)))
     pids.discard(os.getpid())
     deadline = time.monotonic() + grace
     alive = {pid for pid in pids if _alive(pid)}

@@ -46,6 +46,7 @@ from harness.latencies import HistoryLatencies
 from harness.load import TARGET_ENV
 from harness.metrics import LatencyRecorder, op_label, op_tag
 from harness.ops import Completion, Outcome
+from harness.progress import ROSTER, remote_progress_file, write_json
 from harness.runfolder import RunFolder, new_run_id
 from harness.secrets import register_run, scrub
 from harness.shipping import Receiver, chunks
@@ -146,6 +147,7 @@ class Session:
         self.run_doc: dict[str, Any] | None = None  # run.json as the master sent it
         self.receiver: Receiver | None = None
         self.shippers: set[str] = set()  # workers that announced they will ship their files
+        self.names: dict[str, str] = {}  # the master's: Locust node id -> counterbench worker name
         self.users: set[CounterUser] = set()  # this process's users: their ops in flight reach the history
 
     @property
@@ -161,9 +163,37 @@ class Session:
             # sent half a second before the master exits, arrives
             runner.register_message("cb_bye", lambda msg, **_: gevent.spawn_later(0.2, runner.quit))
         elif isinstance(runner, MasterRunner):
-            runner.register_message("cb_hello", lambda msg, **_: self.shippers.add(msg.data["worker"]))
+            runner.register_message("cb_hello", lambda msg, **_: self._hello(msg))
+            runner.register_message("cb_progress", lambda msg, **_: self._remote_progress(msg.data))
             runner.register_message("cb_file", lambda msg, **_: self._receiver().file(msg.data))
             runner.register_message("cb_done", lambda msg, **_: self._receiver().done(msg.data))
+
+    def _hello(self, msg: Message) -> None:
+        """A worker names itself (and says whether it will ship its files: it is on another machine)."""
+        self.names[msg.node_id] = str(msg.data["worker"])
+        if msg.data.get("ships", True):
+            self.shippers.add(str(msg.data["worker"]))
+
+    def _remote_progress(self, doc: dict[str, Any]) -> None:
+        """A remote worker's figures of the last second, for the live progress line."""
+        if self.run is not None:
+            try:
+                write_json(remote_progress_file(self.run.folder.path, str(doc.get("worker"))), doc)
+            except (ValueError, OSError) as e:
+                log.warning("counterbench: progress of a worker: %s", e)
+
+    def _roster(self, run: Run) -> None:
+        """The master, every second: the workers it expects and those connected, for the progress line."""
+        runner = self.env.runner
+        assert isinstance(runner, MasterRunner)
+        expected = int(getattr(self.opts, "expect_workers", 0) or 0)
+        while True:
+            connected = [self.names.get(c.id, c.id) for c in runner.clients.all if c.state != "missing"]
+            try:
+                write_json(run.folder.path / "progress" / ROSTER, {"expected": expected, "connected": connected})
+            except OSError as e:
+                log.warning("counterbench: worker roster: %s", e)
+            gevent.sleep(1.0)
 
     def _receiver(self) -> Receiver:
         if self.receiver is None:
@@ -245,9 +275,11 @@ class Session:
                                                run_id=run.folder.path.name, scenario=run.scenario.name,
                                                on_latencies=HistoryLatencies(run.recorder))
                 run.worker = worker
-                if self.ship_dir and isinstance(self.env.runner, WorkerRunner):
-                    self.env.runner.send_message("cb_hello", {"worker": worker})
+                if isinstance(self.env.runner, WorkerRunner):
+                    self.env.runner.send_message("cb_hello", {"worker": worker, "ships": bool(self.ship_dir)})
                 run.background.append(gevent.spawn(self._tick, run))
+            if isinstance(self.env.runner, MasterRunner):
+                run.background.append(gevent.spawn(self._roster, run))
             if run.scenario.load.steps and not run.scenario.load.open_model and not isinstance(
                     self.env.runner, WorkerRunner):
                 run.background.append(gevent.spawn(self._steps, run))
@@ -257,6 +289,8 @@ class Session:
     def _tick(self, run: Run) -> None:
         """Every 200 ms: flush the history block (which feeds its latencies to the recorder), close the
         latency windows that have passed, refresh progress."""
+        remote = self.ship_dir is not None and isinstance(self.env.runner, WorkerRunner)
+        sent = 0.0
         while run.recorder is not None:
             try:
                 if run.writer is not None:
@@ -266,6 +300,9 @@ class Session:
             except (OSError, HistoryError) as e:
                 self.fatal(f"cannot write history or metrics: {e}")
                 return
+            if remote and _now() - sent >= 1.0:  # the master shows other machines' figures live
+                sent = _now()
+                self.env.runner.send_message("cb_progress", {"worker": run.worker, **run.recorder.progress_doc()})
             gevent.sleep(0.2)
 
     def _steps(self, run: Run) -> None:

@@ -165,11 +165,15 @@ class LatencyRecorder:
         if self._progress is not None:
             self._write_progress()
 
+    def progress_doc(self) -> dict[str, Any]:
+        """This process's figures so far: what progress files hold and remote workers send their master."""
+        return {"schema_version": 1, "start_wall": self.start_wall, "window": self._window,
+                "elapsed": (time.monotonic_ns() - self._mono0) / 1e9,
+                "counts": self._counts, "last_window_p99_ms": self._last_p99}
+
     def _write_progress(self) -> None:
         assert self._progress is not None
-        doc = {"schema_version": 1, "start_wall": self.start_wall, "window": self._window,
-               "elapsed": (time.monotonic_ns() - self._mono0) / 1e9,
-               "counts": self._counts, "last_window_p99_ms": self._last_p99}
+        doc = self.progress_doc()
         tmp = self._progress.with_suffix(".tmp")
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, self._progress)

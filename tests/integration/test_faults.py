@@ -121,8 +121,8 @@ def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
 
     port = free_port()
     run = tmp_path / "run"
-    master = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "-q", "--no-report", "-f", str(SHIPPED),
-                               "-s", "redis-counter", "--target-url", redis_url, "--duration", "3", "--master",
+    master = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--no-report", "-f", str(SHIPPED),
+                               "-s", "redis-counter", "--target-url", redis_url, "--duration", "5", "--master",
                                "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
                                "--master-bind-port", str(port), "--out", str(run)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -140,6 +140,11 @@ def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
     assert all(w["sent"]["done"] and w["sent"]["verified"] for w in workers_json)
     staged = sorted(p.name for i in range(2) for p in history_files(tmp_path / f"w{i}" / "history"))
     assert len(staged) == 2 and sorted(p.name for p in history_files(run / "history")) == staged
+    # the master showed the workers' figures live, and which workers were connected
+    text = out.decode()
+    live = [line for line in text.splitlines() if " ops/s " in line and "workers 2/2" in line]
+    assert live and any(int(line.split(" ok ")[1].split()[0]) > 0 for line in live), text[-3000:]
+    assert text.count("connected") >= 2, text[-3000:]
 
 
 def test_a_target_that_stays_down_gives_unknown_with_the_history_kept(tmp_path):

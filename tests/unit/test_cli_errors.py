@@ -6,8 +6,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 from harness.cli import main
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-v1"
