@@ -40,7 +40,7 @@ def test_two_processes_pass_and_their_merged_totals_equal_the_store(tmp_path, re
 def _pids(run: Path) -> list[int]:
     """Load processes, from their progress files (named <host>-<pid>-<n>.json)."""
     folder = run / "progress"
-    return [int(p.stem.split("-")[-2]) for p in folder.glob("*.json")] if folder.exists() else []
+    return [int(p.stem.split("-")[-2]) for p in folder.glob("*-*-*.json")] if folder.exists() else []
 
 
 def test_a_worker_killed_mid_run_makes_the_verdict_unknown_never_fail(tmp_path, redis_url):

@@ -277,6 +277,26 @@ def test_incomplete_history_of_unknown_direction_cannot_place_values():
     assert r.verdict == "unknown"
 
 
+def test_incomplete_history_is_never_a_pass_even_when_every_check_it_ran_holds():
+    # unique values hold whatever the missing ops did; the verdict still cannot be a pass
+    r = verdict([op("ok", value=1), op("ok", value=2)], 2, history=INCR_MISSING, checks=("unique-values",))
+    assert result(r, "unique-values").valid is True
+    assert r.verdict == "unknown" and "incomplete" in r.reason
+
+
+def test_bounds_unknown_when_the_final_value_was_not_read():
+    r = verdict([op("ok", value=1)], {KEY: None}, checks=("bounds",))
+    assert result(r, "bounds").valid is None and r.verdict == "unknown"
+
+
+def test_bounds_unknown_when_the_reachable_set_is_too_fragmented():
+    # 17 indeterminate amounts whose subset sums never touch: 2**17 disjoint finals, past the cap
+    ops = [op("ok", 1, None)] + [op("indeterminate", 3 * 2**k) for k in range(17)]
+    r = verdict(ops, 1 + 3 + 6 + 1, checks=("bounds",))  # inside [lower, upper], in a gap or not: undecidable
+    b = result(r, "bounds")
+    assert b.valid is None and "too fragmented" in b.evidence["reason"] and r.verdict == "unknown"
+
+
 def test_final_not_read_is_unknown():
     r = verdict([op("ok", value=1)], {KEY: None})
     assert r.verdict == "unknown"

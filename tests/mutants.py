@@ -1,0 +1,165 @@
+"""Every rule the checker enforces, broken one at a time: some test must go red for each.
+
+A rule that can be removed with every test still green is a rule nobody tests. Each mutant below
+is one rule of README "Checks" (and of the history and judge rules behind them) deleted or
+inverted by a one-line edit; ``run`` applies it to a copy of the code and runs the tests that
+should catch it. ``tests/unit/test_mutants.py`` runs them all; ``python -m tests.mutants`` prints
+the table.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKS = ("tests/unit/test_checks.py",)
+JUDGE = ("tests/unit/test_judge.py",)
+HISTORY = ("tests/unit/test_history.py",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mutant:
+    rule: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...] = CHECKS
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    # bounds
+    Mutant(rule="bounds: a final below the range is lost", file="harness/checks/bounds.py",
+           old="below, above = max(0, lo - final), max(0, final - hi)", new="below, above = 0, max(0, final - hi)"),
+    Mutant(rule="bounds: a final above the range is applied twice", file="harness/checks/bounds.py",
+           old="below, above = max(0, lo - final), max(0, final - hi)", new="below, above = max(0, lo - final), 0"),
+    Mutant(rule="bounds: indeterminate increments widen only the upper bound", file="harness/checks/bounds.py",
+           old="lo, hi = base + neg, base + pos", new="lo, hi = base + neg - pos, base + pos"),
+    Mutant(rule="bounds: the final must be a reachable sum, not just within the interval",
+           file="harness/checks/bounds.py", old="    if contains(ranges, final):", new="    if True:"),
+    Mutant(rule="bounds: a final value not read is unknown", file="harness/checks/bounds.py",
+           old='valid=None, evidence={**ev, "reason": "the final value was not read"}',
+           new='valid=True, evidence={**ev, "reason": "the final value was not read"}'),
+    Mutant(rule="bounds: too fragmented a reachable set is unknown", file="harness/checks/bounds.py",
+           old='valid=None, evidence={\n            **ev, "reason": f"final is within [lower, upper] but',
+           new='valid=True, evidence={\n            **ev, "reason": f"final is within [lower, upper] but'),
+    Mutant(rule="bounds: an incomplete history is never valid", file="harness/checks/bounds.py",
+           old="    if not history.complete:\n        ev[\"missing\"]", new="    if False:\n        ev[\"missing\"]"),
+    Mutant(rule="bounds, incomplete history: increments still prove a loss below the range",
+           file="harness/checks/bounds.py", old="if below and -1 not in history.op_signs:", new="if False:"),
+    Mutant(rule="bounds, incomplete history: decrements still prove lost reservations above the range",
+           file="harness/checks/bounds.py", old="if above and 1 not in history.op_signs:", new="if False:"),
+    Mutant(rule="bounds, incomplete history: a missing op may have the workload's sign, not only the recorded ones",
+           file="harness/checks/bounds.py", old="if below and -1 not in history.op_signs:",
+           new="if below and -1 not in t.signs:"),
+    Mutant(rule="judge: missing ops take the workload's direction", file="harness/judge.py",
+           old="        op_signs=scenario.workload.signs,\n", new="", tests=JUDGE),
+    # unique-values
+    Mutant(rule="unique-values: a value returned twice proves a lost update", file="harness/checks/unique.py",
+           old="if len(rep_values) or out_of_range:", new="if out_of_range:"),
+    Mutant(rule="unique-values: a value outside (I, F] proves a lost update", file="harness/checks/unique.py",
+           old="if len(rep_values) or out_of_range:", new="if len(rep_values):"),
+    Mutant(rule="unique-values: UPDATED_OLD values lie in [I, F)", file="harness/checks/unique.py",
+           old="(initial, final - 1)", new="(initial + 1, final)"),
+    Mutant(rule="unique-values: decrements' values lie in [F, I)", file="harness/checks/unique.py",
+           old="(final, initial - 1)", new="(final + 1, initial)"),
+    Mutant(rule="unique-values: amounts of both signs are undecided", file="harness/checks/unique.py",
+           old="    if len(signs) > 1:", new="    if False:"),
+    Mutant(rule="unique-values: an incomplete history may hold ops of the other sign",
+           file="harness/checks/unique.py", old="signs = history.possible_signs(t.signs)", new="signs = t.signs"),
+    Mutant(rule="unique-values: no value returned is undecided", file="harness/checks/unique.py",
+           old="    if not len(t.ok_values):", new="    if False:"),
+    Mutant(rule="unique-values: values are undecided when the final was not read", file="harness/checks/unique.py",
+           old='valid=None,\n                           evidence={**ev, "reason": "values are unique but',
+           new='valid=True,\n                           evidence={**ev, "reason": "values are unique but'),
+    Mutant(rule="unique-values: a key without acknowledged ops is undecided when its final was not read",
+           file="harness/checks/unique.py", old="    if t.ok == 0:\n        if final is None:",
+           new="    if t.ok == 0:\n        if False:"),
+    # no-oversell
+    Mutant(rule="no-oversell: more acknowledged than the capacity", file="harness/checks/oversell.py",
+           old="max(0, sold - initial, -final if final is not None else 0)",
+           new="max(0, -final if final is not None else 0)"),
+    Mutant(rule="no-oversell: a final below zero", file="harness/checks/oversell.py",
+           old="max(0, sold - initial, -final if final is not None else 0)", new="max(0, sold - initial)"),
+    Mutant(rule="no-oversell: an incomplete history is undecided", file="harness/checks/oversell.py",
+           old="    if not history.complete:", new="    if False:"),
+    Mutant(rule="no-oversell: a final not read is undecided", file="harness/checks/oversell.py",
+           old='valid=None,\n                           evidence={**ev, "reason": "the final value was not read"}',
+           new='valid=True,\n                           evidence={**ev, "reason": "the final value was not read"}'),
+    # keys and verdicts
+    Mutant(rule="per key and in total: the total of every key", file="harness/checks/__init__.py",
+           old='if name == "bounds" and len(keys) > 1:', new="if False:"),
+    Mutant(rule="a key nobody touched must keep its initial value", file="harness/checks/__init__.py",
+           old="tallies.setdefault(key, KeyTally(key=key))", new="pass"),
+    Mutant(rule="over many keys, an undecided key makes the summary undecided", file="harness/checks/__init__.py",
+           old="valid: bool | None = False if bad else (None if unknown else True)",
+           new="valid: bool | None = False if bad else True"),
+    Mutant(rule="a check that crashes is unknown, never a pass", file="harness/checks/__init__.py",
+           old='return CheckResult(name=name, key=key, valid=None, evidence={"error": f"{type(e).__name__}: {e}"})',
+           new='return CheckResult(name=name, key=key, valid=True, evidence={"error": f"{type(e).__name__}: {e}"})'),
+    Mutant(rule="verdict: an incomplete history is never a pass", file="harness/checks/__init__.py",
+           old="    if not history.complete:\n        missing", new="    if False:\n        missing"),
+    Mutant(rule="verdict: nothing acknowledged proves nothing", file="harness/checks/__init__.py",
+           old='    if totals["ok"] == 0:', new="    if False:"),
+    Mutant(rule="verdict: an undecided check makes the verdict unknown", file="harness/checks/__init__.py",
+           old="    if unknown:\n        return \"unknown\", _why(unknown[0])\n", new=""),
+    Mutant(rule="verdict: lost, duplicated are findings only of checks that decided", file="harness/checks/bounds.py",
+           old='            ev["beyond_recorded"] = above or -below\n',
+           new='            ev["beyond_recorded"] = above or -below\n'
+               '            ev.update(lost=below, duplicated=above)\n'),
+    # judge and history
+    Mutant(rule="judge: a load process that wrote no history makes it incomplete", file="harness/judge.py",
+           old="    if len(history.workers) < expected:", new="    if False:", tests=JUDGE),
+    Mutant(rule="judge: a load process that crashed makes it incomplete", file="harness/judge.py",
+           old="    if code not in (None, 0):", new="    if False:", tests=JUDGE),
+    Mutant(rule="history: damage keeps every record before it", file="harness/history.py",
+           old="                self.block(data[:(damage.record - base) * RECORD_BYTES], base, True, emit)\n",
+           new="                pass\n", tests=HISTORY + JUDGE),
+    Mutant(rule="history: a file without a footer is incomplete", file="harness/history.py",
+           old='                self.problem = "no footer (the worker did not finish writing)"',
+           new="                pass", tests=HISTORY),
+    Mutant(rule="history: an op invoked and never completed is indeterminate", file="harness/history.py",
+           old="        self.never_completed(emit)\n", new="", tests=HISTORY),
+    Mutant(rule="dynamodb: a retried op is ok only if every earlier attempt was refused",
+           file="harness/targets/dynamodb.py", old="if all(a is False for a in earlier):", new="if True:",
+           tests=("tests/unit/test_dynamodb_ops.py",)),
+)
+
+
+def run(mutant: Mutant, *, timeout: float = 120) -> tuple[bool, str]:
+    """Apply the mutant to a copy of the code and run its tests; (caught, output)."""
+    with tempfile.TemporaryDirectory(prefix="counterbench-mutant-") as tmp:
+        root = Path(tmp)
+        for part in ("harness", "tests"):
+            shutil.copytree(ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
+        target = root / mutant.file
+        text = target.read_text()
+        if text.count(mutant.old) != 1:
+            return False, f"the mutant's text is found {text.count(mutant.old)} times in {mutant.file}: update it"
+        target.write_text(text.replace(mutant.old, mutant.new))
+        proc = subprocess.run(
+            [sys.executable, "-c", "import sys, harness, pytest; print('HARNESS', harness.__file__, flush=True); "
+             "sys.exit(pytest.main(['-x', '-q', '-p', 'no:cacheprovider', *sys.argv[1:]]))", *mutant.tests],
+            cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
+        out = proc.stdout + proc.stderr
+        if f"HARNESS {root}" not in out:
+            return False, f"the copy did not import its own harness: {out[:500]}"
+        return proc.returncode == 1, out  # 1: a test failed (2 and up: the copy did not even run)
+
+
+def run_all(mutants: tuple[Mutant, ...] = MUTANTS, *, workers: int = 2) -> list[tuple[Mutant, bool, str]]:
+    with ThreadPoolExecutor(workers) as pool:
+        return [(m, *r) for m, r in zip(mutants, pool.map(run, mutants), strict=True)]
+
+
+if __name__ == "__main__":
+    results = run_all()
+    for m, caught, _ in results:
+        print(f"{'caught  ' if caught else 'SURVIVED'}  {m.rule}")
+    sys.exit(0 if all(c for _, c, _ in results) else 1)
