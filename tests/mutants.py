@@ -108,10 +108,9 @@ MUTANTS: tuple[Mutant, ...] = (
            old='    if totals["ok"] == 0:', new="    if False:"),
     Mutant(rule="verdict: an undecided check makes the verdict unknown", file="harness/checks/__init__.py",
            old="    if unknown:\n        return \"unknown\", _why(unknown[0])\n", new=""),
-    Mutant(rule="verdict: lost, duplicated are findings only of checks that decided", file="harness/checks/bounds.py",
-           old='            ev["beyond_recorded"] = above or -below\n',
-           new='            ev["beyond_recorded"] = above or -below\n'
-               '            ev.update(lost=below, duplicated=above)\n'),
+    Mutant(rule="verdict: lost, duplicated, oversold are findings only of checks that decided",
+           file="harness/checks/__init__.py", old="    if r.valid is None and any(f in r.evidence for f in FINDINGS):",
+           new="    if False:"),
     # judge and history
     Mutant(rule="judge: a load process that wrote no history makes it incomplete", file="harness/judge.py",
            old="    if len(history.workers) < expected:", new="    if False:", tests=JUDGE),

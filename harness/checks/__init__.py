@@ -31,9 +31,22 @@ class CheckReport:
     checks: list[CheckResult]
 
 
+FINDINGS = ("lost", "duplicated", "duplicate_values", "oversold")  # what a check that decided counted
+
+
 def _one(name: str, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
          returns: Literal["after", "before"]) -> CheckResult:
-    """One check on one key; a crashing check is unknown, never a pass."""
+    """One check on one key; a crashing check is unknown, never a pass. An undecided result carries
+    no finding, not even a zero (it would read as a clean bill)."""
+    r = _run_one(name, key, initial, final, t, history, returns)
+    if r.valid is None and any(f in r.evidence for f in FINDINGS):
+        r = CheckResult(name=r.name, key=r.key, valid=None,
+                        evidence={k: v for k, v in r.evidence.items() if k not in FINDINGS})
+    return r
+
+
+def _run_one(name: str, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
+             returns: Literal["after", "before"]) -> CheckResult:
     try:
         if name == "bounds":
             return check_bounds(key=key, initial=initial, final=final, t=t, history=history)

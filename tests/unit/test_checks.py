@@ -253,6 +253,8 @@ def test_incomplete_seats_history_without_ops_is_unknown_never_lost():
     r = verdict([], 0, initial=50, checks=SEATS, history=DECR_MISSING)
     assert r.verdict == "unknown", r.reason
     assert result(r, "bounds").valid is None and r.totals["lost"] == 0 and r.totals["unexplained"] == 50
+    # no undecided check carries a finding, not even a zero
+    assert not [c for c in r.checks if c.valid is None and {"lost", "duplicated", "oversold"} & set(c.evidence)]
 
 
 def test_incomplete_seats_history_below_the_range_is_unknown():
