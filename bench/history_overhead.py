@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from harness.history import HistoryWriter, history_file
-from harness.latencies import HistoryLatencies
 from harness.metrics import LatencyRecorder
+from harness.metrics.latencies import HistoryLatencies
 from harness.ops import Completion, OpKind, Outcome
 
 BUDGET_US = 60.0  # client CPU per Redis op with a lean RESP client (DESIGN.md)

@@ -42,9 +42,9 @@ from harness.config import ApiGatewayTarget, DynamoTarget, HttpTarget, Scenario,
 from harness.errors import CounterbenchError, HistoryError
 from harness.history import HistoryWriter, history_file
 from harness.judge import judge
-from harness.latencies import HistoryLatencies
 from harness.load import TARGET_ENV
 from harness.metrics import LatencyRecorder, op_label, op_tag
+from harness.metrics.latencies import HistoryLatencies
 from harness.ops import Completion, Outcome
 from harness.progress import ROSTER, remote_progress_file, write_json
 from harness.runfolder import RunFolder, new_run_id

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import harness.history as history
+import harness.history.format as history_format
+import harness.history.writer as history_writer
 from harness.errors import HistoryError, HistorySchemaError
 from harness.history import (
     RECORD_BYTES,
@@ -92,7 +93,7 @@ def test_reading_in_small_blocks_gives_the_same_ops(tmp_path, monkeypatch):
     w.close()
     whole = by_id(w.path)
     for records in (1, 2, 3, 7, 64):
-        monkeypatch.setattr(history, "_CHUNK_RECORDS", records)
+        monkeypatch.setattr(history_format, "_CHUNK_RECORDS", records)
         assert by_id(w.path) == whole, records
     assert sum(o.completed_us is None for o in whole) == 4
 
@@ -175,7 +176,7 @@ def test_write_failure_raises_history_error(tmp_path):
 
 
 def test_a_full_block_is_written_at_once_and_its_failure_raised(tmp_path, monkeypatch):
-    monkeypatch.setattr(history, "_BUFFER", 4 * RECORD_BYTES)
+    monkeypatch.setattr(history_writer, "_BUFFER", 4 * RECORD_BYTES)
     w = writer(tmp_path)
     for _ in range(3):
         w.invoke("k", "incr", 1)
@@ -317,7 +318,7 @@ def test_damage_keeps_the_acknowledged_ops_before_it(tmp_path):
 
 
 def test_damage_in_a_later_block_keeps_the_earlier_blocks(tmp_path, monkeypatch):
-    monkeypatch.setattr(history, "_CHUNK_RECORDS", 4)
+    monkeypatch.setattr(history_format, "_CHUNK_RECORDS", 4)
     records = [string(1, "k")] + [r for i in range(6) for r in (inv(i), done(i, i + 1))]
     p = v2_file(tmp_path, *records, done(2, 9), footer(6, 6))  # op 2 completed twice, at record 14
     h = read_worker_history(p)

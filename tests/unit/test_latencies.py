@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.history import HistoryWriter, history_file, read_worker_history
-from harness.latencies import HistoryLatencies
 from harness.metrics import WINDOW_NS, LatencyRecorder, read_log
+from harness.metrics.latencies import HistoryLatencies
 from harness.ops import Completion, Outcome
 
 

@@ -98,7 +98,7 @@ def _random_histogram(seed: int, n: int = 3000, scale: float = 7.0):
 
 
 def test_bucket_layout_matches_hdrhistogram():
-    from harness.metrics import _layout, new_histogram
+    from harness.metrics.hdr import _layout, new_histogram
 
     h, layout = new_histogram(), _layout()
     assert layout.size == h.counts_len

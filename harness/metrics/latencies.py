@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.history import KINDS, OUTCOMES
-from harness.metrics import LatencyRecorder, op_tag
+from harness.history.format import KINDS, OUTCOMES
+from harness.metrics.recorder import LatencyRecorder
+from harness.metrics.tags import op_tag
 
 
 class HistoryLatencies:

@@ -1,0 +1,30 @@
+"""Durable per-worker history: the format, the writer, the readers, the columns the checks tally.
+
+    format.py   the file format (versions 1 and 2) and where files go
+    writer.py   HistoryWriter: one worker's records, encoded in bulk, handed to the OS in blocks
+    reader.py   read_history / read_worker_history: any version; damage keeps what came before
+    v1.py       the version-1 (JSON lines) reader
+    columns.py  OpColumns: a batch of ops as numpy columns
+    model.py    WorkerHistory, History
+"""
+
+from harness.history.columns import OnColumns, OpColumns
+from harness.history.format import (
+    KINDS,
+    NEVER_COMPLETED,
+    OUTCOMES,
+    READ_VERSIONS,
+    RECORD_BYTES,
+    SCHEMA_VERSION,
+    SUFFIX,
+    SUFFIXES,
+    history_file,
+    history_files,
+)
+from harness.history.model import History, WorkerHistory
+from harness.history.reader import read_history, read_worker_history
+from harness.history.writer import HistoryWriter
+
+__all__ = ["KINDS", "NEVER_COMPLETED", "OUTCOMES", "READ_VERSIONS", "RECORD_BYTES", "SCHEMA_VERSION", "SUFFIX",
+           "SUFFIXES", "History", "HistoryWriter", "OnColumns", "OpColumns", "WorkerHistory", "history_file",
+           "history_files", "read_history", "read_worker_history"]

@@ -1,0 +1,101 @@
+"""The history file format: one file per worker, versioned; where the files go.
+
+One file per worker under ``<run>/history/``, named by ``history_file(directory, worker)``.
+The writer writes version 2; the reader reads versions 1 and 2 (it tells them by the header).
+
+Version 2 (``<worker>.cbhist``): one JSON header line, then fixed-size binary records.
+
+    {"schema_version": 2, "type": "header", "record_bytes": 32, ...}   padded with spaces so
+                                                                       that the line (with its
+                                                                       newline) is a whole number
+                                                                       of records long
+    record, 32 bytes little-endian, struct "<BBHIqqq":
+        tag u8 | code u8 | small u16 | ref u32 | id i64 | t i64 | num i64
+
+    tag  meaning                 code               small     ref             id         t     num
+    "i"  invoke                  kind: 0 incr,      0         key string      op id      t_ns  amount
+                                 1 decr_if_positive
+    "c"  completion, with value  outcome: 0 ok,     attempts  error string,   op id      t_ns  value
+                                 1 fail, 2 indet.             0: none
+    "n"  completion, no value    as "c"             attempts  as "c"          op id      t_ns  0
+    "s"  string definition       0                  0         its string id   byte len   0     0
+    "x"  string continuation     bytes 1..31 of the record: the next 31 bytes of UTF-8 text (zero padded)
+    "f"  footer (close)          0                  0         0               invoked    0     completed
+
+``t_ns`` is the worker's ``time.monotonic_ns()``; the reader turns it into microseconds since
+``anchor_monotonic_ns`` of the header, as version 1 wrote them. An invoke's ``t_ns`` is when the
+op was sent, a completion's when its answer came. The load loop writes an op's two records
+together once it has completed (``HistoryWriter.record``), except that every op still out when a
+block is handed to the OS gets its invoke record in that block: a file never lacks the invoke of
+an op sent before its last write. Op ids count 0, 1, 2, ... in the order of the invoke records.
+Keys and error texts are interned: a string (ids 1, 2, ...) is defined by an "s" record and
+``ceil(bytes / 31)`` "x" records, in the same write as and before the first record that refers
+to it. Records are fixed-size so numpy reads them in blocks, vectorised.
+
+Version 1 (``<worker>.jsonl``), still read:
+
+    {"schema_version": 1, "type": "header", "worker": ..., "run_id": ..., ...}
+    ["i", op_id, t_us, key, kind, amount]          invoke, written before the op is sent
+    ["c", op_id, t_us, outcome, value, error]      completion, exactly one per invoke
+    ["c", op_id, t_us, outcome, value, error, n]   ... sent as n requests (SDK retries), when n > 1
+    {"type": "footer", "invoked": n, "completed": m}
+
+``t_us`` is microseconds on the worker's monotonic clock since ``anchor`` in the header.
+
+Both versions: a file without a footer, or whose last record is torn, is incomplete (the worker
+died or was cut off), not an error: ops invoked but never completed are indeterminate and the
+history is marked incomplete. Damaged data -- a completion of an op never invoked, an op
+invoked or completed twice, a record after the footer, a footer that disagrees -- ends the
+readable part: every record before it is kept, and the file is incomplete, its problem naming
+the file and the line (version 1) or byte offset and record number (version 2).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from pathlib import Path
+
+from harness.ops import OpKind, Outcome
+
+# Version history of the history file format:
+#   1: JSON lines, one record per line (read only since version 2)
+#   2: a JSON header line, then 32-byte binary records; keys and errors interned as string records
+SCHEMA_VERSION = 2
+READ_VERSIONS = (1, 2)
+SUFFIX = ".cbhist"  # version 2
+SUFFIXES = (".jsonl", SUFFIX)  # every version the reader finds in a history folder
+
+RECORD_BYTES = 32
+_RECORD = struct.Struct("<BBHIqqq")
+_pack = _RECORD.pack
+_TEXT_BYTES = RECORD_BYTES - 1  # text carried by one "x" record
+_MAX_TEXT = 1 << 20  # a longer string definition is malformed
+_MAX_INTERNED = 100_000  # distinct strings the writer remembers; past that each use defines its text again
+_ERROR_CHARS = 200
+
+T_INVOKE, T_VALUE, T_NO_VALUE, T_STRING, T_TEXT, T_FOOTER = (ord(c) for c in "icnsxf")
+KINDS: tuple[OpKind, ...] = ("incr", "decr_if_positive")
+OUTCOMES = (Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE)
+_KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
+_OUTCOME_CODE: dict[Outcome, int] = {o: i for i, o in enumerate(OUTCOMES)}
+NEVER_COMPLETED = "never completed"
+
+_BUFFER = 1 << 18
+_ROWS = _BUFFER // (2 * RECORD_BYTES)  # completed ops held as columns before they are encoded
+_OK_COMPLETION_HEAD = T_VALUE | 1 << 16  # the head word of an ok completion with a value, one attempt
+_CHUNK_RECORDS = 1 << 19  # records the reader decodes at a time (16 MiB)
+_monotonic_ns = time.monotonic_ns
+_OK = Outcome.OK
+
+
+def history_file(directory: Path, worker: str) -> Path:
+    """Where a worker's history goes: ``<directory>/<worker>.cbhist``."""
+    return directory / f"{worker}{SUFFIX}"
+
+
+def history_files(directory: Path) -> list[Path]:
+    """Every worker history in a folder, of any version, sorted by name."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.suffix in SUFFIXES and p.is_file())
