@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.config import ApiGatewayTarget, Scenario
+from harness.config import Scenario
 from harness.errors import ConfigError, TargetError
 from harness.runfolder import read_versioned
 from harness.stack.apigateway.definition import ApiDefinition, load_definition
+from harness.targets.apigateway import ApiGatewayTarget
 
 # Version history of the deployment file:
 #   1: first version

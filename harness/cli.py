@@ -7,111 +7,30 @@ Exit codes: 0 pass, 1 fail, 2 unknown or error. With several ``-s`` (a suite),
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from harness import lifecycle
-from harness.config import (
-    ApiGatewayTarget,
-    DynamoTarget,
-    HttpTarget,
-    RedisTarget,
-    Scenario,
-    get_scenario,
-    load_scenarios,
-    load_suite,
-    with_overrides,
-)
-from harness.errors import ConfigError, CounterbenchError, RunStopped, TargetError
+from harness import pipeline
+from harness.config import Scenario, get_scenario, load_scenarios, load_suite, with_overrides
+from harness.errors import ConfigError, CounterbenchError
 from harness.judge import judge
-from harness.load import Master, run_load
+from harness.load.runner import Master
+from harness.pipeline import RunRequest
+from harness.report.summary import print_summary, print_table
 from harness.runfolder import RunFolder, new_run_id
 from harness.secrets import register_environment, register_run, register_url, scrub
 from harness.stopping import Interrupted, StopSignals
-from harness.summary import print_summary, print_table
-from harness.targets.address import check_listen, check_target_safe
+from harness.targets.address import check_listen
 
 EXIT = {"pass": 0, "fail": 1, "unknown": 2}
 TARGET_URL_ENV = "COUNTERBENCH_TARGET_URL"
 
 
-def _start_store(kind: str, stack: ExitStack) -> Any:
-    """The store behind a local reference service (none for the memory store)."""
-    if kind == "redis":
-        from harness.stack.redis import RedisServer
-
-        return stack.enter_context(RedisServer())
-    if kind == "postgres":
-        from harness.stack.postgres import PostgresServer
-
-        return stack.enter_context(PostgresServer())
-    if kind == "dynamodb":
-        from harness.stack.dynalite import Dynalite
-
-        return stack.enter_context(Dynalite())
-    return None
-
-
-def _start_local(scenario: Scenario, stack: ExitStack) -> tuple[Scenario, str, dict[str, Any]]:
-    """Start the scenario's local target (stopped when the stack closes); the scenario now points at it.
-
-    Returns the servers by role ("target", "store") for the nemesis."""
-    target = scenario.target
-    store: Any = None
-    if isinstance(target, HttpTarget):
-        from harness.stack.service import ReferenceService
-
-        spec = target.service
-        store = _start_store(spec.store, stack)
-        server: Any = stack.enter_context(ReferenceService(
-            variant=target.variant, store=spec.store, store_url=store.url if store else None, workers=spec.workers))
-    elif isinstance(target, DynamoTarget):
-        from harness.stack.dynalite import Dynalite
-
-        path = Path(target.dynalite_path) if target.dynalite_path else None
-        if path is not None:
-            path.mkdir(parents=True, exist_ok=True)
-        server = stack.enter_context(Dynalite(path=path))
-    elif isinstance(target, ApiGatewayTarget):
-        from harness.stack.apigateway.server import ApiGatewayEmulator
-        from harness.stack.dynalite import Dynalite
-
-        store = stack.enter_context(Dynalite())
-        server = stack.enter_context(ApiGatewayEmulator(definition=Path(target.api), dynamodb_url=store.url,
-                                                        region=target.item.region))
-        scenario = with_overrides(scenario, store_url=store.url)
-    else:
-        from harness.stack.redis import RedisServer
-
-        assert isinstance(target, RedisTarget)
-        server = stack.enter_context(RedisServer(persistence=target.persistence))
-    return scenario, str(server.url), {"target": server, "store": store}
-
-
-def _faults(scenario: Scenario, url: str, folder: RunFolder, servers: dict[str, Any],
-            stack: ExitStack) -> tuple[str, Any]:
-    """The URL the load uses (through the fault proxy for network faults) and the started nemesis."""
-    if not scenario.faults:
-        return url, None
-    from harness.faults import Nemesis
-    from harness.stack.proxy import proxy_for
-
-    proxy = None
-    load_url = url
-    if any(f.network for f in scenario.faults):
-        proxy = stack.enter_context(proxy_for(url))
-        load_url = proxy.url_for(url)
-    nemesis = Nemesis(scenario.faults, folder=folder.path, servers=servers, proxy=proxy)
-    nemesis.start()
-    return load_url, nemesis
-
-
-def run_one(args: argparse.Namespace, name: str, out: Path | None, stop: StopSignals) -> dict[str, Any]:
+def resolve(args: argparse.Namespace, name: str) -> Scenario:
+    """The scenario as this command line asks for it: overrides and a deployment applied."""
     scenario = with_overrides(get_scenario(args.file, name), users=args.users, spawn_rate=args.spawn_rate,
                               duration=args.duration, target_url=args.target_url)
     if args.deployment:
@@ -119,64 +38,14 @@ def run_one(args: argparse.Namespace, name: str, out: Path | None, stop: StopSig
 
         scenario = apply_deployment(scenario, read_deployment(Path(args.deployment)))
     register_run(scenario.model_dump(mode="json"), scenario.target.url)  # from here on, scrubbed from every line
-    run_id = new_run_id(scenario.name)
-    folder = RunFolder(out if out is not None else Path("reports") / run_id)
-    if folder.path.exists() and not folder.path.is_dir():
-        raise ConfigError(f"--out {folder.path}: is a file, not a folder")
-    if folder.run_json.exists():
-        raise ConfigError(f"--out {folder.path}: already holds a run")
-    with ExitStack() as stack:
-        url = scenario.target.url
-        servers: dict[str, Any] = {}
-        if url:
-            check_target_safe(scenario, url)
-        else:
-            if not args.quiet:
-                print(f"{scenario.name}: starting a local {scenario.target.kind} target ...", flush=True)
-            scenario, url, servers = _start_local(scenario, stack)
-        processes = args.expect_workers if args.master else args.processes
-        lifecycle.prepare(folder, scenario=scenario, run_id=run_id, target_url=url,
-                          extra={"mode": "cli", "processes": processes,
-                                 "distributed": "master" if args.master else ("local" if processes > 1 else None)})
-        if not args.quiet:
-            load = scenario.load
-            print(f"{scenario.name}: {load.users} users for {load.duration} s (+ up to {load.drain} s drain) "
-                  f"-> {folder.path}", flush=True)
-        if stop.requested:
-            raise RunStopped(f"{stop.requested} before the load started: no load was sent")
-        load_url, nemesis = _faults(scenario, url, folder, servers, stack)
-        started = time.monotonic()
-        try:
-            master = Master(expect_workers=args.expect_workers, bind_host=args.master_bind_host,
-                            bind_port=args.master_bind_port) if args.master else None
-            code = run_load(scenario, folder, load_url, stop=stop, quiet=args.quiet, processes=args.processes,
-                            master=master)
-        finally:
-            if nemesis is not None:
-                nemesis.finish()
-        folder.update(folder.run_json, load_exit_code=code,
-                      fault_errors=nemesis.errors if nemesis is not None else [],
-                      stopped=None if stop.requested is None else {
-                          "signal": stop.requested, "after_s": round(time.monotonic() - started, 1)})
-        try:
-            lifecycle.finish(folder, scenario=scenario, target_url=url)
-        except TargetError as e:
-            # the history is still worth a verdict: without a final value it can only be unknown
-            folder.update(folder.run_json, final_read_error=str(e))
-            print(f"{scenario.name}: error: the final state could not be read: {scrub(str(e))}", file=sys.stderr)
-    verdict = judge(folder)
-    shipping = folder.path / "shipping.json"
-    sent = {w["worker"]: w for w in json.loads(shipping.read_text())["workers"]} if shipping.exists() else {}
-    folder.update(folder.run_json, workers=[{**w, "sent": sent.get(w["worker"])}
-                                            for w in verdict["history"]["workers"]])
-    verdict["run_dir"] = str(folder.path)
-    if code != 0:
-        verdict["error"] = f"the load process exited with code {code}; see {folder.locust_log}"
-    if not args.no_report:
-        from harness.report.build import build_report
+    return scenario
 
-        verdict["report"] = str(build_report(folder.path))
-    return verdict
+
+def run_one(args: argparse.Namespace, name: str, out: Path | None, stop: StopSignals) -> dict[str, Any]:
+    master = Master(expect_workers=args.expect_workers, bind_host=args.master_bind_host,
+                    bind_port=args.master_bind_port) if args.master else None
+    return pipeline.run(RunRequest(scenario=resolve(args, name), out=out, processes=args.processes, master=master,
+                                   quiet=args.quiet, report=not args.no_report), stop)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -223,7 +92,7 @@ def _run(args: argparse.Namespace, stop: StopSignals) -> int:
         return 2 if v.get("error") else EXIT[v["verdict"]]
     print_table(results)
     if not args.no_report:
-        from harness.compare import compare
+        from harness.report.compare import compare
 
         done = [Path(r["run_dir"]) for r in results if "run_dir" in r]
         if done:
@@ -235,31 +104,17 @@ def _run(args: argparse.Namespace, stop: StopSignals) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """A load worker for a master on another machine: stages its files locally, ships them at the end.
-
-    SIGTERM or Ctrl-C reaches the Locust worker as SIGTERM (it stops its users, drains and ships its
-    files); a second signal kills it at once."""
-    import signal
+    """A load worker for a master on another machine: stages its files locally, ships them at the end."""
     import tempfile
 
-    from harness.load import worker_command
-    from harness.stopping import spawn
+    from harness.load.runner import run_worker
 
     scenario = get_scenario(args.file, args.scenario)
     staging = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="counterbench-worker-"))
-    staging.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "COUNTERBENCH_WORKER_DIR": str(staging)}
-    cmd = worker_command(scenario, master_host=args.master_host, master_port=args.master_port)
     print(f"worker for {scenario.name}: connecting to {args.master_host}:{args.master_port}; files in {staging}")
     with StopSignals() as stop:
-        proc = spawn(cmd, env=env)
-
-        def forward() -> None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-
-        with stop.on_stop(forward):
-            return proc.wait()
+        return run_worker(scenario, master_host=args.master_host, master_port=args.master_port, staging=staging,
+                          stop=stop)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -270,7 +125,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness.compare import compare, warnings
+    from harness.report.compare import compare, warnings
     from harness.report.data import load_run
 
     dirs = [Path(d) for d in args.run_dirs]

@@ -15,7 +15,7 @@ A second stop signal raises ``harness.stopping.Interrupted``, a BaseException li
 KeyboardInterrupt: every child was killed, nothing can be judged.
 
 Errors of single operations are never raised out of a load user: they are
-classified (harness.classify) into ``fail`` or ``indeterminate`` and recorded.
+classified (harness.targets.classify) into ``fail`` or ``indeterminate`` and recorded.
 """
 
 from __future__ import annotations

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.checks import CheckReport, Completeness, run_checks
+from harness.checks.columns import ColumnTally
 from harness.errors import HistoryError
 from harness.history import History, read_history
 from harness.metrics import load_generator_cpu, merge, percentiles, read_logs
+from harness.metrics.tags import SERVICE, Tag
 from harness.runfolder import RunFolder
-
-if TYPE_CHECKING:
-    from harness.checks.columns import ColumnTally
 
 
 def _logged_latency(folder: RunFolder) -> dict[str, Any] | None:
     """Latency of acknowledged ops from the exact HdrHistogram logs; None without any."""
-    logs = sorted((folder.path / "metrics").glob("*.hlog"))
+    logs = folder.latency_logs()
     if logs:
-        ok = [i for i in read_logs(logs) if len(parts := i.tag.split(".")) == 2 and parts[1] == "ok"]
+        ok = [i for i in read_logs(logs) if (t := Tag.parse(i.tag)).outcome == "ok" and t.measure == SERVICE]
         if ok:
             h = merge(ok)
             span = max(i.start + i.length for i in ok) - min(i.start for i in ok)
@@ -46,7 +45,6 @@ def judge(folder: RunFolder) -> dict[str, Any]:
     The history is read in batches of columns and tallied per key as it is read (numpy), so
     memory grows with the values acknowledged ops returned, not with Python objects per op.
     """
-    from harness.checks.columns import ColumnTally  # only the check stage needs it (the load side imports judge)
 
     run = folder.read(folder.run_json)
     scenario = folder.scenario()
@@ -85,7 +83,7 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         "run_id": run.get("run_id"),
         "totals": totals,
         "latency": latency if latency is not None else _history_latency(tally),
-        "load_generator": load_generator_cpu(folder.path / "metrics"),
+        "load_generator": load_generator_cpu(folder.cpu_logs()),
         "history": {"workers": [{"worker": w.worker, "ops": w.op_count, "complete": w.complete,
                                  "problem": w.problem} for w in history.workers],
                     "complete": completeness.complete, "missing": list(completeness.missing)},

@@ -1,11 +1,26 @@
-"""The run folder: what each stage writes and the next one reads.
+"""The run folder: every path and every file format of what one run leaves behind.
+
+Each stage reads only what the stage before it wrote, and finds it here:
 
     reports/<run-id>/
-      run.json        scenario as resolved, target (redacted), keys, environment, times
-      state.json      initial values as set, final values as read
-      history/        one history per worker (<worker>.cbhist, harness.history; .jsonl before version 2)
-      locust.log, locust.json   Locust's own log and final stats
-      verdict.json    verdict, totals, per-check results with evidence
+      run.json          scenario as resolved, target, keys, environment, times, workers (credentials redacted)
+      state.json        initial values as set, final values as read
+      history/          one history per load process: <worker>.cbhist (harness.history; .jsonl before version 2)
+      metrics/          <worker>.hlog latency histograms per 1 s window and tag; <worker>.cpu.csv its own CPU;
+                        windows.csv the report's merge
+      progress/         <worker>.json each local load process's figures, refreshed every second;
+                        remote/<worker>.json a remote worker's, kept by the master; master.json its workers
+      faults.jsonl      each fault window as it opened and healed
+      shipping.json     what each remote worker sent the master, and whether it arrived whole
+      locust.log, locust.json, locust.out   Locust's own log, final stats and output
+      verdict.json      verdict, totals, per-check results with evidence
+      summary.csv, steps.csv, *.png, report.html   the report
+
+A load process is named ``<host>-<pid>-<test>``: its files carry the name, and a local one's pid is
+read back from it (``worker_pid``) to make sure no load process outlives its run.
+
+Every JSON file counterbench writes carries ``schema_version`` and goes through
+``harness.secrets.clean``: no credential reaches the folder.
 """
 
 from __future__ import annotations
@@ -13,24 +28,27 @@ from __future__ import annotations
 import json
 import os
 import platform
-import secrets
+import re
 import socket
 import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from secrets import token_hex
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import RunFolderError
 from harness.secrets import clean
 
 if TYPE_CHECKING:
-    from harness.config import Scenario
+    from harness.config.scenario import Scenario
 
-# Version history of run.json, state.json and verdict.json:
+# Version history of run.json, state.json, verdict.json, faults.jsonl, shipping.json and progress files:
 #   1: first version
 SCHEMA_VERSION = 1
+SHIPPED = ("history", "metrics")  # the subfolders a remote worker ships to its master
+_WORKER = re.compile(r"^(?P<host>.+)-(?P<pid>\d+)-(?P<test>\d+)$")
 
 
 def read_versioned(path: Path, version: int, error: type[Exception]) -> dict[str, Any]:
@@ -46,7 +64,36 @@ def read_versioned(path: Path, version: int, error: type[Exception]) -> dict[str
 
 
 def new_run_id(scenario: str) -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}-{secrets.token_hex(2)}"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{scenario}-{token_hex(2)}"
+
+
+def worker_name(test: int) -> str:
+    """This process's name as a load process of its ``test``-th test."""
+    return f"{socket.gethostname()}-{os.getpid()}-{test}"
+
+
+def worker_pid(worker: str) -> int | None:
+    """The pid in a load process's name (None for a name of another shape)."""
+    m = _WORKER.match(worker)
+    return int(m.group("pid")) if m else None
+
+
+def _safe(worker: str) -> str:
+    """A worker name from the network becomes a file name: it may not leave its folder."""
+    if not worker or "/" in worker or "\\" in worker or worker.startswith(".") or len(worker) > 200:
+        raise ValueError(f"refusing a worker name {worker[:40]!r}")
+    return worker
+
+
+def write_json(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """Atomically (readers poll some of these files while they are rewritten), versioned, cleaned of
+    credentials; returns what was written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Any] = clean({"schema_version": SCHEMA_VERSION, **doc})
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return written
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +115,8 @@ def _int_map(doc: Any, what: str, *, nullable: bool) -> dict[str, Any]:
 class RunFolder:
     path: Path
 
+    # --- files of the run -------------------------------------------------------------------------
+
     @property
     def run_json(self) -> Path:
         return self.path / "run.json"
@@ -81,12 +130,166 @@ class RunFolder:
         return self.path / "verdict.json"
 
     @property
-    def history_dir(self) -> Path:
-        return self.path / "history"
+    def faults_jsonl(self) -> Path:
+        return self.path / "faults.jsonl"
+
+    @property
+    def shipping_json(self) -> Path:
+        return self.path / "shipping.json"
 
     @property
     def locust_log(self) -> Path:
         return self.path / "locust.log"
+
+    @property
+    def locust_out(self) -> Path:
+        return self.path / "locust.out"
+
+    @property
+    def locust_json_prefix(self) -> Path:
+        """What Locust's ``--json-file`` takes: it writes ``locust.json``."""
+        return self.path / "locust"
+
+    @property
+    def summary_csv(self) -> Path:
+        return self.path / "summary.csv"
+
+    @property
+    def steps_csv(self) -> Path:
+        return self.path / "steps.csv"
+
+    @property
+    def report_html(self) -> Path:
+        return self.path / "report.html"
+
+    @property
+    def windows_csv(self) -> Path:
+        return self.metrics_dir / "windows.csv" if self.metrics_dir.is_dir() else self.path / "windows.csv"
+
+    # --- per load process ---------------------------------------------------------------------------
+
+    @property
+    def history_dir(self) -> Path:
+        return self.path / "history"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.path / "metrics"
+
+    @property
+    def progress_dir(self) -> Path:
+        return self.path / "progress"
+
+    def history_file(self, worker: str) -> Path:
+        from harness.history.format import history_file
+
+        return history_file(self.history_dir, _safe(worker))
+
+    def latency_log(self, worker: str) -> Path:
+        return self.metrics_dir / f"{_safe(worker)}.hlog"
+
+    def cpu_log(self, worker: str) -> Path:
+        return self.metrics_dir / f"{_safe(worker)}.cpu.csv"
+
+    def latency_logs(self) -> list[Path]:
+        return sorted(self.metrics_dir.glob("*.hlog")) if self.metrics_dir.is_dir() else []
+
+    def cpu_logs(self) -> list[Path]:
+        return sorted(self.metrics_dir.glob("*.cpu.csv")) if self.metrics_dir.is_dir() else []
+
+    def progress_file(self, worker: str) -> Path:
+        return self.progress_dir / f"{_safe(worker)}.json"
+
+    def remote_progress_file(self, worker: str) -> Path:
+        """Where the master keeps a remote worker's latest figures (the name comes over the network)."""
+        return self.progress_dir / "remote" / f"{_safe(worker)}.json"
+
+    @property
+    def roster_file(self) -> Path:
+        return self.progress_dir / "master.json"
+
+    def progress_files(self) -> list[Path]:
+        """Every load process's latest figures: this machine's, and other machines' the master keeps."""
+        local = [p for p in self.progress_dir.glob("*.json") if worker_pid(p.stem) is not None]
+        return sorted(local) + sorted((self.progress_dir / "remote").glob("*.json"))
+
+    def local_worker_pids(self) -> set[int]:
+        """The pids of this machine's load processes of this run (from their progress files)."""
+        return {pid for p in self.progress_dir.glob("*.json") if (pid := worker_pid(p.stem)) is not None}
+
+    def progress(self) -> list[dict[str, Any]]:
+        """Every load process's latest figures (a file being replaced right now is skipped)."""
+        docs = []
+        for f in self.progress_files():
+            try:
+                docs.append(json.loads(f.read_text()))
+            except (OSError, ValueError):
+                continue
+        return docs
+
+    def roster(self) -> dict[str, Any] | None:
+        """The master's view of its workers (distributed runs only)."""
+        try:
+            return dict(json.loads(self.roster_file.read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def load_started(self) -> float | None:
+        """Wall-clock start of the load, as the earliest load process reported it."""
+        starts = []
+        for doc in self.progress():
+            try:
+                starts.append(float(doc["start_wall"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return min(starts) if starts else None
+
+    # --- faults and shipping --------------------------------------------------------------------
+
+    def record_fault(self, *, event: str, action: str, server: str, at: float, duration: float | None) -> None:
+        """A fault window opened (``begin``) or healed (``end``), appended to faults.jsonl."""
+        line = {"schema_version": SCHEMA_VERSION, "event": event, "action": action, "server": server, "at": at,
+                "duration": duration, "time": time.time()}
+        with open(self.faults_jsonl, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line) + "\n")
+
+    def fault_windows(self) -> list[dict[str, Any]]:
+        """Fault windows: action, server, start and end (wall clock; end None if never healed)."""
+        if not self.faults_jsonl.exists():
+            return []
+        windows: list[dict[str, Any]] = []
+        for line in self.faults_jsonl.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            if rec["event"] == "begin":
+                windows.append({"action": rec["action"], "server": rec["server"], "start": rec["time"], "end": None})
+            else:
+                for w in windows:
+                    if w["action"] == rec["action"] and w["server"] == rec["server"] and w["end"] is None:
+                        w["end"] = rec["time"]
+                        break
+        return windows
+
+    def write_shipping(self, workers: list[dict[str, Any]]) -> None:
+        write_json(self.shipping_json, {"workers": workers})
+
+    def shipping(self) -> dict[str, dict[str, Any]]:
+        """What each remote worker sent, by worker (empty without remote workers)."""
+        if not self.shipping_json.exists():
+            return {}
+        return {w["worker"]: w for w in read_versioned(self.shipping_json, SCHEMA_VERSION, RunFolderError)["workers"]}
+
+    def shipped_file(self, name: str) -> Path:
+        """Where a file a worker ships (``history/<worker>.cbhist``) goes; anything else is refused."""
+        sub, _, base = name.partition("/")
+        if sub not in SHIPPED or not base:
+            raise ValueError(f"refusing to write {name!r}")
+        return self.path / sub / _safe(base)
+
+    def shippable(self) -> list[tuple[str, Path]]:
+        """(name, path) of every file a worker ships, in order."""
+        return [(f"{sub}/{p.name}", p) for sub in SHIPPED for p in sorted((self.path / sub).glob("*")) if p.is_file()]
+
+    # --- run.json, state.json, verdict.json -----------------------------------------------------
 
     def read(self, path: Path) -> dict[str, Any]:
         if not path.exists():
@@ -96,18 +299,13 @@ class RunFolder:
     def write(self, path: Path, doc: dict[str, Any]) -> dict[str, Any]:
         """Write atomically, so a reader never sees half a file; credentials never reach it
         (``harness.secrets.clean``). Returns what was written."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        written: dict[str, Any] = clean({"schema_version": SCHEMA_VERSION, **doc})
-        tmp.write_text(json.dumps(written, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        return written
+        return write_json(path, doc)
 
     def scenario(self) -> Scenario:
         """The scenario run.json records (as resolved, credentials redacted), validated again."""
         from pydantic import ValidationError
 
-        from harness.config import Scenario
+        from harness.config.scenario import Scenario
 
         run = self.read(self.run_json)
         try:

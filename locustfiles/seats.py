@@ -6,7 +6,7 @@
 
 from locust import task
 
-from harness.locust_user import CounterUser
+from harness.load.user import CounterUser
 
 
 class SeatsUser(CounterUser):

@@ -2,6 +2,9 @@
 
 No I/O and no Locust here: a finished run folder can be re-checked offline.
 A check that crashes yields ``unknown`` with the error, never a pass.
+
+Each check is a module ending with its ``CHECK`` (``harness.checks.model.Check``: its function, the
+findings it counts, where it applies) and one line of ``CHECKS`` below.
 """
 
 from __future__ import annotations
@@ -10,17 +13,27 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harness.checks.bounds import check_bounds
-from harness.checks.model import EVIDENCE_CAP, CheckResult, Completeness, KeyTally, merged, tally
-from harness.checks.oversell import check_no_oversell
-from harness.checks.unique import check_unique_values
+from harness.checks import bounds, oversell, unique
+from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally, merged, tally
 from harness.ops import Op
+
+CHECKS: dict[str, Check] = {c.name: c for c in (
+    bounds.CHECK,
+    unique.CHECK,
+    oversell.CHECK,
+)}
 
 Verdict = Literal["pass", "fail", "unknown"]
 TOTAL_KEY = "(total)"
 ALL_KEYS = "(every key)"
 
-__all__ = ["ALL_KEYS", "TOTAL_KEY", "CheckReport", "CheckResult", "Completeness", "Verdict", "run_checks"]
+__all__ = ["ALL_KEYS", "CHECKS", "FINDINGS", "TOTAL_KEY", "Check", "CheckReport", "CheckResult", "Completeness",
+           "Verdict", "default_checks", "run_checks"]
+
+
+def default_checks(workload: str) -> tuple[str, ...]:
+    """The checks a workload gets when its scenario names none."""
+    return tuple(name for name, c in CHECKS.items() if c.default and c.applies_to(workload))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +44,9 @@ class CheckReport:
     checks: list[CheckResult]
 
 
-FINDINGS = ("lost", "duplicated", "duplicate_values", "oversold")  # what a check that decided counted
+# what checks that decided counted, and how a reason words each
+WORDS: dict[str, str] = {field: words for c in CHECKS.values() for field, words in c.findings}
+FINDINGS = tuple(WORDS)
 
 
 def _one(name: str, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
@@ -48,13 +63,10 @@ def _one(name: str, key: str, initial: int, final: int | None, t: KeyTally, hist
 def _run_one(name: str, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
              returns: Literal["after", "before"]) -> CheckResult:
     try:
-        if name == "bounds":
-            return check_bounds(key=key, initial=initial, final=final, t=t, history=history)
-        if name == "unique-values":
-            return check_unique_values(key=key, initial=initial, final=final, t=t, history=history, returns=returns)
-        if name == "no-oversell":
-            return check_no_oversell(key=key, initial=initial, final=final, t=t, history=history)
-        return CheckResult(name=name, key=key, valid=None, evidence={"error": f"no check named {name!r}"})
+        check = CHECKS.get(name)
+        if check is None:
+            return CheckResult(name=name, key=key, valid=None, evidence={"error": f"no check named {name!r}"})
+        return check.fn(key=key, initial=initial, final=final, t=t, history=history, returns=returns)
     except Exception as e:
         return CheckResult(name=name, key=key, valid=None, evidence={"error": f"{type(e).__name__}: {e}"})
 
@@ -65,7 +77,7 @@ def _summarise(name: str, per_key: list[CheckResult]) -> list[CheckResult]:
     unknown = [r for r in per_key if r.valid is None]
     valid: bool | None = False if bad else (None if unknown else True)
     ev: dict[str, Any] = {"keys": len(per_key), "invalid_keys": len(bad), "unknown_keys": len(unknown)}
-    for field in ("lost", "duplicated", "duplicate_values", "oversold"):
+    for field in FINDINGS:
         if any(field in r.evidence for r in per_key):
             ev[field] = sum(int(r.evidence.get(field) or 0) for r in per_key)
     if any("beyond_recorded" in r.evidence for r in per_key):
@@ -95,7 +107,7 @@ def run_checks(
         per_key = [_one(name, key, initial.get(key, 0), final.get(key), tallies[key], history, returns)
                    for key in keys]
         results.extend(per_key if len(per_key) == 1 else _summarise(name, per_key))
-        if name == "bounds" and len(keys) > 1:
+        if name in CHECKS and CHECKS[name].over_total and len(keys) > 1:
             finals = [final.get(k) for k in keys]
             total_final = None if any(v is None for v in finals) else sum(v for v in finals if v is not None)
             results.append(_one(name, TOTAL_KEY, sum(initial.get(k, 0) for k in keys), total_final,
@@ -119,7 +131,11 @@ def _totals(tallies: Iterable[KeyTally], results: list[CheckResult]) -> dict[str
             return int(s[0].evidence.get(field) or 0)
         return sum(int(r.evidence.get(field) or 0) for r in per_key if r.name == check)
 
-    unexplained = [r for r in summaries if r.name == "bounds"]
+    def unexplained() -> int:
+        """How far final values lie beyond what an incomplete history explains: not a finding."""
+        return sum(int(r.evidence.get("unexplained") or 0) for r in summaries) + sum(
+            abs(int(r.evidence.get("beyond_recorded") or 0)) for r in per_key
+            if not any(s.name == r.name for s in summaries))
 
     return {
         "ops": sum(t.ok + t.fail + t.indeterminate for t in ts),
@@ -127,24 +143,15 @@ def _totals(tallies: Iterable[KeyTally], results: list[CheckResult]) -> dict[str
         "fail": sum(t.fail for t in ts),
         "indeterminate": sum(t.indeterminate for t in ts),
         "keys": len(ts),
-        "lost": total("bounds", "lost"),
-        "duplicated": total("bounds", "duplicated"),
-        "duplicate_values": total("unique-values", "duplicate_values"),
-        "oversold": total("no-oversell", "oversold"),
-        # how far the final values lie beyond what an incomplete history explains: not a finding
-        "unexplained": int(unexplained[0].evidence.get("unexplained") or 0) if unexplained else sum(
-            abs(int(r.evidence.get("beyond_recorded") or 0)) for r in per_key if r.name == "bounds"),
+        **{field: total(c.name, field) for c in CHECKS.values() for field, _ in c.findings},
+        "unexplained": unexplained(),
     }
 
 
 def _verdict(results: list[CheckResult], totals: dict[str, int], history: Completeness) -> tuple[Verdict, str]:
     bad = [r for r in results if r.valid is False]
     if bad:
-        parts = []
-        for field, words in (("lost", "lost"), ("duplicated", "applied twice"),
-                             ("duplicate_values", "values handed out twice"), ("oversold", "oversold")):
-            if totals[field]:
-                parts.append(f"{totals[field]} {words}")
+        parts = [f"{totals[field]} {words}" for field, words in WORDS.items() if totals.get(field)]
         detail = ", ".join(parts) or "; ".join(str(r.evidence.get("reason", r.name)) for r in bad[:3])
         return "fail", f"{', '.join(sorted({r.name for r in bad}))} violated: {detail}"
     unknown = [r for r in results if r.valid is None]

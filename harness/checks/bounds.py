@@ -14,15 +14,16 @@ else is unknown, and the distance from the recorded range is reported as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from harness.checks.model import CheckResult, Completeness, KeyTally
+from harness.checks.model import Check, CheckResult, Completeness, KeyTally
 from harness.checks.reachable import TooManyIntervals, contains, nearest, reachable
 
 NAME = "bounds"
 
 
-def check_bounds(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness) -> CheckResult:
+def check_bounds(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
+                 returns: Literal["after", "before"] = "after") -> CheckResult:
     ev: dict[str, Any] = {
         "initial": initial,
         "final": final,
@@ -81,3 +82,6 @@ def check_bounds(*, key: str, initial: int, final: int | None, t: KeyTally, hist
     return CheckResult(name=NAME, key=key, valid=False, evidence={
         **ev, "lost": 0, "duplicated": 0, "nearest_reachable": [below_r, above_r],
         "reason": "no subset of the indeterminate ops gives the final value"})
+
+
+CHECK = Check(name=NAME, fn=check_bounds, findings=(("lost", "lost"), ("duplicated", "applied twice")), over_total=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from harness.ops import Op, Outcome
 
@@ -113,3 +113,27 @@ class Completeness:
     def possible_signs(self, recorded: set[int]) -> frozenset[int]:
         """Signs of the changes a key may have seen: its recorded ops', and a missing op's."""
         return frozenset(recorded) if self.complete else frozenset(recorded) | self.op_signs
+
+
+class CheckFn(Protocol):
+    def __call__(self, *, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
+                 returns: Literal["after", "before"]) -> CheckResult: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Check:
+    """One check, as the registry (``harness.checks.CHECKS``) lists it: a new check is one module
+    ending with its ``CHECK`` and one line there; verdicts, totals, the terminal, reports and
+    comparisons pick it up by name."""
+
+    name: str
+    fn: CheckFn  # one key's verdict, pure
+    # evidence fields a violation counts (summed over keys into verdict.json's totals), and how the
+    # verdict's reason words them: ("lost", "lost"), ("duplicated", "applied twice"), ...
+    findings: tuple[tuple[str, str], ...] = ()
+    over_total: bool = False  # also judged on the sum over every key (a per-key rule that adds up)
+    workloads: frozenset[str] | None = None  # the workloads it is for (None: every one)
+    default: bool = True  # on by default wherever it applies
+
+    def applies_to(self, workload: str) -> bool:
+        return self.workloads is None or workload in self.workloads

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from harness.checks.model import CheckResult, Completeness, KeyTally
+from typing import Literal
+
+from harness.checks.model import Check, CheckResult, Completeness, KeyTally
 
 NAME = "no-oversell"
 
 
-def check_no_oversell(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness
-                      ) -> CheckResult:
+def check_no_oversell(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
+                      returns: Literal["after", "before"] = "after") -> CheckResult:
     sold = t.ok  # acknowledged reservations; missing ops could only add to them
     oversold = max(0, sold - initial, -final if final is not None else 0)
     ev = {"capacity": initial, "sold": sold, "final": final, "oversold": oversold}
@@ -21,3 +23,6 @@ def check_no_oversell(*, key: str, initial: int, final: int | None, t: KeyTally,
         return CheckResult(name=NAME, key=key, valid=None, evidence={
             **ev, "reason": "the history is incomplete; missing reservations could exceed the capacity"})
     return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
+
+
+CHECK = Check(name=NAME, fn=check_no_oversell, findings=(("oversold", "oversold"),), workloads=frozenset({"seats"}))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from harness.checks.model import EVIDENCE_CAP, CheckResult, Completeness, KeyTally
+from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally
 
 NAME = "unique-values"
 
@@ -71,3 +71,6 @@ def check_unique_values(
         return CheckResult(name=NAME, key=key, valid=None,
                            evidence={**ev, "reason": "values are unique but the final value was not read"})
     return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
+
+
+CHECK = Check(name=NAME, fn=check_unique_values, findings=(("duplicate_values", "values handed out twice"),))

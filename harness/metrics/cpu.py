@@ -9,11 +9,11 @@ from harness.metrics.hdr import WINDOW_S
 SATURATED = 0.9  # of one core: a gevent process cannot use more
 
 
-def load_generator_cpu(folder: Path) -> dict[str, object]:
-    """Per load process: mean and peak CPU share of one core per window, and whether it was saturated
-    (at or above 90% in at least half of its windows)."""
+def load_generator_cpu(logs: list[Path]) -> dict[str, object]:
+    """Per load process (its ``<worker>.cpu.csv``): mean and peak CPU share of one core per window, and
+    whether it was saturated (at or above 90% in at least half of its windows)."""
     workers = []
-    for path in sorted(folder.glob("*.cpu.csv")):
+    for path in logs:
         shares = []
         for line in path.read_text().splitlines()[1:]:
             try:

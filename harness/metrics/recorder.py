@@ -21,7 +21,8 @@ class LatencyRecorder:
     it closes. ``tick`` closes the windows the clock has passed: feed every op completed so far first.
     """
 
-    def __init__(self, path: Path, *, start_wall: float | None = None, progress: Path | None = None) -> None:
+    def __init__(self, path: Path, *, cpu: Path | None = None, start_wall: float | None = None,
+                 progress: Path | None = None) -> None:
         self.path = path
         self.start_wall = time.time() if start_wall is None else start_wall
         self._mono0 = time.monotonic_ns()
@@ -40,7 +41,7 @@ class LatencyRecorder:
         self._f.write(f"#[StartTime: {self.start_wall:.3f} (seconds since epoch)]\n")
         self._f.write('"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"\n')
         # the load generator's own CPU per window: a saturated generator's latencies include its queueing
-        self._cpu = open(path.with_suffix(".cpu.csv"), "x", encoding="utf-8")  # noqa: SIM115
+        self._cpu = open(cpu or path.with_suffix(".cpu.csv"), "x", encoding="utf-8")  # noqa: SIM115
         self._cpu.write("window_start_s,cpu_s\n")
         self._cpu0 = time.process_time()
 

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
+from matplotlib.axes import Axes
 
 from harness.report import html as h
 from harness.report import plots
@@ -18,7 +23,7 @@ from harness.report.data import (
     step_rows,
     summary_rows,
 )
-from harness.summary import shown_totals, unexplained_line
+from harness.report.summary import shown_totals, unexplained_line
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -33,66 +38,88 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def _step_spans(data: RunData) -> list[tuple[float, float, str]]:
     """Load steps and fault windows, to shade in the plots over time."""
-    spans, t = [], 0.0
-    for i, s in enumerate(data.scenario.load.steps):
-        spans.append((t, t + s.duration, f"step {i + 1}"))
-        t += s.duration
-    return spans + fault_spans(data)
+    return [(s.start, s.end, f"step {s.index + 1}") for s in data.scenario.load.timeline()] + fault_spans(data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plot:
+    """One plot of the report: drawn by a pure ``plots.plot_*`` function on the run's figures."""
+
+    file: str
+    heading: str
+    draw: Callable[[Facts, Axes], None]
+    over_time: bool = True  # shade the load steps and fault windows
+    when: Callable[[Facts], bool] = lambda _f: True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Facts:
+    """What plots draw from: the run, its per-second windows, its capacity steps."""
+
+    data: RunData
+    frame: pd.DataFrame
+    steps: list[dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        return self.data.scenario.name
+
+
+def _distributions(f: Facts) -> dict[str, list[tuple[float, float]]]:
+    series = {"service time": distribution(f.data)}
+    if f.data.open_model:
+        series["from intended send time"] = distribution(f.data, "intended")
+    return series
+
+
+# The report's plots, in order: a new plot is a ``plot_*`` function in plots.py and one row here.
+PLOTS: tuple[Plot, ...] = (
+    Plot(file="latency_over_time.png", heading="Latency percentiles over time",
+           draw=lambda f, ax: plots.plot_percentiles_over_time(
+               f.frame, ax, title=f"{f.name}: latency of acknowledged ops per second")),
+    Plot(file="corrected_latency_over_time.png", heading="Corrected latency over time",
+           draw=lambda f, ax: plots.plot_percentiles_over_time(
+               f.frame, ax, measure="intended", title=f"{f.name}: latency from the intended send time (corrected)"),
+           when=lambda f: f.data.open_model),
+    Plot(file="latency_distribution.png", heading="Latency distribution", over_time=False,
+           draw=lambda f, ax: plots.plot_percentile_distribution(
+               _distributions(f), ax, title=f"{f.name}: latency by percentile (acknowledged ops)")),
+    Plot(file="throughput.png", heading="Throughput and outcomes",
+           draw=lambda f, ax: plots.plot_throughput(
+               f.frame, ax, title=f"{f.name}: completed ops per second by outcome")),
+    Plot(file="capacity.png", heading="Latency against throughput", over_time=False,
+           draw=lambda f, ax: plots.plot_latency_vs_throughput(
+               f.steps, ax, title=f"{f.name}: latency against throughput per step",
+               slo_p99=f.data.scenario.slo.p99_ms if f.data.scenario.slo else None),
+           when=lambda f: bool(f.steps)),
+)
 
 
 def build_report(run_dir: Path) -> Path:
     """Write every report file into the run folder; returns the path of report.html."""
     data = load_run(run_dir)
-    out = data.folder.path
+    folder = data.folder
     frame = data.windows()
-    frame.to_csv(out / "metrics" / "windows.csv" if (out / "metrics").is_dir() else out / "windows.csv",
-                 index=False)
+    frame.to_csv(folder.windows_csv, index=False)
     summary = summary_rows(data)
-    write_csv(out / "summary.csv", summary)
-    name = data.scenario.name
-    images: list[tuple[str, Path]] = []
-
-    fig, ax = plots.new_figure()
-    plots.plot_percentiles_over_time(frame, ax, title=f"{name}: latency of acknowledged ops per second")
-    plots.shade(ax, _step_spans(data))
-    plots.save(fig, out / "latency_over_time.png")
-    images.append(("Latency percentiles over time", out / "latency_over_time.png"))
-
-    if data.open_model:
-        fig, ax = plots.new_figure()
-        plots.plot_percentiles_over_time(frame, ax, measure="intended",
-                                         title=f"{name}: latency from the intended send time (corrected)")
-        plots.shade(ax, _step_spans(data))
-        plots.save(fig, out / "corrected_latency_over_time.png")
-        images.append(("Corrected latency over time", out / "corrected_latency_over_time.png"))
-
-    fig, ax = plots.new_figure()
-    series = {"service time": distribution(data)}
-    if data.open_model:
-        series["from intended send time"] = distribution(data, "intended")
-    plots.plot_percentile_distribution(series, ax, title=f"{name}: latency by percentile (acknowledged ops)")
-    plots.save(fig, out / "latency_distribution.png")
-    images.append(("Latency distribution", out / "latency_distribution.png"))
-
-    fig, ax = plots.new_figure()
-    plots.plot_throughput(frame, ax, title=f"{name}: completed ops per second by outcome")
-    plots.shade(ax, _step_spans(data))
-    plots.save(fig, out / "throughput.png")
-    images.append(("Throughput and outcomes", out / "throughput.png"))
-
+    write_csv(folder.summary_csv, summary)
     steps = step_rows(data) if data.scenario.load.steps else []
     best = knee(steps) if data.scenario.slo else None
     if steps:
-        write_csv(out / "steps.csv", steps)
+        write_csv(folder.steps_csv, steps)
+    facts = Facts(data=data, frame=frame, steps=steps)
+    images: list[tuple[str, Path]] = []
+    for plot in PLOTS:
+        if not plot.when(facts):
+            continue
         fig, ax = plots.new_figure()
-        slo = data.scenario.slo
-        plots.plot_latency_vs_throughput(steps, ax, title=f"{name}: latency against throughput per step",
-                                         slo_p99=slo.p99_ms if slo else None)
-        plots.save(fig, out / "capacity.png")
-        images.append(("Latency against throughput", out / "capacity.png"))
-
-    (out / "report.html").write_text(_html(data, summary, steps, best, images), encoding="utf-8")
-    return out / "report.html"
+        plot.draw(facts, ax)
+        if plot.over_time:
+            plots.shade(ax, _step_spans(data))
+        plots.save(fig, folder.path / plot.file)
+        images.append((plot.heading, folder.path / plot.file))
+    folder.report_html.write_text(_html(data, summary, steps, best, images), encoding="utf-8")
+    return folder.report_html
 
 
 def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, Any]], best: dict[str, Any] | None,

@@ -10,8 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.config import Scenario
-from harness.faults import read_faults
+from harness.config.scenario import Scenario
 from harness.metrics import (
     LogInterval,
     MergedHistogram,
@@ -21,18 +20,8 @@ from harness.metrics import (
     read_logs,
     window_percentiles,
 )
+from harness.metrics.tags import OUTCOMES, Tag
 from harness.runfolder import RunFolder
-
-OUTCOMES = ("ok", "fail", "indeterminate")
-
-
-def split_tag(tag: str) -> tuple[str, str, str]:
-    """``increment.ok`` -> (increment, ok, service); ``increment.ok.intended`` -> (..., intended)."""
-    parts = tag.split(".")
-    op = parts[0]
-    outcome = parts[1] if len(parts) > 1 else ""
-    measure = parts[2] if len(parts) > 2 else ("late" if outcome == "late" else "service")
-    return op, outcome, measure
 
 
 @dataclass(eq=False)
@@ -55,7 +44,7 @@ class RunData:
         """(op, outcome, measure) -> (seconds since ``start``, interval) of every window of that tag."""
         out: dict[tuple[str, str, str], list[tuple[float, LogInterval]]] = defaultdict(list)
         for i in self.intervals:
-            out[split_tag(i.tag)].append((i.start - self.start, i))
+            out[Tag.parse(i.tag)].append((i.start - self.start, i))
         return dict(out)
 
     def histogram(self, *, op: str | None = None, outcome: str = "ok", measure: str = "service",
@@ -75,7 +64,7 @@ class RunData:
         rows = []
         for (t, tag), ivs in sorted(groups.items()):
             count, pcts = window_percentiles(ivs)
-            op, outcome, measure = split_tag(tag)
+            op, outcome, measure = Tag.parse(tag)
             rows.append({"t": t, "op": op, "outcome": outcome, "measure": measure, "count": count, **pcts})
         cols = ["t", "op", "outcome", "measure", "count", "p50", "p90", "p99", "p99.9", "max"]
         return pd.DataFrame(rows, columns=cols)
@@ -97,10 +86,10 @@ def load_run(path: Path) -> RunData:
     folder = RunFolder(path)
     run = folder.read(folder.run_json)
     verdict = folder.read(folder.verdict_json) if folder.verdict_json.exists() else None
-    intervals = read_logs((folder.path / "metrics").glob("*.hlog")) if (folder.path / "metrics").is_dir() else []
+    intervals = read_logs(folder.latency_logs())
     start = min((i.start for i in intervals), default=float(run.get("started_at", 0.0)))
     return RunData(folder=folder, run=run, verdict=verdict, scenario=folder.scenario(),
-                   start=start, intervals=intervals, faults=read_faults(folder.path))
+                   start=start, intervals=intervals, faults=folder.fault_windows())
 
 
 def fault_rows(data: RunData) -> list[dict[str, Any]]:
@@ -150,20 +139,19 @@ def step_rows(data: RunData) -> list[dict[str, Any]]:
     """Capacity planning: per load step, throughput, latency, error rate and whether it meets the SLO."""
     load, slo = data.scenario.load, data.scenario.slo
     rows = []
-    t0 = 0.0
     measure = "intended" if data.open_model else "service"
-    for i, step in enumerate(load.steps):
-        t1 = t0 + step.duration
-        counts = {oc: data.histogram(outcome=oc, since=t0, until=t1).get_total_count() for oc in OUTCOMES}
+    for span in load.timeline():
+        step = span.step
+        counts = {oc: data.histogram(outcome=oc, since=span.start, until=span.end).get_total_count()
+                  for oc in OUTCOMES}
         total = sum(counts.values())
-        lat = percentiles(data.histogram(measure=measure, since=t0, until=t1))
+        lat = percentiles(data.histogram(measure=measure, since=span.start, until=span.end))
         error_rate = (counts["fail"] + counts["indeterminate"]) / total if total else None
-        row: dict[str, Any] = {"step": i + 1, "users": step.users if step.users is not None else load.users,
+        row: dict[str, Any] = {"step": span.index + 1, "users": step.users if step.users is not None else load.users,
                                "target_rate": step.rate, "ok_per_s": round(counts["ok"] / step.duration, 1),
                                "ops": total, "error_rate": error_rate, "p50": lat["p50"], "p99": lat["p99"]}
         row["meets_slo"] = meets(slo, row) if slo is not None else None
         rows.append(row)
-        t0 = t1
     return rows
 
 

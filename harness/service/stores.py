@@ -179,9 +179,16 @@ class DynamoStore:
 
     def __init__(self, url: str | None, *, table: str = "counterbench-service", region: str = "us-east-1",
                  unsafe: bool = False) -> None:
-        from harness.targets.dynamodb import dynamodb_client
+        import boto3
+        from botocore.config import Config
 
-        self._c = dynamodb_client(url=url, region=region, timeout=5, pool=64)
+        # the service's own client (it is a system under test: it does not use the harness's). A local
+        # endpoint checks no signature; in AWS the standard credential chain applies.
+        local = {"aws_access_key_id": "service", "aws_secret_access_key": "service"} if url and _loopback(url) else {}
+        self._c = boto3.session.Session().client(
+            "dynamodb", endpoint_url=url, region_name=region,
+            config=Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=5,
+                          max_pool_connections=64), **local)
         self._t = table
         self._unsafe = unsafe
 
@@ -192,11 +199,25 @@ class DynamoStore:
         return await asyncio.to_thread(getattr(self._c, name), TableName=self._t, **kw)
 
     async def start(self) -> None:
-        from harness.targets.dynamodb import DynamoAdmin
+        await asyncio.to_thread(self._ensure_table)
 
-        admin = DynamoAdmin(self._c, table=self._t, key_of=self._key, attribute="v", key_schema=["pk"],
-                            create_table=True, where="the service's DynamoDB")
-        await asyncio.to_thread(admin.setup, {})
+    def _ensure_table(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._c.describe_table(TableName=self._t)
+            return
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+        try:
+            self._c.create_table(TableName=self._t, BillingMode="PAY_PER_REQUEST",
+                                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                                 AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        except ClientError as e:  # another worker process created it meanwhile
+            if e.response.get("Error", {}).get("Code") != "ResourceInUseException":
+                raise
+        self._c.get_waiter("table_exists").wait(TableName=self._t, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 
     async def close(self) -> None:
         pass
@@ -249,3 +270,11 @@ def make_store(kind: str, *, url: str | None, unsafe: bool) -> Store:
     if kind == "dynamodb":
         return DynamoStore(url, unsafe=unsafe)
     raise ValueError(f"unknown store {kind!r}")
+
+
+def _loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    from harness.loopback import is_loopback_host
+
+    return is_loopback_host(urlsplit(url).hostname or "")

@@ -1,6 +1,12 @@
-"""Targets: one module per store. Each has an admin (set up the initial state, read
-the final state strongly consistently; runs outside the load) and an op client
-(one per load user; never raises for an op, it returns a classified Completion)."""
+"""Targets: one module per backend, and a registry (``harness.targets.registry``).
+
+A backend module holds everything counterbench knows of one kind of target, and ends with its
+``BACKEND``: the scenario's ``target:`` model, an admin (set up the initial state, read the final
+state strongly consistently; outside the load), an op client (one per load user, built in the load
+process; never raises for an op, it returns a classified Completion), how to start it locally
+(``harness/stack/``), and the keys of a run. Adding a backend is one module here (plus its server
+in stack/) and one line in the registry.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,22 @@ import random
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from harness.ops import Completion
+from harness.workloads import key_names
+
+if TYPE_CHECKING:
+    from harness.config.scenario import Scenario
+    from harness.models import TargetConfig
+    from harness.stack.process import LocalServer
+
+T = TypeVar("T")
+
+# (method, path, body, headers) -> (status, headers, body); raises on transport errors
+Transport = Callable[[str, str, bytes | None, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
 
 
 def app_work(gap: float) -> None:
@@ -35,6 +54,47 @@ class OpClient(Protocol):
     def decr_if_positive(self, key: str) -> Completion: ...
 
     def close(self) -> None: ...
+
+
+class OpContext(Protocol):
+    """What the load process lends a backend to build an op client (``harness.load.context``)."""
+
+    @property
+    def deadlines(self) -> Deadlines | None: ...
+
+    def http(self, base_url: str, *, timeout: float) -> Transport:
+        """A keep-alive HTTP transport to ``base_url`` (its path and query go on every request)."""
+        ...
+
+    def shared(self, name: str, build: Callable[[], T]) -> T:
+        """One ``build()`` per load process (a heavy client the users share)."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalTarget:
+    """A target counterbench started on 127.0.0.1 (stopped when the run's ExitStack closes)."""
+
+    scenario: Scenario  # now pointing at what was started (an API's item URL, say)
+    url: str
+    servers: Mapping[str, LocalServer | None]  # by role, for the nemesis: "target", "store"
+
+
+def workload_keys(scenario: Scenario, run_id: str) -> list[str]:
+    """A run's keys as the workload names them (most backends)."""
+    return key_names(scenario.workload, run_id)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backend:
+    """One kind of target, as the registry lists it."""
+
+    kind: str
+    config: type[TargetConfig]  # the scenario's ``target:`` model (``kind`` is its Literal)
+    admin: Callable[[Scenario, str | None], TargetAdmin]
+    ops: Callable[[Scenario, str, OpContext], OpClient]
+    local: Callable[[Scenario, ExitStack], LocalTarget]
+    keys: Callable[[Scenario, str], list[str]] = workload_keys
 
 
 class Deadlines(Protocol):

@@ -9,12 +9,63 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from harness.classify import HTTP_RULES, BadReply, classify_exception, classify_http_status
-from harness.config import ApiGatewayTarget, ValueSpec
+from pydantic import Field
+
+from harness.models import Frozen, TargetConfig
 from harness.ops import Completion
-from harness.targets.http import HttpCodec, Transport
+from harness.secrets import redact_url
+from harness.targets import Backend, LocalTarget, OpContext, Transport
+from harness.targets.address import is_loopback_host
+from harness.targets.classify import HTTP_RULES, BadReply, classify_exception, classify_http_status
+from harness.targets.dynamodb import _NAME, DynamoAdmin, dynamodb_client
+from harness.targets.http import HttpCodec, ValueSpec
+
+if TYPE_CHECKING:
+    from harness.config.scenario import Scenario
+
+
+class DynamoItem(Frozen):
+    """The one item an API's templates update, for setup and final reads."""
+
+    table: str = Field(pattern=_NAME)
+    key: Mapping[str, str] = Field(description="attribute -> string value, as in the template's Key")
+    attribute: str = Field(pattern=_NAME)
+    region: str = "us-east-1"
+    url: str | None = Field(default=None, description="DynamoDB endpoint; default: the local dynalite")
+
+
+class ApiGatewayTarget(TargetConfig):
+    """HTTP POST to a REST API whose integration calls DynamoDB (the seed article's design)."""
+
+    kind: Literal["apigateway"]
+    url: str | None = Field(default=None, description="stage URL; default: the local API Gateway emulator")
+    api: str = Field(default="apigateway/counter-api.yaml", description="the REST API definition")
+    path: str = Field(default="/counter", pattern=r"^/")
+    item: DynamoItem
+    returns: Literal["after", "before"] = "before"
+    api_key_env: str | None = Field(default=None, description="environment variable holding an x-api-key")
+    sigv4: bool = Field(default=False, description="sign requests with the standard AWS credential chain")
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    variant: Literal["atomic"] = "atomic"
+    fail_statuses: tuple[int, ...] = (400, 403, 404, 409, 429)
+
+    network_faults: ClassVar[bool] = True
+
+    @property
+    def has_store(self) -> bool:
+        return True  # DynamoDB behind the API
+
+    def check(self, scenario: Scenario) -> None:
+        if scenario.workload.spec.multi_key or not scenario.workload.spec.fixed_amount:
+            raise ValueError("an API's templates update one fixed item by a fixed amount: use counter, "
+                             "unique-ids or seats")
+
+
 
 PLAIN = ValueSpec(plain=True)
 
@@ -78,3 +129,50 @@ class ApiGatewayOps:
 
     def close(self) -> None:
         pass
+
+
+def _admin(scenario: Scenario, url: str | None) -> DynamoAdmin:
+    """Setup and final reads go to the item in DynamoDB directly, not through the API."""
+    t = scenario.target
+    assert isinstance(t, ApiGatewayTarget)
+    item = t.item
+    local = item.url is not None and is_loopback_host(urlsplit(item.url).hostname or "")
+    client = dynamodb_client(url=item.url, region=item.region, timeout=10)
+    key = {name: {"S": value} for name, value in item.key.items()}
+    # locally the stack creates the table the templates name; in AWS `counterbench aws deploy` did
+    return DynamoAdmin(client, table=item.table, key_of=lambda _k: key, attribute=item.attribute,
+                       key_schema=list(item.key), create_table=local,
+                       where=redact_url(item.url) if item.url else f"AWS {item.region}")
+
+
+def _ops(scenario: Scenario, url: str, ctx: OpContext) -> ApiGatewayOps:
+    t = scenario.target
+    assert isinstance(t, ApiGatewayTarget)
+    parts = urlsplit(url)
+    signer = sigv4_signer(t.item.region) if t.sigv4 else None
+    return ApiGatewayOps(t, url, ctx.http(f"{parts.scheme}://{parts.netloc}", timeout=t.timeout), signer)
+
+
+def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
+    """dynalite, and the emulator executing the API definition against it."""
+    from harness.stack.apigateway.server import ApiGatewayEmulator
+    from harness.stack.dynalite import Dynalite
+
+    t = scenario.target
+    assert isinstance(t, ApiGatewayTarget)
+    store = stack.enter_context(Dynalite())
+    server = stack.enter_context(ApiGatewayEmulator(definition=Path(t.api), dynamodb_url=store.url,
+                                                    region=t.item.region))
+    pointed = t.model_copy(update={"item": t.item.model_copy(update={"url": store.url})})
+    return LocalTarget(scenario=scenario.model_copy(update={"target": pointed}), url=server.url,
+                       servers={"target": server, "store": store})
+
+
+def _keys(scenario: Scenario, run_id: str) -> list[str]:
+    """The API's templates update one fixed item."""
+    t = scenario.target
+    assert isinstance(t, ApiGatewayTarget)
+    return [f"{t.item.table}:" + ":".join(t.item.key.values())]
+
+
+BACKEND = Backend(kind="apigateway", config=ApiGatewayTarget, admin=_admin, ops=_ops, local=_local, keys=_keys)

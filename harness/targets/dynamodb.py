@@ -14,15 +14,58 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from harness.classify import DYNAMODB_RULES, BadReply, NotSent, classify_dynamodb_error, classify_exception
-from harness.config import DynamoTarget
+from pydantic import Field
+
 from harness.errors import TargetError, TargetUnreachable
+from harness.models import TargetConfig, Variant
 from harness.ops import Completion, Outcome
-from harness.targets import app_work
-from harness.targets.address import is_loopback_host
+from harness.secrets import redact_url
+from harness.targets import Backend, LocalTarget, OpContext, app_work, workload_keys
+from harness.targets.address import is_loopback_host, require_scheme
+from harness.targets.classify import DYNAMODB_RULES, BadReply, NotSent, classify_dynamodb_error, classify_exception
+
+if TYPE_CHECKING:
+    from harness.config.scenario import Scenario
+
+_NAME = r"^[A-Za-z0-9_.\-]{1,255}$"
+
+
+class DynamoTarget(TargetConfig):
+    """UpdateItem on DynamoDB or any DynamoDB-compatible endpoint (dynalite locally)."""
+
+    kind: Literal["dynamodb"]
+    url: str | None = Field(default=None, description="endpoint URL; default: a local dynalite")
+    region: str = "us-east-1"
+    table: str = Field(default="counterbench", pattern=_NAME)
+    partition_key: str = Field(default="pk", pattern=_NAME)
+    attribute: str = Field(default="counterValue", pattern=_NAME)
+    update: Literal["add", "set"] = Field(default="add", description="ADD #v :n, or SET #v = #v + :n")
+    returns: Literal["after", "before"] = Field(default="after", description="UPDATED_NEW or UPDATED_OLD")
+    variant: Variant = "atomic"
+    shards: int = Field(default=1, ge=1, le=1000, description="write shards: N items, the total is their sum")
+    max_attempts: int = Field(default=1, ge=1, le=10, description="SDK attempts; >1 can apply an op twice")
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    create_table: bool = Field(default=True, description="create the table (on demand) if it is missing")
+    gap: float = Field(default=0.0, ge=0, le=1, description="unsafe variants: seconds between read and write")
+    dynalite_path: str | None = Field(default=None,
+                                      description="the local dynalite keeps its tables on disk here (default: memory)")
+
+    @property
+    def spread_keys(self) -> bool:
+        return self.shards > 1  # spreading writes evenly is what shards are for
+
+    def check(self, scenario: Scenario) -> None:
+        if self.shards > 1 and (scenario.workload.spec.multi_key or scenario.workload.op != "incr"):
+            raise ValueError("target.shards splits one counter; it is not for seats or page-views")
+        if self.gap and self.variant == "atomic":
+            raise ValueError("target.gap is the read-to-write delay of the unsafe variants; atomic has none")
+
+
 
 AttrMap = dict[str, dict[str, str]]
 
@@ -250,3 +293,48 @@ class DynamoAdmin:
 
     def close(self) -> None:
         pass
+
+
+def _admin(scenario: Scenario, url: str | None) -> DynamoAdmin:
+    t = scenario.target
+    assert isinstance(t, DynamoTarget)
+    if url is not None:
+        require_scheme(url, ("http", "https"), "dynamodb")
+    client = dynamodb_client(url=url, region=t.region, timeout=10)
+    return DynamoAdmin(client, table=t.table, key_of=lambda k: {t.partition_key: {"S": k}},
+                       attribute=t.attribute, key_schema=[t.partition_key], create_table=t.create_table,
+                       where=redact_url(url) if url else f"AWS {t.region}")
+
+
+def _ops(scenario: Scenario, url: str, ctx: OpContext) -> DynamoOps:
+    t = scenario.target
+    assert isinstance(t, DynamoTarget)
+    # one botocore client per load process: heavy to build, safe to share
+    client = ctx.shared("dynamodb", lambda: dynamodb_client(
+        url=url or None, region=t.region, timeout=t.timeout, max_attempts=t.max_attempts,
+        pool=max(10, scenario.load.users)))
+    return DynamoOps(t, client)
+
+
+def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
+    from harness.stack.dynalite import Dynalite
+
+    t = scenario.target
+    assert isinstance(t, DynamoTarget)
+    path = Path(t.dynalite_path) if t.dynalite_path else None
+    if path is not None:
+        path.mkdir(parents=True, exist_ok=True)
+    server = stack.enter_context(Dynalite(path=path))
+    return LocalTarget(scenario=scenario, url=server.url, servers={"target": server, "store": None})
+
+
+def _keys(scenario: Scenario, run_id: str) -> list[str]:
+    """Write shards: N items per counter, the total their sum."""
+    t = scenario.target
+    keys = workload_keys(scenario, run_id)
+    if isinstance(t, DynamoTarget) and t.shards > 1:
+        return [f"{k}#{i}" for k in keys for i in range(t.shards)]
+    return keys
+
+
+BACKEND = Backend(kind="dynamodb", config=DynamoTarget, admin=_admin, ops=_ops, local=_local, keys=_keys)

@@ -12,19 +12,132 @@ import json
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import quote, unquote, urlsplit
 
-from harness.classify import HTTP_RULES, BadReply, classify_exception, classify_http_status
-from harness.config import HttpCall, HttpContract, ValueSpec
+from pydantic import Field, model_validator
+
 from harness.errors import TargetError, TargetUnreachable
+from harness.models import Frozen, TargetConfig, Variant
 from harness.ops import Completion
 from harness.secrets import redact_url
+from harness.targets import Backend, LocalTarget, OpContext, Transport
+from harness.targets.address import require_scheme
+from harness.targets.classify import HTTP_RULES, BadReply, classify_exception, classify_http_status
 
-# (method, path, body, headers) -> (status, headers, body); raises on transport errors
-Transport = Callable[[str, str, bytes | None, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
+if TYPE_CHECKING:
+    from harness.config.scenario import Scenario
+
+__all__ = ["BACKEND", "BaseUrl", "HttpAdmin", "HttpCall", "HttpCodec", "HttpContract", "HttpOps", "HttpTarget",
+           "ServiceSpec", "Transport", "ValueSpec"]
+
+
+class ValueSpec(Frozen):
+    """Where the counter value is in an answer: exactly one of the fields."""
+
+    json_pointer: str | None = Field(default=None, description="e.g. /value or /data/count")
+    regex: str | None = Field(default=None, description="first group is the integer")
+    plain: bool = False
+    header: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ValueSpec:
+        chosen = [n for n in ("json_pointer", "regex", "header") if getattr(self, n) is not None]
+        if self.plain:
+            chosen.append("plain")
+        if len(chosen) != 1:
+            raise ValueError("give exactly one of json_pointer, regex, plain, header")
+        if self.json_pointer is not None and not (self.json_pointer == "" or self.json_pointer.startswith("/")):
+            raise ValueError("a JSON pointer starts with '/' (e.g. /value)")
+        if self.regex is not None:
+            try:
+                if re.compile(self.regex).groups < 1:
+                    raise ValueError("the regex needs a group around the number")
+            except re.error as e:
+                raise ValueError(f"invalid regex: {e}") from e
+        return self
+
+
+class HttpCall(Frozen):
+    """One request of an HTTP counter contract. Placeholders: {key}, {amount}, {value}."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+    path: str
+    body: str | None = None
+    content_type: str = "application/json"
+    value: ValueSpec | None = None
+
+    @model_validator(mode="after")
+    def _path(self) -> HttpCall:
+        if not self.path.startswith("/"):
+            raise ValueError("path must start with '/'")
+        if "{key}" not in self.path:
+            raise ValueError("path must contain {key}")
+        return self
+
+
+_JSON_VALUE = ValueSpec(json_pointer="/value")
+
+
+class HttpContract(Frozen):
+    """How to speak to an HTTP counter service. Defaults: the reference contract."""
+
+    increment: HttpCall = HttpCall(
+        method="POST", path="/counters/{key}/increment", body='{"amount": {amount}}', value=_JSON_VALUE
+    )
+    decrement: HttpCall = HttpCall(
+        method="POST", path="/counters/{key}/decrement-if-positive", value=_JSON_VALUE
+    )
+    set: HttpCall = HttpCall(method="PUT", path="/counters/{key}", body='{"value": {value}}')
+    read: HttpCall = HttpCall(method="GET", path="/counters/{key}", value=_JSON_VALUE)
+    fail_statuses: tuple[int, ...] = (400, 404, 409, 429)
+    missing_statuses: tuple[int, ...] = (404,)
+    headers: Mapping[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _values(self) -> HttpContract:
+        for name in ("increment", "decrement", "read"):
+            if getattr(self, name).value is None:
+                raise ValueError(f"{name}.value is required: where the counter value is in the answer")
+        for s in (*self.fail_statuses, *self.missing_statuses):
+            if not 100 <= s <= 599:
+                raise ValueError(f"{s} is not an HTTP status")
+        if any(200 <= s < 300 for s in self.fail_statuses):
+            raise ValueError("a 2xx status cannot mean fail")
+        return self
+
+
+class ServiceSpec(Frozen):
+    """The local reference service counterbench starts when an http target has no URL."""
+
+    store: Literal["memory", "redis", "postgres", "dynamodb"] = "memory"
+    workers: int = Field(default=1, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _workers(self) -> ServiceSpec:
+        if self.store == "memory" and self.workers > 1:
+            raise ValueError("the memory store lives in one process: workers must be 1")
+        return self
+
+
+class HttpTarget(TargetConfig):
+    kind: Literal["http"]
+    url: str | None = Field(default=None, description="base URL; default: the local reference service")
+    variant: Variant = Field(default="atomic", description="of the local reference service")
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    contract: HttpContract = HttpContract()
+    service: ServiceSpec = ServiceSpec()
+
+    network_faults: ClassVar[bool] = True
+
+    @property
+    def has_store(self) -> bool:
+        return self.service.store != "memory"
+
+
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -217,3 +330,42 @@ class HttpAdmin:
 
     def close(self) -> None:
         pass
+
+
+def _admin(scenario: Scenario, url: str | None) -> HttpAdmin:
+    assert url is not None and isinstance(scenario.target, HttpTarget)
+    require_scheme(url, ("http", "https"), "http")
+    return HttpAdmin(url, scenario.target.contract)
+
+
+def _ops(scenario: Scenario, url: str, ctx: OpContext) -> HttpOps:
+    t = scenario.target
+    assert isinstance(t, HttpTarget)
+    return HttpOps(t.contract, ctx.http(url, timeout=t.timeout))
+
+
+def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
+    """The reference service, over the store the scenario names (started first, stopped last)."""
+    from harness.stack.service import ReferenceService
+
+    t = scenario.target
+    assert isinstance(t, HttpTarget)
+    store: Any = None
+    if t.service.store == "redis":
+        from harness.stack.redis import RedisServer
+
+        store = stack.enter_context(RedisServer())
+    elif t.service.store == "postgres":
+        from harness.stack.postgres import PostgresServer
+
+        store = stack.enter_context(PostgresServer())
+    elif t.service.store == "dynamodb":
+        from harness.stack.dynalite import Dynalite
+
+        store = stack.enter_context(Dynalite())
+    server = stack.enter_context(ReferenceService(variant=t.variant, store=t.service.store,
+                                                  store_url=store.url if store else None, workers=t.service.workers))
+    return LocalTarget(scenario=scenario, url=server.url, servers={"target": server, "store": store})
+
+
+BACKEND = Backend(kind="http", config=HttpTarget, admin=_admin, ops=_ops, local=_local)

@@ -12,17 +12,44 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
 import hiredis
+from pydantic import Field
 
-from harness.classify import REDIS_RULES, BadReply, NotSent, classify_exception, classify_redis_error_reply
-from harness.config import Variant
 from harness.errors import ConfigError, TargetError, TargetUnreachable
+from harness.models import TargetConfig, Variant
 from harness.ops import Completion, Outcome
-from harness.targets import Deadlines, app_work, readiness_wait
+from harness.targets import Backend, Deadlines, LocalTarget, OpContext, app_work, readiness_wait
+from harness.targets.address import require_scheme
+from harness.targets.classify import REDIS_RULES, BadReply, NotSent, classify_exception, classify_redis_error_reply
+
+if TYPE_CHECKING:
+    from harness.config.scenario import Scenario
+
+class RedisTarget(TargetConfig):
+    kind: Literal["redis"]
+    url: str | None = Field(default=None, description="redis://host:port/db; default: a local redis-server")
+    variant: Variant = "atomic"
+    timeout: float = Field(default=5.0, gt=0, le=300)
+    gap: float = Field(default=0.0, ge=0, le=1,
+                       description="unsafe variants: seconds of app work between the read and the write")
+    persistence: Literal["none", "everysec", "always"] = Field(
+        default="none", description="the local redis-server: no persistence, or AOF fsynced every second/write")
+    pipeline: int = Field(default=1, ge=1, le=1000,
+                          description="increments per round trip; each is still its own op in the history")
+
+    network_faults: ClassVar[bool] = True
+
+    def check(self, scenario: Scenario) -> None:
+        if self.pipeline > 1 and (self.variant != "atomic" or scenario.workload.op != "incr"):
+            raise ValueError("target.pipeline is for atomic increments (an unsafe variant must wait for its read)")
+        if self.gap and self.variant == "atomic":
+            raise ValueError("target.gap is the read-to-write delay of the unsafe variants; atomic has none")
+
 
 # Sold out is an error reply: Redis ran the script, and the script changed nothing.
 DECR_IF_POSITIVE = """
@@ -340,3 +367,26 @@ class RedisAdmin:
 
     def close(self) -> None:
         self._r.close()
+
+
+def _admin(scenario: Scenario, url: str | None) -> RedisAdmin:
+    assert url is not None
+    require_scheme(url, ("redis",), "redis")
+    return RedisAdmin(RedisAddress.parse(url))
+
+
+def _ops(scenario: Scenario, url: str, ctx: OpContext) -> RedisOps:
+    t = scenario.target
+    assert isinstance(t, RedisTarget)
+    return RedisOps(RedisAddress.parse(url), variant=t.variant, timeout=t.timeout, gap=t.gap, deadlines=ctx.deadlines)
+
+
+def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
+    from harness.stack.redis import RedisServer
+
+    assert isinstance(scenario.target, RedisTarget)
+    server = stack.enter_context(RedisServer(persistence=scenario.target.persistence))
+    return LocalTarget(scenario=scenario, url=server.url, servers={"target": server, "store": None})
+
+
+BACKEND = Backend(kind="redis", config=RedisTarget, admin=_admin, ops=_ops, local=_local)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import DynamoTarget
 from harness.history import read_history
 from harness.ops import Outcome
-from harness.targets.dynamodb import DynamoAdmin, DynamoOps, dynamodb_client
+from harness.targets.dynamodb import DynamoAdmin, DynamoOps, DynamoTarget, dynamodb_client
 from tests.integration.conftest import SHIPPED, run_cli
 
 pytestmark = pytest.mark.integration

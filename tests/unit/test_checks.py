@@ -305,12 +305,14 @@ def test_final_not_read_is_unknown():
 
 
 def test_crashing_check_is_unknown(monkeypatch):
+    import dataclasses
+
     import harness.checks as checks
 
     def boom(**_):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(checks, "check_bounds", boom)
+    monkeypatch.setitem(checks.CHECKS, "bounds", dataclasses.replace(checks.CHECKS["bounds"], fn=boom))
     r = verdict([op("ok", value=1)], 1)
     b = result(r, "bounds")
     assert b.valid is None and "RuntimeError: bug" in b.evidence["error"]

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from harness.classify import (
+from harness.ops import Outcome
+from harness.targets.classify import (
     HTTP_RULES,
     REDIS_RULES,
     BadReply,
@@ -15,7 +16,6 @@ from harness.classify import (
     classify_http_status,
     classify_redis_error_reply,
 )
-from harness.ops import Outcome
 
 OK, FAIL, IND = Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import DEFAULT_CHECKS, get_scenario, load_scenarios, with_overrides
+from harness.checks import default_checks
+from harness.config import get_scenario, load_scenarios, with_overrides
 from harness.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def test_shipped_scenarios_are_valid_and_named_as_promised():
 
 def test_defaults_fill_in(tmp_path):
     s = load_scenarios(write(tmp_path, GOOD))["s"]
-    assert s.checks == DEFAULT_CHECKS["counter"]
+    assert s.checks == default_checks("counter")
     assert s.load.users == 32 and s.target.variant == "atomic" and not s.allow_remote
 
 

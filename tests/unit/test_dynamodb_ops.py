@@ -7,10 +7,9 @@ import json
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
-from harness.classify import classify_dynamodb_error
-from harness.config import DynamoTarget
 from harness.ops import Outcome
-from harness.targets.dynamodb import DynamoOps
+from harness.targets.classify import classify_dynamodb_error
+from harness.targets.dynamodb import DynamoOps, DynamoTarget
 
 FAIL, IND, OK = Outcome.FAIL, Outcome.INDETERMINATE, Outcome.OK
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.classify import BadReply
-from harness.config import HttpCall, HttpContract, ValueSpec
 from harness.ops import Outcome
-from harness.targets.http import HttpCodec
+from harness.targets.classify import BadReply
+from harness.targets.http import HttpCall, HttpCodec, HttpContract, ValueSpec
 
 REF = HttpCodec(HttpContract())
 

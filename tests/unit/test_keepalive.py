@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from harness.classify import HTTP_RULES, NotSent, classify_exception
+from harness.load.keepalive import KeepAliveConnection
 from harness.ops import Outcome
-from harness.targets.keepalive import KeepAliveConnection
+from harness.targets.classify import HTTP_RULES, NotSent, classify_exception
 
 Handler = Callable[[socket.socket, int], bool]  # (connection, request number) -> keep the connection open
 

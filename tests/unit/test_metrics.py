@@ -76,7 +76,7 @@ def test_load_generator_cpu_and_saturation(tmp_path):
 
     (tmp_path / "busy.cpu.csv").write_text("window_start_s,cpu_s\n0,0.3\n1,0.95\n2,0.97\n3,0.99\n4,0.2\n")
     (tmp_path / "idle.cpu.csv").write_text("window_start_s,cpu_s\n0,0.1\n1,0.2\n2,0.25\n3,0.3\n4,0.1\n")
-    got = load_generator_cpu(tmp_path)
+    got = load_generator_cpu(sorted(tmp_path.glob("*.cpu.csv")))
     assert got["saturated"] is True
     by = {w["worker"]: w for w in got["workers"]}
     assert by["busy"]["saturated"] and not by["idle"]["saturated"]
@@ -90,7 +90,7 @@ def test_recorder_writes_its_cpu_per_window(tmp_path):
     r.record("x.ok", 5)
     r.close()
     assert (tmp_path / "w.cpu.csv").read_text().startswith("window_start_s,cpu_s\n0.000,")
-    assert load_generator_cpu(tmp_path)["saturated"] is False
+    assert load_generator_cpu(sorted(tmp_path.glob("*.cpu.csv")))["saturated"] is False
 
 
 def test_window_histograms_are_the_same_as_recording_each_value(tmp_path):

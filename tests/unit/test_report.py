@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.compare import compare, warnings
 from harness.judge import judge
 from harness.report.build import build_report
+from harness.report.compare import compare, warnings
 from harness.report.data import knee, load_run, meets
 from harness.runfolder import RunFolder
 

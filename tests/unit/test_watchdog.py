@@ -12,9 +12,9 @@ SCRIPT = textwrap.dedent("""
     monkey.patch_all()
     import json, socket, time
     import gevent
-    from harness.targets.keepalive import KeepAliveConnection
+    from harness.load.keepalive import KeepAliveConnection
     from harness.targets.redis import RedisAddress, RedisOps
-    from harness.watchdog import Watchdog
+    from harness.load.watchdog import Watchdog
 
     # a "server" that accepts and never answers, and one that answers INCR at once
     silent = socket.create_server(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ from harness.report import html as h
 from harness.report import plots
 from harness.report.build import write_csv
 from harness.report.data import RunData, distribution, load_run
-from harness.summary import shown_totals
+from harness.report.summary import shown_totals
 
 VERDICT_COLUMNS = ["scenario", "target", "variant", "workload", "verdict", "expected", "ok", "fail",
                    "indeterminate", "lost", "duplicated", "oversold"]

@@ -1,7 +1,7 @@
-"""The load stage: run Locust headless in a child process on a prepared run folder.
+"""The load stage, from the CLI's side: run Locust headless in a child process on a prepared run folder.
 
-A child process keeps gevent's monkey-patching out of the CLI, and is exactly
-what a user gets with plain `locust -f locustfiles/<workload>.py`.
+A child process keeps gevent's monkey-patching out of the CLI, and is exactly what a user gets with
+plain `locust -f locustfiles/<workload>.py`. This module does not import Locust.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,14 +16,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.config import Scenario
+from harness.config.scenario import Scenario
 from harness.errors import CounterbenchError
-from harness.progress import watch
+from harness.load.progress import watch
 from harness.runfolder import RunFolder
 from harness.stack.process import free_port
 from harness.stopping import StopSignals, kill_group, spawn
 
-LOCUSTFILES = Path(__file__).resolve().parent.parent / "locustfiles"
+LOCUSTFILES = Path(__file__).resolve().parents[2] / "locustfiles"
 # the run's own scenario and target URL, credentials included, for the load processes: by environment,
 # never on their command line (``ps`` shows argv to every user of the machine); run.json has them redacted
 TARGET_ENV = "COUNTERBENCH_TARGET"
@@ -61,7 +60,7 @@ def locust_command(scenario: Scenario, folder: RunFolder, *, processes: int = 1,
         # the drain: users finish the op in flight instead of being killed mid-request
         "--stop-timeout", str(load.drain),
         "--only-summary", "--exit-code-on-error", "0",
-        "--json-file", str(folder.path / "locust"),
+        "--json-file", str(folder.locust_json_prefix),
         "--logfile", str(folder.locust_log),
         "--run-dir", str(folder.path), "--prepared",
     ]
@@ -74,9 +73,28 @@ class Master:
     bind_port: int = 5557
 
 
+# a worker on another machine (`counterbench worker`) stages its files in this folder and ships them
+SHIP_ENV = "COUNTERBENCH_WORKER_DIR"
+
+
 def worker_command(scenario: Scenario, *, master_host: str, master_port: int) -> list[str]:
     return [sys.executable, "-m", "locust", "-f", str(locustfile_for(scenario)), "--worker",
             "--master-host", master_host, "--master-port", str(master_port), "--loglevel", "WARNING"]
+
+
+def run_worker(scenario: Scenario, *, master_host: str, master_port: int, staging: Path, stop: StopSignals) -> int:
+    """A Locust worker for a master on another machine, until the master lets it go. A stop request
+    reaches it as SIGTERM (it stops its users, drains and ships its files)."""
+    staging.mkdir(parents=True, exist_ok=True)
+    proc = spawn(worker_command(scenario, master_host=master_host, master_port=master_port),
+                 env={**os.environ, SHIP_ENV: str(staging)})
+
+    def forward() -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    with stop.on_stop(forward):
+        return proc.wait()
 
 
 def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: StopSignals, quiet: bool = True,
@@ -85,7 +103,7 @@ def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: St
 
     A stop request sends the load process SIGTERM, which Locust handles as the end of the run."""
     cmd = locust_command(scenario, folder, processes=processes, master=master)
-    with open(folder.path / "locust.out", "wb") as out:
+    with open(folder.locust_out, "wb") as out:
         proc = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                      env={**os.environ, **target_env(scenario, target_url)})
 
@@ -95,7 +113,7 @@ def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: St
 
         try:
             with stop.on_stop(end_early):
-                code = watch(proc, folder.path, scenario, quiet=quiet)
+                code = watch(proc, folder, scenario, quiet=quiet)
         except BaseException:
             kill_group(proc, signal.SIGKILL)  # never leave load running behind an interrupted command
             proc.wait()
@@ -108,11 +126,7 @@ def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: St
 def reap(folder: RunFolder, *, grace: float) -> list[int]:
     """Wait for every load process of this run to exit (they finish their history after the master
     is gone); kill any still running after ``grace`` seconds. Returns the pids that had to be killed."""
-    pids = set()
-    for p in (folder.path / "progress").glob("*.json"):  # this machine's load processes only
-        m = re.fullmatch(r".+-(\d+)-\d+", p.stem)
-        if m:
-            pids.add(int(m.group(1)))
+    pids = folder.local_worker_pids()
     pids.discard(os.getpid())
     deadline = time.monotonic() + grace
     alive = {pid for pid in pids if _alive(pid)}

@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping
 
 from geventhttpclient.response import HTTPResponse
 
-from harness.classify import NotSent
 from harness.targets import Deadlines, readiness_wait
+from harness.targets.classify import NotSent
 
 # a connection idle this long may have been closed by the server (keep-alive timeouts are
 # seconds): look before reusing it, so a stale connection is not mistaken for a failed op

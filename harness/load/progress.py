@@ -1,11 +1,8 @@
 """Live progress while the load runs: elapsed/remaining, ops/s, outcomes, current p99, workers.
 
-Read from the progress files of the run folder, refreshed every second:
-
-    progress/<worker>.json          by each load process on this machine, itself
-    progress/remote/<worker>.json   by the master, for each worker on another machine, from the
-                                    figures the worker sends it every second
-    progress/master.json            by the master: the workers it expects and those connected
+Read from the progress files of the run folder (``RunFolder.progress``), refreshed every second
+by each load process on this machine, and by the master for each worker on another machine
+(from the figures the worker sends it every second), with the master's roster of workers.
 
 A TTY gets one live line (rich), anything else a plain line every few seconds; a worker that
 connects or goes away gets a line of its own.
@@ -13,65 +10,30 @@ connects or goes away gets a line of its own.
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from harness.config import Scenario
-
-REMOTE = "remote"
-ROSTER = "master.json"
-
-
-def remote_progress_file(folder: Path, worker: str) -> Path:
-    """Where the master keeps a remote worker's latest figures (the name comes over the network)."""
-    if not worker or "/" in worker or worker.startswith(".") or len(worker) > 200:
-        raise ValueError(f"refusing a worker name {worker[:40]!r}")
-    return folder / "progress" / REMOTE / f"{worker}.json"
+from harness.config.scenario import Scenario
+from harness.metrics.tags import SERVICE, Tag
+from harness.runfolder import RunFolder
 
 
-def write_json(path: Path, doc: dict[str, Any]) -> None:
-    """Atomically: readers poll these files while they are refreshed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"schema_version": 1, **doc}))
-    os.replace(tmp, path)
-
-
-def progress_files(folder: Path) -> list[Path]:
-    """Every load process's latest figures: this machine's and, from the master, other machines'."""
-    progress = folder / "progress"
-    return [f for f in progress.glob("*.json") if f.name != ROSTER] + sorted((progress / REMOTE).glob("*.json"))
-
-
-def roster(folder: Path) -> dict[str, Any] | None:
-    """The master's view of its workers (distributed runs only)."""
-    try:
-        return dict(json.loads((folder / "progress" / ROSTER).read_text()))
-    except (OSError, ValueError):
-        return None
-
-
-def snapshot(folder: Path) -> dict[str, Any]:
+def snapshot(folder: RunFolder) -> dict[str, Any]:
+    """Every load process's figures summed: ops by outcome (service time of each), the worst last p99."""
     counts: dict[str, int] = {"ok": 0, "fail": 0, "indeterminate": 0}
     p99: float | None = None
-    for f in progress_files(folder):
-        try:
-            doc = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue  # being replaced right now: next time
+    for doc in folder.progress():
         for tag, n in doc.get("counts", {}).items():
-            parts = tag.split(".")
-            if len(parts) == 2 and parts[1] in counts:
-                counts[parts[1]] += n
+            t = Tag.parse(tag)
+            if t.measure == SERVICE and t.outcome in counts:
+                counts[t.outcome] += n
         for tag, v in doc.get("last_window_p99_ms", {}).items():
-            if tag.endswith(".ok"):
+            t = Tag.parse(tag)
+            if t.measure == SERVICE and t.outcome == "ok":
                 p99 = v if p99 is None else max(p99, v)
-    return {**counts, "p99": p99, "roster": roster(folder)}
+    return {**counts, "p99": p99, "roster": folder.roster()}
 
 
 def line(scenario: Scenario, elapsed: float, snap: dict[str, Any], rate: float) -> str:
@@ -93,7 +55,7 @@ def roster_changes(before: set[str], snap: dict[str, Any]) -> tuple[set[str], li
     return now, lines
 
 
-def watch(proc: subprocess.Popen[bytes], folder: Path, scenario: Scenario, *, quiet: bool) -> int:
+def watch(proc: subprocess.Popen[bytes], folder: RunFolder, scenario: Scenario, *, quiet: bool) -> int:
     """Wait for the load process, showing progress unless quiet; returns its exit code."""
     if quiet:
         return proc.wait()

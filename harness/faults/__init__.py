@@ -1,0 +1,33 @@
+"""The nemesis's faults: each kind a small object (Jepsen's Nemesis shape), one registry line each.
+
+    process.py   kill (SIGKILL, restart after the window) and pause (SIGSTOP/SIGCONT) of a local server
+    network.py   stall, drop, latency on the fault proxy between the load and the target
+    nemesis.py   the scheduler: opens and heals each window at its time, records it in the run folder
+
+A fault kind opens its window on what it acts on and heals it; ``network`` says which that is (the
+proxy, or a server of the embedded stack), ``needs_duration`` whether a window must end.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from harness.faults import network, process
+
+
+class FaultKind(Protocol):
+    network: bool  # acts on the fault proxy (else on a local server: ``Fault.server``)
+    needs_duration: bool  # a window must say when it heals
+
+    def open(self, on: Any, fault: Any) -> None: ...
+
+    def heal(self, on: Any, fault: Any) -> None: ...
+
+
+FAULTS: dict[str, FaultKind] = {
+    "kill": process.Kill(),
+    "pause": process.Pause(),
+    "stall": network.Stall(),
+    "drop": network.Drop(),
+    "latency": network.Latency(),
+}

@@ -1,0 +1,48 @@
+"""Faults on the network path: the loopback TCP proxy between the load and the target."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.config.scenario import Fault
+    from harness.stack.proxy import TcpProxy
+
+
+class Stall:
+    """The path delivers nothing (bytes are held, connections stay open)."""
+
+    network = True
+    needs_duration = True
+
+    def open(self, on: TcpProxy, fault: Fault) -> None:
+        on.stalled = True
+
+    def heal(self, on: TcpProxy, fault: Fault) -> None:
+        on.stalled = False
+
+
+class Drop:
+    """Every connection, and every new one, is reset."""
+
+    network = True
+    needs_duration = True
+
+    def open(self, on: TcpProxy, fault: Fault) -> None:
+        on.drop(True)
+
+    def heal(self, on: TcpProxy, fault: Fault) -> None:
+        on.drop(False)
+
+
+class Latency:
+    """``delay_ms`` added to every chunk in either direction."""
+
+    network = True
+    needs_duration = True
+
+    def open(self, on: TcpProxy, fault: Fault) -> None:
+        on.delay = fault.delay_ms / 1000
+
+    def heal(self, on: TcpProxy, fault: Fault) -> None:
+        on.delay = 0.0

@@ -1,0 +1,178 @@
+"""The one orchestration of a run: prepare -> load -> final read -> judge -> report.
+
+``counterbench run`` calls ``run``; a plain ``locust -f`` run calls ``prepare`` when its test
+starts and ``conclude`` when it stops (``harness.load.plain``). Both end the same way: the final
+state read (or why it could not be), the verdict, who sent what.
+
+    prepare    refuse unsafe targets, write run.json, set every key to its initial value
+    load       Locust in a child process (``harness.load.runner``), faults beside it
+    conclude   the final read (a failed one is recorded: the verdict can then only be unknown),
+               the judge, and the workers' files in run.json
+    report     summary.csv, plots, report.html
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.config.scenario import Scenario
+from harness.errors import ConfigError, RunStopped, TargetError
+from harness.judge import judge
+from harness.load.runner import Master, run_load
+from harness.runfolder import RunFolder, environment, new_run_id
+from harness.secrets import register_run, scrub
+from harness.stopping import StopSignals
+from harness.targets import LocalTarget
+from harness.targets.address import check_target_safe
+from harness.targets.registry import BACKENDS
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRequest:
+    """One scenario to run, as the command line resolved it."""
+
+    scenario: Scenario  # overrides and deployment applied
+    out: Path | None = None  # the run folder (default reports/<run-id>)
+    processes: int = 1  # load processes on this machine
+    master: Master | None = None  # or: the master of workers on other machines
+    quiet: bool = True
+    report: bool = True
+
+
+def say(quiet: bool, line: str) -> None:
+    if not quiet:
+        print(scrub(line), flush=True)
+
+
+def prepare(folder: RunFolder, *, scenario: Scenario, run_id: str, target_url: str,
+            extra: dict[str, Any] | None = None) -> list[str]:
+    """Refuse unsafe targets, record the run, and set every key to its initial value; returns the keys."""
+    check_target_safe(scenario, target_url)
+    backend = BACKENDS[scenario.target.kind]
+    keys = backend.keys(scenario, run_id)
+    described = scenario.model_dump(mode="json")
+    register_run(described, target_url)  # so that every later line or file can be scrubbed of them
+    folder.write(folder.run_json, {  # written through harness.secrets.clean: credentials never reach it
+        "run_id": run_id,
+        "scenario": described,
+        "target": {"kind": scenario.target.kind, "url": target_url, "variant": scenario.target.variant},
+        "keys": keys,
+        "environment": environment(),
+        "started_at": time.time(),
+        **(extra or {}),
+    })
+    initial = dict.fromkeys(keys, scenario.workload.initial)
+    admin = backend.admin(scenario, target_url)
+    try:
+        admin.setup(initial)
+    finally:
+        admin.close()
+    folder.write(folder.state_json, {"initial": initial, "final": None})
+    return keys
+
+
+def final_read(folder: RunFolder, *, scenario: Scenario, target_url: str) -> None:
+    """Read every key's final value (strongly consistent) once the load is over."""
+    run = folder.read(folder.run_json)
+    admin = BACKENDS[scenario.target.kind].admin(scenario, target_url)
+    try:
+        final = admin.read(run["keys"])
+    finally:
+        admin.close()
+    folder.update(folder.state_json, final=final, final_read_at=time.time())
+    folder.update(folder.run_json, ended_at=time.time())
+
+
+def conclude(folder: RunFolder, *, scenario: Scenario, target_url: str, load_exit_code: int | None,
+             quiet: bool = True) -> dict[str, Any]:
+    """After the load: the final read (a failure is recorded, the history still judged), the verdict,
+    and in run.json each worker's ops and what it shipped."""
+    try:
+        final_read(folder, scenario=scenario, target_url=target_url)
+    except TargetError as e:
+        # the history is still worth a verdict: without a final value it can only be unknown
+        folder.update(folder.run_json, final_read_error=str(e))
+        print(f"{scenario.name}: error: the final state could not be read: {scrub(str(e))}", file=sys.stderr)
+    verdict = judge(folder)
+    sent = folder.shipping()
+    folder.update(folder.run_json, workers=[{**w, "sent": sent.get(w["worker"])}
+                                            for w in verdict["history"]["workers"]])
+    verdict["run_dir"] = str(folder.path)
+    if load_exit_code not in (None, 0):
+        verdict["error"] = f"the load process exited with code {load_exit_code}; see {folder.locust_log}"
+    return verdict
+
+
+def report(folder: RunFolder) -> Path:
+    from harness.report.build import build_report  # plots: only when a report is asked for
+
+    return build_report(folder.path)
+
+
+def _faults(scenario: Scenario, local: LocalTarget | None, url: str, folder: RunFolder,
+            stack: ExitStack) -> tuple[str, Any]:
+    """The URL the load uses (through the fault proxy for network faults) and the started nemesis."""
+    if not scenario.faults:
+        return url, None
+    from harness.faults.nemesis import Nemesis
+    from harness.stack.proxy import proxy_for
+
+    proxy = None
+    load_url = url
+    if any(f.network for f in scenario.faults):
+        proxy = stack.enter_context(proxy_for(url))
+        load_url = proxy.url_for(url)
+    nemesis = Nemesis(scenario.faults, folder=folder, servers=local.servers if local else {}, proxy=proxy)
+    nemesis.start()
+    return load_url, nemesis
+
+
+def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
+    """One scenario, start to verdict: its local target started (none with a URL) and stopped, the
+    load run (ended early by a stop request), the run concluded and reported."""
+    scenario = req.scenario
+    run_id = new_run_id(scenario.name)
+    folder = RunFolder(req.out if req.out is not None else Path("reports") / run_id)
+    if folder.path.exists() and not folder.path.is_dir():
+        raise ConfigError(f"--out {folder.path}: is a file, not a folder")
+    if folder.run_json.exists():
+        raise ConfigError(f"--out {folder.path}: already holds a run")
+    with ExitStack() as stack:
+        url = scenario.target.url
+        local = None
+        if url:
+            check_target_safe(scenario, url)
+        else:
+            say(req.quiet, f"{scenario.name}: starting a local {scenario.target.kind} target ...")
+            local = BACKENDS[scenario.target.kind].local(scenario, stack)
+            scenario, url = local.scenario, local.url
+        processes = req.master.expect_workers if req.master else req.processes
+        prepare(folder, scenario=scenario, run_id=run_id, target_url=url,
+                extra={"mode": "cli", "processes": processes,
+                       "distributed": "master" if req.master else ("local" if processes > 1 else None)})
+        load = scenario.load
+        say(req.quiet, f"{scenario.name}: {load.users} users for {load.duration} s (+ up to {load.drain} s drain) "
+                       f"-> {folder.path}")
+        if stop.requested:
+            raise RunStopped(f"{stop.requested} before the load started: no load was sent")
+        load_url, nemesis = _faults(scenario, local, url, folder, stack)
+        started = time.monotonic()
+        try:
+            code = run_load(scenario, folder, load_url, stop=stop, quiet=req.quiet, processes=req.processes,
+                            master=req.master)
+        finally:
+            if nemesis is not None:
+                nemesis.finish()
+        folder.update(folder.run_json, load_exit_code=code,
+                      fault_errors=nemesis.errors if nemesis is not None else [],
+                      stopped=None if stop.requested is None else {
+                          "signal": stop.requested, "after_s": round(time.monotonic() - started, 1)})
+        verdict = conclude(folder, scenario=scenario, target_url=url, load_exit_code=code)
+    if req.report:
+        verdict["report"] = str(report(folder))
+    return verdict
