@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system venv dynalite demo test lint clean
+.PHONY: setup system venv dynalite demo demo-replication test lint clean
 
 DYNALITE := .stack/node_modules/.bin/dynalite
 APT_NEEDS := $(if $(shell command -v redis-server),,redis-server redis-tools) \
@@ -38,6 +38,9 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/counterbench run --suite demo
+
+demo-replication: setup
+	$(BIN)/counterbench run --suite replication
 
 lint: venv
 	$(BIN)/ruff check harness locustfiles tests bench

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks import CheckReport, Completeness, run_checks
-from harness.checks.columns import ColumnTally
+from harness.checks.columns import ColumnTally, Resolution
 from harness.errors import HistoryError
 from harness.history import History, read_history
 from harness.metrics import load_generator_cpu, merge, percentiles, read_logs
@@ -52,7 +52,8 @@ def judge(folder: RunFolder) -> dict[str, Any]:
     final: dict[str, int | None] = state.final or {}
     latency = _logged_latency(folder)
     problems: list[str] = []
-    tally = ColumnTally(latencies=latency is None)
+    resolutions = folder.resolutions()
+    tally = ColumnTally(latencies=latency is None, resolutions=Resolution.of(resolutions))
     try:
         # a damaged file keeps what came before the damage: that worker's history is incomplete
         history = read_history(folder.history_dir, tally.add)
@@ -73,6 +74,9 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         checks=scenario.checks, tallies=tally.tallies(), initial=state.initial, final=final,
         history=completeness, returns=scenario.returns)
     totals = {**report.totals, "retried_ops": tally.retried_ops, "retry_attempts": tally.retry_attempts}
+    if resolutions is not None:  # uncertain ops looked up after the run by their idempotency keys
+        totals.update(resolved_applied=tally.resolved_applied, resolved_not_applied=tally.resolved_not_applied,
+                      unresolved_lookups=int(resolutions.get("error_count", 0)) + int(resolutions.get("skipped", 0)))
     doc: dict[str, Any] = {
         "verdict": report.verdict,
         "reason": report.reason if state.final is not None else "the final state was never read; "

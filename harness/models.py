@@ -37,6 +37,11 @@ class TargetConfig(Frozen):
         return False
 
     @property
+    def replicated_servers(self) -> frozenset[str]:
+        """The local servers (by role: "target", "store") that are replicated: failover faults act on them."""
+        return frozenset()
+
+    @property
     def spread_keys(self) -> bool:
         """Ops spread uniformly over the run's keys (write shards) rather than by the workload's skew."""
         return False

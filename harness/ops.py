@@ -61,3 +61,9 @@ class Op:
     @property
     def latency_us(self) -> int | None:
         return None if self.completed_us is None else self.completed_us - self.invoked_us
+
+
+def op_token(run_id: str, worker: str, op_id: int) -> str:
+    """The idempotency key of one op: the same on every retry, and found again after the run from the
+    history alone (the run, the load process, the op id)."""
+    return f"{run_id}.{worker}.{op_id}"

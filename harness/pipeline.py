@@ -6,8 +6,9 @@ state read (or why it could not be), the verdict, who sent what.
 
     prepare    refuse unsafe targets, write run.json, set every key to its initial value
     load       Locust in a child process (``harness.load.runner``), faults beside it
-    conclude   the final read (a failed one is recorded: the verdict can then only be unknown),
-               the judge, and the workers' files in run.json
+    conclude   uncertain ops looked up by idempotency key (targets that can), the final read (a failed
+               one is recorded: the verdict can then only be unknown), the judge, the workers' files
+               in run.json
     report     summary.csv, plots, report.html
 """
 
@@ -24,6 +25,7 @@ from harness.config.scenario import Scenario
 from harness.errors import ConfigError, RunStopped, TargetError
 from harness.judge import judge
 from harness.load.runner import Master, run_load
+from harness.resolve import resolve
 from harness.runfolder import RunFolder, environment, new_run_id
 from harness.secrets import register_run, scrub
 from harness.stopping import StopSignals
@@ -92,6 +94,10 @@ def conclude(folder: RunFolder, *, scenario: Scenario, target_url: str, load_exi
              quiet: bool = True) -> dict[str, Any]:
     """After the load: the final read (a failure is recorded, the history still judged), the verdict,
     and in run.json each worker's ops and what it shipped."""
+    try:
+        resolve(folder, scenario=scenario, target_url=target_url)  # uncertain ops, by idempotency key
+    except TargetError as e:
+        print(f"{scenario.name}: warning: uncertain ops could not be looked up: {scrub(str(e))}", file=sys.stderr)
     try:
         final_read(folder, scenario=scenario, target_url=target_url)
     except TargetError as e:
@@ -168,6 +174,10 @@ def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
         finally:
             if nemesis is not None:
                 nemesis.finish()
+        if local is not None:  # a replicated target still failing over: the final read waits for its primary
+            for server in local.servers.values():
+                if server is not None:
+                    server.settle()
         folder.update(folder.run_json, load_exit_code=code,
                       fault_errors=nemesis.errors if nemesis is not None else [],
                       stopped=None if stop.requested is None else {

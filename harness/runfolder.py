@@ -12,6 +12,7 @@ Each stage reads only what the stage before it wrote, and finds it here:
                         remote/<worker>.json a remote worker's, kept by the master; master.json its workers
       faults.jsonl      each fault window as it opened and healed
       shipping.json     what each remote worker sent the master, and whether it arrived whole
+      resolutions.json  uncertain ops looked up after the run by their idempotency keys: applied or not
       locust.log, locust.json, locust.out   Locust's own log, final stats and output
       verdict.json      verdict, totals, per-check results with evidence
       summary.csv, steps.csv, *.png, report.html   the report
@@ -136,6 +137,10 @@ class RunFolder:
     @property
     def shipping_json(self) -> Path:
         return self.path / "shipping.json"
+
+    @property
+    def resolutions_json(self) -> Path:
+        return self.path / "resolutions.json"
 
     @property
     def locust_log(self) -> Path:
@@ -288,6 +293,21 @@ class RunFolder:
     def shippable(self) -> list[tuple[str, Path]]:
         """(name, path) of every file a worker ships, in order."""
         return [(f"{sub}/{p.name}", p) for sub in SHIPPED for p in sorted((self.path / sub).glob("*")) if p.is_file()]
+
+    def write_resolutions(self, *, asked: int, applied: dict[str, dict[int, int]], not_applied: dict[str, list[int]],
+                          errors: list[str], skipped: int) -> None:
+        """What the lookups said of each uncertain op (by worker and op id)."""
+        write_json(self.resolutions_json, {
+            "asked": asked, "skipped": skipped, "errors": errors[:20], "error_count": len(errors),
+            "workers": {w: {"applied": [[op, v] for op, v in sorted(applied.get(w, {}).items())],
+                            "not_applied": sorted(not_applied.get(w, []))}
+                        for w in sorted(set(applied) | set(not_applied))}})
+
+    def resolutions(self) -> dict[str, Any] | None:
+        """resolutions.json, or None when no op was looked up."""
+        if not self.resolutions_json.exists():
+            return None
+        return read_versioned(self.resolutions_json, SCHEMA_VERSION, RunFolderError)
 
     # --- run.json, state.json, verdict.json -----------------------------------------------------
 

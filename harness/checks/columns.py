@@ -18,7 +18,7 @@ from harness.checks.model import KeyTally
 from harness.history import OUTCOMES, OpColumns
 from harness.ops import Outcome
 
-_OK, _FAIL = OUTCOMES.index(Outcome.OK), OUTCOMES.index(Outcome.FAIL)
+_OK, _FAIL, _IND = (OUTCOMES.index(o) for o in (Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE))
 
 
 def _pairs(keys: npt.NDArray[np.int64], amounts: Any) -> Iterator[tuple[int, int, int]]:
@@ -40,10 +40,30 @@ def _pairs(keys: npt.NDArray[np.int64], amounts: Any) -> Iterator[tuple[int, int
         yield k, int(distinct[i]), c
 
 
-class ColumnTally:
-    """Accumulates batches of ops (any workers, any versions) into one KeyTally per key."""
+class Resolution:
+    """One worker's uncertain ops as looked up after the run: op ids (sorted), applied or not, the value."""
 
-    def __init__(self, *, latencies: bool = False) -> None:
+    def __init__(self, applied: list[list[int]], not_applied: list[int]) -> None:
+        pairs = sorted([(op, True, v) for op, v in applied] + [(op, False, 0) for op in not_applied])
+        self.ids = np.array([p[0] for p in pairs], dtype=np.int64)
+        self.applied = np.array([p[1] for p in pairs], dtype=bool)
+        self.values = np.array([p[2] for p in pairs], dtype=np.int64)
+
+    @staticmethod
+    def of(doc: dict[str, Any] | None) -> dict[str, Resolution]:
+        """By worker, from resolutions.json (none: nothing was looked up)."""
+        if not doc:
+            return {}
+        return {w: Resolution(r.get("applied", []), r.get("not_applied", [])) for w, r in doc["workers"].items()}
+
+
+class ColumnTally:
+    """Accumulates batches of ops (any workers, any versions) into one KeyTally per key.
+
+    ``resolutions``: indeterminate ops a lookup resolved after the run count as what it said --
+    ok with the value it reported, or fail (never applied)."""
+
+    def __init__(self, *, latencies: bool = False, resolutions: dict[str, Resolution] | None = None) -> None:
         self._index: dict[str, int] = {}
         self._tallies: list[KeyTally] = []
         self._fail = np.zeros(0, dtype=np.int64)
@@ -52,6 +72,9 @@ class ColumnTally:
         self._values: list[tuple[int | npt.NDArray[np.int32], Any]] = []
         self._luts: dict[int, tuple[Sequence[str], npt.NDArray[np.int64]]] = {}
         self._latencies: list[npt.NDArray[np.int64]] | None = [] if latencies else None
+        self._resolutions = resolutions or {}
+        self.resolved_applied = 0
+        self.resolved_not_applied = 0
         self.ops = 0
         self.retried_ops = 0
         self.retry_attempts = 0
@@ -88,20 +111,21 @@ class ColumnTally:
         self.ops += n
         keys = self._key_indices(c)
         nkeys = len(self._tallies)
-        ok = c.outcome == _OK
-        fail = c.outcome == _FAIL
+        outcome, has_value, value = self._resolved(c)
+        ok = outcome == _OK
+        fail = outcome == _FAIL
         undecided = ~(ok | fail)
         self._fail += np.bincount(keys[fail], minlength=nkeys)
         for k, a, m in _pairs(keys[ok], c.amount[ok]):
             self._tallies[k].ok_amounts[a] += m
         for k, a, m in _pairs(keys[undecided], c.amount[undecided]):
             self._tallies[k].indeterminate_amounts[a] += m
-        with_value = ok & c.has_value
-        self._no_value += np.bincount(keys[ok & ~c.has_value], minlength=nkeys)
+        with_value = ok & has_value
+        self._no_value += np.bincount(keys[ok & ~has_value], minlength=nkeys)
         if with_value.any():
             vk = keys[with_value]
             # one key for the whole batch (a hot counter): kept as a number, not an array per value
-            self._values.append((int(vk[0]) if (vk == vk[0]).all() else vk.astype(np.int32), c.value[with_value]))
+            self._values.append((int(vk[0]) if (vk == vk[0]).all() else vk.astype(np.int32), value[with_value]))
         retried = c.attempts > 1
         if retried.any():
             self.retried_ops += int(retried.sum())
@@ -110,7 +134,31 @@ class ColumnTally:
         self.invoked_min = lo if self.invoked_min is None else min(self.invoked_min, lo)
         self.invoked_max = hi if self.invoked_max is None else max(self.invoked_max, hi)
         if self._latencies is not None:
-            self._latencies.append((c.completed_us[ok] - c.invoked_us[ok]).astype(np.int64))
+            done = ok & (c.completed_us >= 0)  # an op resolved after the run never completed here
+            self._latencies.append((c.completed_us[done] - c.invoked_us[done]).astype(np.int64))
+
+    def _resolved(self, c: OpColumns) -> tuple[Any, Any, Any]:
+        """The batch's outcomes, values and has-value flags, with this worker's resolved ops applied."""
+        res = self._resolutions.get(c.worker)
+        if res is None or not len(res.ids):
+            return c.outcome, c.has_value, c.value
+        rows = np.flatnonzero(c.outcome == _IND)
+        if not len(rows):
+            return c.outcome, c.has_value, c.value
+        at = np.minimum(np.searchsorted(res.ids, c.id[rows]), len(res.ids) - 1)
+        found = res.ids[at] == c.id[rows]
+        rows, at = rows[found], at[found]
+        if not len(rows):
+            return c.outcome, c.has_value, c.value
+        outcome, has_value, value = c.outcome.copy(), c.has_value.copy(), c.value.copy()
+        applied = res.applied[at]
+        outcome[rows[applied]] = _OK
+        has_value[rows[applied]] = True
+        value[rows[applied]] = res.values[at[applied]]
+        outcome[rows[~applied]] = _FAIL
+        self.resolved_applied += int(applied.sum())
+        self.resolved_not_applied += int((~applied).sum())
+        return outcome, has_value, value
 
     def latencies_us(self) -> npt.NDArray[np.int64]:
         """Latency of every acknowledged op, sorted (only when asked for at construction)."""

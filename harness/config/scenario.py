@@ -186,6 +186,7 @@ class Fault(Frozen):
                                    description="kill: restart after it (none: stay down); others: the window")
     server: Literal["target", "store"] = Field(default="target", description="kill/pause: which local server")
     delay_ms: float = Field(default=100, gt=0, le=60_000, description="latency: added to each chunk")
+    fraction: float = Field(default=0.1, gt=0, le=1, description="lose-responses: the share of answers reset")
 
     @model_validator(mode="after")
     def _window(self) -> Fault:
@@ -238,6 +239,10 @@ class Scenario(Frozen):
             raise ValueError(f"network faults go through a TCP proxy in front of a {kinds} target")
         if any(f.server == "store" for f in self.faults) and not target.has_store:
             raise ValueError("server: store is the store behind a local service or API")
+        for f in self.faults:
+            if FAULTS[f.action].replicated and f.server not in target.replicated_servers:
+                raise ValueError(f"a {f.action} fault needs a replicated {f.server} (redis: target.replicas; "
+                                 "a service over postgres: target.service.replicas)")
         target.check(self)
         for name in self.checks:
             if not CHECKS[name].applies_to(self.workload.kind):

@@ -1,7 +1,8 @@
 """The nemesis's faults: each kind a small object (Jepsen's Nemesis shape), one registry line each.
 
-    process.py   kill (SIGKILL, restart after the window) and pause (SIGSTOP/SIGCONT) of a local server
-    network.py   stall, drop, latency on the fault proxy between the load and the target
+    process.py      kill (SIGKILL, restart after the window) and pause (SIGSTOP/SIGCONT) of a local server
+    network.py      stall, drop, latency, lost responses on the fault proxy between the load and the target
+    replication.py  failover and stall-replication of a replicated local server
     nemesis.py   the scheduler: opens and heals each window at its time, records it in the run folder
 
 A fault kind opens its window on what it acts on and heals it; ``network`` says which that is (the
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from harness.faults import network, process
+from harness.faults import network, process, replication
 
 
 class FaultKind(Protocol):
     network: bool  # acts on the fault proxy (else on a local server: ``Fault.server``)
     needs_duration: bool  # a window must say when it heals
+    replicated: bool  # acts on a replicated server (a primary and its replicas)
 
     def open(self, on: Any, fault: Any) -> None: ...
 
@@ -30,4 +32,7 @@ FAULTS: dict[str, FaultKind] = {
     "stall": network.Stall(),
     "drop": network.Drop(),
     "latency": network.Latency(),
+    "lose-responses": network.LoseResponses(),
+    "failover": replication.Failover(),
+    "stall-replication": replication.StallReplication(),
 }

@@ -14,6 +14,7 @@ class Stall:
 
     network = True
     needs_duration = True
+    replicated = False
 
     def open(self, on: TcpProxy, fault: Fault) -> None:
         on.stalled = True
@@ -27,6 +28,7 @@ class Drop:
 
     network = True
     needs_duration = True
+    replicated = False
 
     def open(self, on: TcpProxy, fault: Fault) -> None:
         on.drop(True)
@@ -40,9 +42,25 @@ class Latency:
 
     network = True
     needs_duration = True
+    replicated = False
 
     def open(self, on: TcpProxy, fault: Fault) -> None:
         on.delay = fault.delay_ms / 1000
 
     def heal(self, on: TcpProxy, fault: Fault) -> None:
         on.delay = 0.0
+
+
+class LoseResponses:
+    """A ``fraction`` of the target's answers is replaced by a reset: the request arrived and was done,
+    the client cannot know (what makes a retrying client apply an increment twice)."""
+
+    network = True
+    needs_duration = True
+    replicated = False
+
+    def open(self, on: TcpProxy, fault: Fault) -> None:
+        on.lose_responses = fault.fraction
+
+    def heal(self, on: TcpProxy, fault: Fault) -> None:
+        on.lose_responses = 0.0

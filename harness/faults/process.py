@@ -15,6 +15,7 @@ class Kill:
 
     network = False
     needs_duration = False
+    replicated = False
 
     def open(self, on: LocalServer, fault: Fault) -> None:
         on.kill()
@@ -28,6 +29,7 @@ class Pause:
 
     network = False
     needs_duration = True
+    replicated = False
 
     def open(self, on: LocalServer, fault: Fault) -> None:
         on.pause()

@@ -41,7 +41,7 @@ from harness.load.runner import SHIP_ENV, TARGET_ENV
 from harness.load.watchdog import Watchdog
 from harness.metrics.latencies import HistoryLatencies
 from harness.metrics.recorder import LatencyRecorder
-from harness.ops import Completion, Outcome
+from harness.ops import Completion, Outcome, op_token
 from harness.runfolder import RunFolder, worker_name
 from harness.secrets import register_run, scrub
 from harness.targets.address import check_target_safe
@@ -106,6 +106,7 @@ class Run:
     folder: RunFolder
     target_url: str
     keys: list[str]
+    run_id: str = ""
     writer: HistoryWriter | None = None
     shared: dict[str, Any] = field(default_factory=dict)  # clients the users share (one per process)
     recorder: LatencyRecorder | None = None
@@ -159,7 +160,8 @@ class Session:
         if not self.prepared:  # each test of a plain Locust run is a run of its own: <host>-<pid>-<test>
             self._tests += 1
             scenario, folder, url, keys = plain.start(opts, first_test=self._tests == 1)
-            return Run(scenario=scenario, folder=folder, target_url=url, keys=keys)
+            return Run(scenario=scenario, folder=folder, target_url=url, keys=keys,
+                       run_id=folder.read(folder.run_json)["run_id"])
         folder = RunFolder(Path(opts.run_dir))
         given = json.loads(os.environ[TARGET_ENV]) if os.environ.get(TARGET_ENV) else None
         if self.run_doc is not None:  # a remote worker: the run came from the master
@@ -172,7 +174,8 @@ class Session:
         scenario = Scenario.model_validate(given["scenario"])  # run.json's copy has its credentials redacted
         register_run(given["scenario"], given["target_url"])
         check_target_safe(scenario, given["target_url"])  # every process refuses, not only the CLI
-        return Run(scenario=scenario, folder=folder, target_url=given["target_url"], keys=list(doc["keys"]))
+        return Run(scenario=scenario, folder=folder, target_url=given["target_url"], keys=list(doc["keys"]),
+                   run_id=str(doc["run_id"]))
 
     def test_start(self) -> None:
         self.users = set()  # a new test: users of an earlier one had their ops written at its stop
@@ -279,7 +282,13 @@ class Session:
         t0 = _now_ns()
         user.in_flight = (batch, t0)  # the history's writer sees it if a block is handed over meanwhile
         try:
-            if len(batch) > 1:
+            if user.tokens:  # the op's idempotency key names its op id: invoke first, then send
+                user.in_flight_ids = [writer.invoke(key, kind, amount, t0) for key, amount in batch]
+                key, amount = batch[0]
+                token = op_token(run.run_id, run.worker, user.in_flight_ids[0])
+                dones = [user.ops.incr(key, amount, token=token) if kind == "incr"
+                         else user.ops.decr_if_positive(key, token=token)]
+            elif len(batch) > 1:
                 dones = user.ops.batch(batch)  # type: ignore[attr-defined]
             elif kind == "incr":
                 dones = [user.ops.incr(*batch[0])]

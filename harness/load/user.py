@@ -42,6 +42,7 @@ class CounterUser(User):
     think: float = 0.0  # closed model: the scenario's wait between ops
     in_flight: tuple[list[tuple[str, int]], int] | None = None  # the ops out now, and when they were sent
     in_flight_ids: list[int] | None = None  # their op ids, once their invokes are in the history
+    tokens: bool = False  # the op client sends idempotency keys: ops are invoked before they are sent
 
     def wait_time(self) -> float:
         session = _session.SESSION
@@ -71,6 +72,7 @@ class CounterUser(User):
                                  uniform=run.scenario.target.spread_keys)
         context = LoadContext(user=self, deadlines=run.watchdog, shared=run.shared)
         self.ops = BACKENDS[run.scenario.target.kind].ops(run.scenario, run.target_url, context)
+        self.tokens = bool(getattr(self.ops, "tokens", False))
         # Redis pipelining: several increments per round trip, each still its own op in the history
         self.pipeline = getattr(run.scenario.target, "pipeline", 1)
         # what every op needs, worked out once

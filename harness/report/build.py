@@ -23,6 +23,9 @@ from harness.report.data import (
     step_rows,
     summary_rows,
 )
+from harness.report.lost import LostIncrements, describe, lost_increments
+from harness.report.lost import table as lost_table
+from harness.report.summary import resolution_line as _resolution_line
 from harness.report.summary import shown_totals, unexplained_line
 
 
@@ -54,11 +57,12 @@ class Plot:
 
 @dataclass(frozen=True, kw_only=True)
 class Facts:
-    """What plots draw from: the run, its per-second windows, its capacity steps."""
+    """What plots draw from: the run, its per-second windows, its capacity steps, its lost increments."""
 
     data: RunData
     frame: pd.DataFrame
     steps: list[dict[str, Any]]
+    lost: LostIncrements | None = None
 
     @property
     def name(self) -> str:
@@ -92,7 +96,25 @@ PLOTS: tuple[Plot, ...] = (
                f.steps, ax, title=f"{f.name}: latency against throughput per step",
                slo_p99=f.data.scenario.slo.p99_ms if f.data.scenario.slo else None),
            when=lambda f: bool(f.steps)),
+    Plot(file="lost_increments.png", heading="Lost increments",
+         draw=lambda f, ax: plots.plot_lost_increments(f.lost, ax, title=f"{f.name}: acknowledged values over time"),
+         when=lambda f: f.lost is not None and len(f.lost.lost_t) > 0),
 )
+
+
+def _lost(data: RunData) -> LostIncrements | None:
+    """A counter's lost increments, when the verdict found some and the history can name them: one key,
+    unit increments returning the value after."""
+    v = data.verdict or {}
+    spec = data.scenario.workload.spec
+    keys = data.run.get("keys") or []
+    if not (v.get("totals") or {}).get("lost") or len(keys) != 1 or data.scenario.returns != "after" \
+            or not spec.fixed_amount or spec.op != "incr":
+        return None
+    final = (data.folder.state().final or {}).get(keys[0])
+    if final is None:
+        return None
+    return lost_increments(data.folder, key=keys[0], final=final, start_wall=data.start)
 
 
 def build_report(run_dir: Path) -> Path:
@@ -107,7 +129,7 @@ def build_report(run_dir: Path) -> Path:
     best = knee(steps) if data.scenario.slo else None
     if steps:
         write_csv(folder.steps_csv, steps)
-    facts = Facts(data=data, frame=frame, steps=steps)
+    facts = Facts(data=data, frame=frame, steps=steps, lost=_lost(data))
     images: list[tuple[str, Path]] = []
     for plot in PLOTS:
         if not plot.when(facts):
@@ -118,12 +140,12 @@ def build_report(run_dir: Path) -> Path:
             plots.shade(ax, _step_spans(data))
         plots.save(fig, folder.path / plot.file)
         images.append((plot.heading, folder.path / plot.file))
-    folder.report_html.write_text(_html(data, summary, steps, best, images), encoding="utf-8")
+    folder.report_html.write_text(_html(data, summary, steps, best, images, facts.lost), encoding="utf-8")
     return folder.report_html
 
 
 def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, Any]], best: dict[str, Any] | None,
-          images: list[tuple[str, Path]]) -> str:
+          images: list[tuple[str, Path]], lost: LostIncrements | None = None) -> str:
     v = data.verdict or {"verdict": "unknown", "reason": "verdict.json is missing: run `counterbench check`",
                          "totals": {}, "checks": []}
     sections = [
@@ -159,6 +181,14 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
                      "shaded in the plots) and the ops completed during it.</p>", h.table(faults)]
         errors = data.run.get("fault_errors") or []
         sections += [f'<div class="warn">fault not applied: {h.esc(e)}</div>' for e in errors]
+    if lost is not None and len(lost.lost_t):
+        windows = fault_spans(data)
+        sections += ["<h2>Lost increments</h2>", *(f"<p>{h.esc(line)}</p>" for line in describe(lost, windows)),
+                     "<p>The first and last of them, with when each was acknowledged against each fault:</p>",
+                     h.table(lost_table(lost, windows))]
+    resolution = _resolution_line(v)
+    if resolution:
+        sections += ["<h2>Uncertain ops resolved</h2>", f"<p>{h.esc(resolution)}</p>"]
     sections += [f"<h3>{h.esc(title)}</h3>{h.image(p, title)}" for title, p in images]
     env = data.run.get("environment", {})
     sections += ["<h2>Scenario</h2>", h.pre_json(data.run["scenario"]),

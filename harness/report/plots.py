@@ -140,6 +140,19 @@ def plot_latency_vs_throughput(steps: Sequence[dict[str, Any]], ax: Axes, *, tit
     ax.legend(fontsize=8)
 
 
+def plot_lost_increments(lost: Any, ax: Axes, *, title: str) -> None:
+    """Each acknowledged increment's value against when it was acknowledged: the lost ones in red, the
+    final value as a line (``harness.report.lost.LostIncrements``; the kept ones sampled)."""
+    ax.plot(lost.kept_t, lost.kept_value, ".", ms=2, color="#2a9d8f", label="acknowledged, kept")
+    ax.plot(lost.lost_t, lost.lost_value, ".", ms=3, color="#d62828", label="acknowledged, lost")
+    ax.axhline(lost.final, color="#555555", ls=":", lw=1.2, label=f"final value {lost.final:,}")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("value acknowledged")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.25)
+    ax.legend(fontsize=8, loc="upper left")
+
+
 def save(fig: Figure, path: Any) -> None:
     fig.savefig(path)
     plt.close(fig)

@@ -17,6 +17,18 @@ def shown_totals(v: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if k in FINDINGS else n) for k, n in t.items()}
 
 
+def resolution_line(v: dict[str, Any]) -> str | None:
+    """Uncertain ops looked up by idempotency key after the run, and retries an idempotency key made one op."""
+    t = v.get("totals") or {}
+    if "resolved_applied" not in t:
+        return None
+    line = (f"{t['resolved_applied'] + t['resolved_not_applied']} uncertain ops resolved by their idempotency "
+            f"keys: {t['resolved_applied']} applied, {t['resolved_not_applied']} not applied")
+    if t.get("unresolved_lookups"):
+        line += f"; {t['unresolved_lookups']} could not be looked up (still indeterminate)"
+    return line
+
+
 def unexplained_line(v: dict[str, Any]) -> str | None:
     """For an undecided verdict: how far the final values lie beyond what the recorded ops explain."""
     n = (v.get("totals") or {}).get("unexplained")
@@ -44,6 +56,11 @@ def print_summary(v: dict[str, Any]) -> None:
     else:
         print(f"  lost {t['lost']}  duplicated {t['duplicated']}  duplicate values {t['duplicate_values']}"
               f"  oversold {t['oversold']}")
+    if t.get("retried_ops"):
+        print(f"  retried ops {t['retried_ops']} ({t['retry_attempts']} extra attempts)")
+    resolved = resolution_line(v)
+    if resolved:
+        print(f"  {resolved}")
     rate = "-" if lat.get("ok_ops_per_s") is None else f"{lat['ok_ops_per_s']:.0f}"
     print(f"  latency ms  p50 {_ms(lat['p50'])}  p99 {_ms(lat['p99'])}  max {_ms(lat['max'])}  ok ops/s {rate}")
     gen = v.get("load_generator") or {}

@@ -5,6 +5,14 @@
     POST /counters/{key}/decrement-if-positive  (no body)       -> 200 {"value": int after} | 409 sold out
     GET  /counters/{key}                                         -> 200 {"value": int} | 404
 
+With an ``Idempotency-Key`` header, an increment or a reservation is applied once per key: a
+repeated key gets the first answer again (``Idempotent-Replayed: true``) without being applied
+again. After a run, a client asks whether a key's op was applied:
+
+    POST /idempotency/{token}/resolve                            -> 200 {"value": int} | 404 not applied
+
+and "not applied" is final: the key is fenced, and an op arriving with it later answers 409.
+
 Bad keys or bodies get 400 with a JSON error, never a 500; a store that fails
 answers 503 (the client cannot know whether the update was applied).
 """
@@ -17,10 +25,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness.service.stores import SoldOut, Store
+from harness.service.stores import Fenced, NotSupported, SoldOut, Store
 
 KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 ROUTE = re.compile(r"^/counters/([^/]+)(/increment|/decrement-if-positive)?$")
+RESOLVE = re.compile(r"^/idempotency/([^/]+)/resolve$")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -39,10 +48,12 @@ async def read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _reply(send: Send, status: int, doc: dict[str, Any]) -> None:
+async def _reply(send: Send, status: int, doc: dict[str, Any], *, replayed: bool = False) -> None:
     payload = json.dumps(doc).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if replayed:
+        headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -81,15 +92,18 @@ def make_app(store: Store) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         if path == "/health":
             await _reply(send, 200, {"status": "ok"})
             return
+        resolving = RESOLVE.match(path)
         m = ROUTE.match(path)
-        if m is None:
+        if m is None and resolving is None:
             await _reply(send, 404, {"error": "no such route"})
             return
-        key, action = m.group(1), m.group(2)
-        if not KEY.match(key):
+        key, action = (m.group(1), m.group(2)) if m else (resolving.group(1), "resolve")  # type: ignore[union-attr]
+        token = next((v.decode() for k, v in scope["headers"] if k.lower() == b"idempotency-key"), None)
+        if not KEY.match(key) or (token is not None and not KEY.match(token)):
             await _reply(send, 400, {"error": "keys are 1-200 of A-Z a-z 0-9 _ . : -"})
             return
         raw = await read_body(receive)
+        replayed = False
         try:
             if action is None and method == "GET":
                 value = await store.get(key)
@@ -99,9 +113,21 @@ def make_app(store: Store) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
             elif action is None and method == "PUT":
                 value = await store.set(key, _int_field(raw, "value"))
             elif action == "/increment" and method == "POST":
-                value = await store.add(key, _int_field(raw, "amount"))
+                if token is None:
+                    value = await store.add(key, _int_field(raw, "amount"))
+                else:
+                    value, replayed = await store.add_once(key, _int_field(raw, "amount"), token)
             elif action == "/decrement-if-positive" and method == "POST":
-                value = await store.take(key)
+                if token is None:
+                    value = await store.take(key)
+                else:
+                    value, replayed = await store.take_once(key, token)
+            elif action == "resolve" and method == "POST":
+                found = await store.resolve(key)
+                if found is None:
+                    await _reply(send, 404, {"error": "not applied (and now never will be)"})
+                    return
+                value = found
             else:
                 await _reply(send, 405, {"error": "method not allowed"})
                 return
@@ -111,10 +137,16 @@ def make_app(store: Store) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
         except SoldOut:
             await _reply(send, 409, {"error": "sold out"})
             return
+        except Fenced:
+            await _reply(send, 409, {"error": "this idempotency key was resolved as not applied"})
+            return
+        except NotSupported as e:
+            await _reply(send, 501, {"error": str(e)})
+            return
         except Exception as e:  # the store failed: the update may or may not have happened
             log.warning("store error: %s: %s", type(e).__name__, e)
             await _reply(send, 503, {"error": f"store error: {type(e).__name__}"})
             return
-        await _reply(send, 200, {"value": value})
+        await _reply(send, 200, {"value": value}, replayed=replayed)
 
     return app

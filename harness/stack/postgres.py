@@ -25,8 +25,9 @@ def pg_bindir() -> Path:
 class PostgresServer(LocalServer):
     name = "postgres"
 
-    def __init__(self) -> None:
+    def __init__(self, *, settings: dict[str, str] | None = None) -> None:
         super().__init__()
+        self.settings = dict(settings or {})  # more `-c name=value` for the server
         self._bin = pg_bindir()
         self._data = self.dir / "data"
         # PostgreSQL refuses to run as root: as root, run it as the package's postgres user
@@ -47,9 +48,22 @@ class PostgresServer(LocalServer):
         super().start(timeout=timeout)
 
     def command(self) -> list[str]:
+        extra = [arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}")]
         return [*self._as, str(self._bin / "postgres"), "-D", str(self._data), "-p", str(self.port),
                 "-h", "127.0.0.1", "-k", str(self.dir), "-c", "max_connections=300", "-c", "fsync=off",
-                "-c", "full_page_writes=off"]
+                "-c", "full_page_writes=off", *extra]
+
+    def run_tool(self, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """A PostgreSQL program of the same installation, as the server's user."""
+        return subprocess.run([*self._as, str(self._bin / tool), *args], capture_output=True, text=True, check=False)
+
+    def sql(self, query: str) -> str:
+        """One query's answer (psql, unaligned), for the stack's own checks."""
+        proc = self.run_tool("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+                             "-Atqc", query)
+        if proc.returncode != 0:
+            raise StackError(f"{self.name} on port {self.port}: {query!r} failed: {proc.stderr.strip()[-300:]}")
+        return proc.stdout.strip()
 
     def ready(self) -> bool:
         proc = subprocess.run([str(self._bin / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],

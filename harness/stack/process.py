@@ -91,6 +91,10 @@ class LocalServer:
     def resume(self) -> None:
         self._signal(signal.SIGCONT)
 
+    def settle(self) -> None:
+        """Before the final read: wait until the server serves what it will keep (a replicated one: until
+        a primary is in place). One process has nothing to wait for."""
+
     def restart(self, *, timeout: float = 20.0) -> None:
         """Start again on the same port with the same folder (after kill)."""
         if self._proc is not None and self._proc.poll() is None:
@@ -113,6 +117,33 @@ class LocalServer:
 
     def __enter__(self) -> LocalServer:
         self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ServerGroup:
+    """Several servers that stand as one (a primary and its replicas): a context manager that stops
+    what it started even when starting fails half-way."""
+
+    name = "servers"
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def settle(self) -> None:
+        """As ``LocalServer.settle``: before the final read, wait until a primary serves."""
+
+    def __enter__(self) -> ServerGroup:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,4 +1,6 @@
-"""A loopback TCP proxy in front of a target, for network faults: stall, drop, added latency.
+"""A loopback TCP proxy in front of a target, for network faults: stall, drop, added latency, lost
+responses (a fraction of the target's answers is replaced by a reset: the request arrived, the
+client cannot know).
 
 It runs an asyncio loop in a thread of the CLI process; the load goes through it,
 setup and final reads go to the target directly.
@@ -7,6 +9,8 @@ setup and final reads go to the target directly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,6 +25,9 @@ class TcpProxy:
         self.stalled = False
         self.delay = 0.0
         self.dropping = False
+        self.lose_responses = 0.0  # the fraction of answers reset on their way back
+        self.lost = 0  # answers reset so far
+        self._random = random.Random()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="counterbench-proxy", daemon=True)
         self._writers: set[asyncio.StreamWriter] = set()
@@ -47,16 +54,21 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
-        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer), return_exceptions=True)
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer, answers=True),
+                             return_exceptions=True)
         for w in (writer, up_writer):
             self._writers.discard(w)
             w.close()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, answers: bool = False) -> None:
         while True:
             data = await reader.read(65536)
             if not data:
                 writer.close()
+                return
+            if answers and self.lose_responses and self._random.random() < self.lose_responses:
+                self.lost += 1
+                writer.transport.abort()  # the request was delivered and done; its answer is a reset
                 return
             while self.stalled and not self.dropping:
                 await asyncio.sleep(0.005)  # hold the bytes: a stalled path delivers nothing
@@ -76,12 +88,21 @@ class TcpProxy:
                 self._loop.call_soon_threadsafe(w.transport.abort)
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._loop.call_soon_threadsafe(self._server.close)
-        for w in list(self._writers):
-            self._loop.call_soon_threadsafe(w.transport.abort)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            for w in list(self._writers):
+                w.transport.abort()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
 
     def url_for(self, url: str) -> str:
         """The target URL with the proxy's address in place of the target's."""

@@ -19,7 +19,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from harness.ops import Completion
+from harness.ops import Completion, Outcome
 from harness.workloads import key_names
 
 if TYPE_CHECKING:
@@ -31,6 +31,27 @@ T = TypeVar("T")
 
 # (method, path, body, headers) -> (status, headers, body); raises on transport errors
 Transport = Callable[[str, str, bytes | None, Mapping[str, str]], tuple[int, Mapping[str, str], bytes]]
+
+
+def retrying(attempt: Callable[[], Completion], retries: int, *, retry: Callable[[Completion], bool],
+             exactly_once: bool = False) -> Completion:
+    """An op sent again while ``retry`` says its answer asks for it, up to ``retries`` more times.
+
+    A retried op is what its last attempt says only if no earlier attempt can have been applied
+    (each was a refusal: ``fail``), or if ``exactly_once`` (an idempotency key the target honours
+    makes the repeats one op); otherwise it is ``indeterminate``, with its attempt count."""
+    done = attempt()
+    refused: list[bool] = []
+    while retry(done) and len(refused) < retries:
+        refused.append(done.outcome is Outcome.FAIL)
+        done = attempt()
+    attempts = len(refused) + 1
+    if attempts == 1:
+        return done
+    if done.outcome is not Outcome.INDETERMINATE and (exactly_once or all(refused)):
+        return done._replace(attempts=attempts)
+    reason = f"{attempts} attempts; last: {done.outcome.value}{': ' + done.error if done.error else ''}"
+    return Completion(Outcome.INDETERMINATE, None, reason[:200], attempts)
 
 
 def app_work(gap: float) -> None:
@@ -49,9 +70,12 @@ class TargetAdmin(Protocol):
 
 
 class OpClient(Protocol):
-    def incr(self, key: str, amount: int) -> Completion: ...
+    """An op client may say ``tokens = True`` (none: False): it sends each op's idempotency key
+    (``token``), so the session gives the op its id before it is sent. Others ignore ``token``."""
 
-    def decr_if_positive(self, key: str) -> Completion: ...
+    def incr(self, key: str, amount: int, *, token: str | None = None) -> Completion: ...
+
+    def decr_if_positive(self, key: str, *, token: str | None = None) -> Completion: ...
 
     def close(self) -> None: ...
 
@@ -85,6 +109,21 @@ def workload_keys(scenario: Scenario, run_id: str) -> list[str]:
     return key_names(scenario.workload, run_id)
 
 
+class Resolver(Protocol):
+    """After the run, by an op's idempotency key (``harness.ops.op_token``): was it applied?"""
+
+    def resolve(self, token: str) -> int | None:
+        """The value the op left (applied), or None: not applied, and never will be from now on.
+        Raises TargetError when it cannot tell."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def no_resolver(scenario: Scenario, url: str) -> Resolver | None:
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Backend:
     """One kind of target, as the registry lists it."""
@@ -95,6 +134,8 @@ class Backend:
     ops: Callable[[Scenario, str, OpContext], OpClient]
     local: Callable[[Scenario, ExitStack], LocalTarget]
     keys: Callable[[Scenario, str], list[str]] = workload_keys
+    # resolves uncertain ops after the run by their idempotency keys (None when the target cannot)
+    resolver: Callable[[Scenario, str], Resolver | None] = no_resolver
 
 
 class Deadlines(Protocol):

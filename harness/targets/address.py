@@ -12,13 +12,27 @@ from harness.secrets import redact_url
 __all__ = ["check_listen", "check_safe", "check_target_safe", "is_loopback_host", "require_scheme"]
 
 
+def hosts_of(url: str) -> list[str]:
+    """Every host a URL names (several for ``redis+sentinel://h1:p1,h2:p2/...``)."""
+    netloc = urlsplit(url).netloc.rsplit("@", 1)[-1]
+    out = []
+    for part in netloc.split(","):
+        if part.startswith("["):  # an IPv6 address
+            out.append(part[1:part.index("]")])
+        else:
+            out.append(part.rsplit(":", 1)[0] if ":" in part else part)
+    return out
+
+
 def check_safe(url: str, *, allow_remote: bool) -> None:
-    host = urlsplit(url).hostname or ""
-    if not allow_remote and not is_loopback_host(host):
-        raise SafetyError(
-            f"refusing to send load to {host or redact_url(url)!r}: not a loopback address. "
-            "Set `allow_remote: true` in the scenario to load-test a remote target."
-        )
+    if allow_remote:
+        return
+    for host in hosts_of(url):
+        if not is_loopback_host(host):
+            raise SafetyError(
+                f"refusing to send load to {host or redact_url(url)!r}: not a loopback address. "
+                "Set `allow_remote: true` in the scenario to load-test a remote target."
+            )
 
 
 def check_target_safe(scenario: Any, url: str) -> None:

@@ -94,6 +94,8 @@ def sigv4_signer(region: str) -> Signer:
 
 
 class ApiGatewayOps:
+    tokens = False  # it sends no idempotency key: ``token`` is ignored
+
     def __init__(self, target: ApiGatewayTarget, base_url: str, transport: Transport,
                  signer: Signer | None = None) -> None:
         self._t = target
@@ -120,11 +122,11 @@ class ApiGatewayOps:
         except BadReply as e:
             return classify_exception(e, HTTP_RULES)
 
-    def incr(self, key: str, amount: int) -> Completion:
+    def incr(self, key: str, amount: int, *, token: str | None = None) -> Completion:
         # the method's template fixes the item and the amount (+1); key and amount are for the history
         return self._post()
 
-    def decr_if_positive(self, key: str) -> Completion:
+    def decr_if_positive(self, key: str, *, token: str | None = None) -> Completion:
         return self._post()
 
     def close(self) -> None:

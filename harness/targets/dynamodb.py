@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -54,6 +54,8 @@ class DynamoTarget(TargetConfig):
     gap: float = Field(default=0.0, ge=0, le=1, description="unsafe variants: seconds between read and write")
     dynalite_path: str | None = Field(default=None,
                                       description="the local dynalite keeps its tables on disk here (default: memory)")
+
+    network_faults: ClassVar[bool] = True
 
     @property
     def spread_keys(self) -> bool:
@@ -136,6 +138,8 @@ def _attempts_of(meta_source: Mapping[str, Any]) -> int:
 class DynamoOps:
     """An op client for one load user (the botocore client is shared by the process)."""
 
+    tokens = False  # it sends no idempotency key: ``token`` is ignored
+
     def __init__(self, target: DynamoTarget, client: Any) -> None:
         self._t = target
         self._c = client
@@ -182,7 +186,7 @@ class DynamoOps:
         except Exception as e:
             raise NotSent(f"read before write failed: {e}") from e
 
-    def incr(self, key: str, amount: int) -> Completion:
+    def incr(self, key: str, amount: int, *, token: str | None = None) -> Completion:
         t = self._t
         if t.variant == "read-modify-write":
             # deliberately unsafe: another user may write between the GetItem and the PutItem
@@ -204,7 +208,7 @@ class DynamoOps:
                                         ReturnValues=self._return),
             lambda r: _number(r.get("Attributes"), t.attribute))
 
-    def decr_if_positive(self, key: str) -> Completion:
+    def decr_if_positive(self, key: str, *, token: str | None = None) -> Completion:
         t = self._t
         values = {":one": {"N": "1"}}
         condition: dict[str, Any] = {}

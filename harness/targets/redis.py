@@ -1,34 +1,36 @@
-"""The redis target: INCRBY, an atomic Lua decrement-if-positive, and unsafe variants.
+"""The redis target: INCRBY, an atomic Lua decrement-if-positive, unsafe variants; one server, or a
+primary with replicas and a Sentinel (``WAIT`` for replicas on request).
 
-Load goes through a lean RESP connection (hiredis parses replies) rather than
-redis-py, for two reasons: redis-py's per-call overhead caps the load, and its
-automatic retries could apply a non-idempotent INCR twice. The lean connection
-never retries and knows whether a command left the process, which is what
-classification needs. Setup and final reads use redis-py.
+Load goes through a lean RESP connection (``harness.targets.resp``); setup and final reads use
+redis-py.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import unquote, urlsplit
 
 import hiredis
 from pydantic import Field
 
-from harness.errors import ConfigError, TargetError, TargetUnreachable
-from harness.models import TargetConfig, Variant
+from harness.errors import TargetError, TargetUnreachable
+from harness.models import Frozen, TargetConfig, Variant
 from harness.ops import Completion, Outcome
-from harness.targets import Backend, Deadlines, LocalTarget, OpContext, app_work, readiness_wait
+from harness.targets import Backend, Deadlines, LocalTarget, OpContext, app_work, retrying
 from harness.targets.address import require_scheme
 from harness.targets.classify import REDIS_RULES, BadReply, NotSent, classify_exception, classify_redis_error_reply
+from harness.targets.resp import PartialReplies, RedisAddress, RespConnection
 
 if TYPE_CHECKING:
     from harness.config.scenario import Scenario
+
+class WaitSpec(Frozen):
+    """``WAIT replicas timeout_ms`` after each op: an op fewer replicas acknowledged is indeterminate."""
+
+    replicas: int = Field(default=1, ge=1, le=16)
+    timeout_ms: int = Field(default=100, ge=1, le=60_000)
+
 
 class RedisTarget(TargetConfig):
     kind: Literal["redis"]
@@ -41,14 +43,28 @@ class RedisTarget(TargetConfig):
         default="none", description="the local redis-server: no persistence, or AOF fsynced every second/write")
     pipeline: int = Field(default=1, ge=1, le=1000,
                           description="increments per round trip; each is still its own op in the history")
+    replicas: int = Field(default=0, ge=0, le=2, description="the local Redis: replicas and a Sentinel (0: one "
+                                                             "server)")
+    wait: WaitSpec | None = Field(default=None, description="WAIT for replicas after each op")
+    retries: int = Field(default=0, ge=0, le=10, description="resend an op whose outcome is unknown, or that "
+                                                              "was refused for a moment (no connection, a replica "
+                                                              "answering READONLY during a failover)")
 
     network_faults: ClassVar[bool] = True
+
+    @property
+    def replicated_servers(self) -> frozenset[str]:
+        return frozenset({"target"}) if self.replicas else frozenset()
 
     def check(self, scenario: Scenario) -> None:
         if self.pipeline > 1 and (self.variant != "atomic" or scenario.workload.op != "incr"):
             raise ValueError("target.pipeline is for atomic increments (an unsafe variant must wait for its read)")
         if self.gap and self.variant == "atomic":
             raise ValueError("target.gap is the read-to-write delay of the unsafe variants; atomic has none")
+        if self.wait is not None and (self.variant != "atomic" or self.pipeline > 1):
+            raise ValueError("target.wait follows each atomic op (not pipelined, not an unsafe variant)")
+        if self.wait is not None and self.wait.timeout_ms / 1000 >= self.timeout:
+            raise ValueError("target.wait.timeout_ms must be shorter than target.timeout")
 
 
 # Sold out is an error reply: Redis ran the script, and the script changed nothing.
@@ -59,156 +75,12 @@ return redis.error_reply('SOLDOUT no seats left')
 """
 
 
-@dataclass(frozen=True, kw_only=True)
-class RedisAddress:
-    host: str
-    port: int
-    db: int
-    username: str | None
-    password: str | None
-
-    @staticmethod
-    def parse(url: str) -> RedisAddress:
-        parts = urlsplit(url)
-        if parts.scheme != "redis":
-            raise ConfigError("a redis target URL looks like redis://host:port/db")
-        try:
-            db = int(parts.path.lstrip("/") or 0)
-            port = parts.port or 6379
-        except ValueError as e:
-            raise ConfigError(f"redis target URL: {e}") from None
-        # the password may come from the URL or, as for redis-cli, from REDISCLI_AUTH
-        password = unquote(parts.password) if parts.password else os.environ.get("REDISCLI_AUTH")
-        username = unquote(parts.username) if parts.username else None
-        return RedisAddress(host=parts.hostname or "127.0.0.1", port=port, db=db,
-                            username=username, password=password)
-
-
-class PartialReplies(Exception):
-    def __init__(self, replies: list[Any], cause: Exception) -> None:
-        super().__init__(str(cause))
-        self.replies = replies
-        self.cause = cause
-
-
-class RespConnection:
-    """One socket, one command at a time, no retries. Raises NotSent before sending."""
-
-    def __init__(self, address: RedisAddress, *, timeout: float, deadlines: Deadlines | None = None) -> None:
-        self._addr = address
-        self._timeout = timeout
-        self._deadlines = deadlines
-        self._sock: socket.socket | None = None
-        self._wait: Callable[[], None] | None = None
-        self._reader = hiredis.Reader()
-
-    def _connect(self) -> socket.socket:
-        try:
-            sock = socket.create_connection((self._addr.host, self._addr.port), timeout=self._timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._sock, self._reader, self._wait = sock, hiredis.Reader(), readiness_wait(sock)
-            if self._addr.password:
-                auth = [self._addr.username, self._addr.password] if self._addr.username else [self._addr.password]
-                self._handshake("AUTH", *auth)
-            if self._addr.db:
-                self._handshake("SELECT", self._addr.db)
-            if self._deadlines is not None:
-                sock.settimeout(None)  # from here on the watchdog times calls out
-        except Exception as e:
-            self.close()
-            raise NotSent(f"connect to {self._addr.host}:{self._addr.port}: {e}") from e
-        return sock
-
-    def _handshake(self, *args: str | int) -> None:
-        reply = self._roundtrip(hiredis.pack_command(args))
-        if isinstance(reply, hiredis.ReplyError):
-            raise ConnectionError(f"{args[0]} refused: {reply}")
-
-    def call(self, *args: str | int | bytes) -> Any:
-        """Send one command, return its reply; error replies come back as hiredis.ReplyError."""
-        return self.call_packed(hiredis.pack_command(args))
-
-    def call_packed(self, payload: bytes) -> Any:
-        """``call`` with the command already packed (hot commands are packed once)."""
-        if self._sock is None:
-            self._connect()
-        deadlines = self._deadlines
-        if deadlines is not None:
-            deadlines.arm(self._timeout)
-        try:
-            return self._roundtrip(payload)
-        except BaseException:
-            # a late reply would answer the next command: never reuse a connection after an error
-            self.close()
-            raise
-        finally:
-            if deadlines is not None:
-                deadlines.disarm()
-
-    def call_many(self, commands: list[tuple[str | int, ...]]) -> list[Any]:
-        """Pipeline: send every command in one write, then read one reply per command.
-
-        On a failure part-way, raises PartialReplies with the replies that did arrive: the
-        commands before them certainly ran, the others may or may not have.
-        """
-        if self._sock is None:
-            self._connect()
-        replies: list[Any] = []
-        if self._deadlines is not None:
-            self._deadlines.arm(self._timeout)
-        try:
-            assert self._sock is not None
-            self._send(b"".join(hiredis.pack_command(c) for c in commands))
-            while len(replies) < len(commands):
-                reply = self._reader.gets()
-                if reply is not False:
-                    replies.append(reply)
-                    continue
-                if self._wait is not None:
-                    self._wait()
-                data = self._sock.recv(65536)
-                if not data:
-                    raise ConnectionError("connection closed by the server")
-                self._reader.feed(data)
-            return replies
-        except BaseException as e:
-            self.close()
-            if isinstance(e, Exception):
-                raise PartialReplies(replies, e) from e
-            raise
-        finally:
-            if self._deadlines is not None:
-                self._deadlines.disarm()
-
-    def _send(self, payload: bytes) -> None:
-        """``send`` until all is gone: gevent's ``sendall`` costs a getsockopt syscall and a timer
-        per call, a third of a small command's round trip; one ``send`` almost always takes it all."""
-        assert self._sock is not None
-        sent = self._sock.send(payload)
-        while sent < len(payload):
-            sent += self._sock.send(payload[sent:])
-
-    def _roundtrip(self, payload: bytes) -> Any:
-        sock, reader, wait = self._sock, self._reader, self._wait
-        assert sock is not None
-        self._send(payload)
-        reply = reader.gets()
-        while reply is False:
-            if wait is not None:
-                wait()
-            data = sock.recv(65536)
-            if not data:
-                raise ConnectionError("connection closed by the server")
-            reader.feed(data)
-            reply = reader.gets()
-        return reply
-
-    def close(self) -> None:
-        if self._sock is not None:
-            try:
-                self._sock.close()
-            finally:
-                self._sock, self._wait = None, None
+def _transient(done: Completion) -> bool:
+    """Worth sending again (as redis-py's Retry would): an unknown outcome, or a refusal of the moment."""
+    if done.outcome is Outcome.INDETERMINATE:
+        return True
+    return done.outcome is Outcome.FAIL and (done.error or "").startswith(
+        ("not sent", "redis: READONLY", "redis: MASTERDOWN", "redis: LOADING", "redis: TRYAGAIN"))
 
 
 def _as_int(reply: Any) -> int:
@@ -228,29 +100,69 @@ def _optional_int(reply: Any) -> int:
 
 
 class RedisOps:
-    """An op client for one load user."""
+    """An op client for one load user.
+
+    With ``wait`` (replicas, timeout in ms) each atomic op is followed by ``WAIT`` in the same write:
+    an op fewer replicas acknowledged than asked is ``indeterminate`` -- applied on the primary, but
+    a failover may lose it."""
+
+    tokens = False  # it sends no idempotency key: ``token`` is ignored
 
     def __init__(self, address: RedisAddress, *, variant: Variant, timeout: float, gap: float = 0.0,
-                 deadlines: Deadlines | None = None) -> None:
+                 deadlines: Deadlines | None = None, wait: tuple[int, int] | None = None, retries: int = 0) -> None:
         self._conn = RespConnection(address, timeout=timeout, deadlines=deadlines)
         self._variant = variant
         self._gap = gap
+        self._wait = wait
+        self._retries = retries
         self._packed: dict[tuple[str, int], bytes] = {}  # (key, amount) -> its INCR / INCRBY command
 
     def _run(self, *args: str | int) -> Completion:
         """One command; its reply must be an integer."""
         return self._run_packed(hiredis.pack_command(args))
 
+    def _refused(self, reply: hiredis.ReplyError) -> Completion:
+        text = str(reply)
+        if text.startswith(("READONLY", "MASTERDOWN", "LOADING")):
+            self._conn.close()  # not the primary (any more): the next op asks the Sentinel again
+        return classify_redis_error_reply(text)
+
     def _run_packed(self, payload: bytes) -> Completion:
+        if self._wait is not None:
+            return self._run_waiting(payload)
         try:
             reply = self._conn.call_packed(payload)
             if type(reply) is int:
                 return Completion(Outcome.OK, reply)
             if isinstance(reply, hiredis.ReplyError):
-                return classify_redis_error_reply(str(reply))
+                return self._refused(reply)
             return Completion.ok(_as_int(reply))
         except Exception as e:
             return classify_exception(e, REDIS_RULES)
+
+    def _run_waiting(self, payload: bytes) -> Completion:
+        """The command, then WAIT for replicas: ok only when enough replicas have it."""
+        assert self._wait is not None
+        replicas, timeout_ms = self._wait
+        try:
+            value, acked = self._conn.call_many_packed(payload + hiredis.pack_command(("WAIT", replicas, timeout_ms)),
+                                                       2)
+        except PartialReplies as e:
+            if not e.replies:
+                return classify_exception(e.cause, REDIS_RULES)
+            value, acked = e.replies[0], None
+        except Exception as e:  # NotSent: the connection was never made
+            return classify_exception(e, REDIS_RULES)
+        if isinstance(value, hiredis.ReplyError):
+            return self._refused(value)
+        try:
+            value = _as_int(value)
+        except BadReply as e:
+            return classify_exception(e, REDIS_RULES)
+        if not isinstance(acked, int) or acked < replicas:
+            seen = "no answer to WAIT" if not isinstance(acked, int) else f"{acked} of {replicas} replicas"
+            return Completion.indeterminate(f"applied on the primary ({value}), {seen} within {timeout_ms} ms")
+        return Completion(Outcome.OK, value)
 
     def _read(self, key: str) -> int:
         """The read of a read-modify-write: any failure here means nothing was written."""
@@ -264,7 +176,12 @@ class RedisOps:
         except Exception as e:
             raise NotSent(f"read before write failed: {e}") from e
 
-    def incr(self, key: str, amount: int) -> Completion:
+    def incr(self, key: str, amount: int, *, token: str | None = None) -> Completion:
+        if self._retries:
+            return retrying(lambda: self._incr(key, amount), self._retries, retry=_transient)
+        return self._incr(key, amount)
+
+    def _incr(self, key: str, amount: int) -> Completion:
         if self._variant == "read-modify-write":
             # deliberately unsafe: another user may write between the GET and the SET
             try:
@@ -276,7 +193,7 @@ class RedisOps:
             try:
                 reply = self._conn.call("SET", key, new)
                 if isinstance(reply, hiredis.ReplyError):
-                    return classify_redis_error_reply(str(reply))
+                    return self._refused(reply)
                 return Completion.ok(new)
             except Exception as e:
                 return classify_exception(e, REDIS_RULES)
@@ -307,7 +224,12 @@ class RedisOps:
         except Exception as e:  # NotSent: the connection was never made
             return [classify_exception(e, REDIS_RULES)] * len(ops)
 
-    def decr_if_positive(self, key: str) -> Completion:
+    def decr_if_positive(self, key: str, *, token: str | None = None) -> Completion:
+        if self._retries:
+            return retrying(lambda: self._decr_if_positive(key), self._retries, retry=_transient)
+        return self._decr_if_positive(key)
+
+    def _decr_if_positive(self, key: str) -> Completion:
         if self._variant == "check-then-act":
             # deliberately unsafe: the seat may be gone between the GET and the DECR
             try:
@@ -332,10 +254,23 @@ class RedisAdmin:
         import redis
 
         self._addr = address
-        self._r = redis.Redis(host=address.host, port=address.port, db=address.db, username=address.username,
+        host, port = address.host, address.port
+        if address.sentinels:  # whatever the Sentinel says is primary now (redis-py's Sentinel support)
+            from redis.exceptions import RedisError
+            from redis.sentinel import Sentinel
+
+            sentinel = Sentinel(list(address.sentinels), socket_timeout=timeout, socket_connect_timeout=timeout)
+            try:
+                host, port = address._safe(*sentinel.discover_master(address.service))
+            except RedisError as e:
+                raise TargetUnreachable(f"no Sentinel at {address.host}:{address.port} names a primary of "
+                                        f"{address.service!r}: {e}") from e
+        self._r = redis.Redis(host=host, port=port, db=address.db, username=address.username,
                               password=address.password, socket_timeout=timeout, socket_connect_timeout=timeout)
 
     def _where(self) -> str:
+        if self._addr.sentinels:
+            return f"the redis primary of {self._addr.service!r} (Sentinel at {self._addr.host}:{self._addr.port})"
         return f"redis at {self._addr.host}:{self._addr.port}"
 
     def setup(self, initial: Mapping[str, int]) -> None:
@@ -371,21 +306,30 @@ class RedisAdmin:
 
 def _admin(scenario: Scenario, url: str | None) -> RedisAdmin:
     assert url is not None
-    require_scheme(url, ("redis",), "redis")
-    return RedisAdmin(RedisAddress.parse(url))
+    require_scheme(url, ("redis", "redis+sentinel"), "redis")
+    return RedisAdmin(RedisAddress.parse(url, allow_remote=scenario.allow_remote))
 
 
 def _ops(scenario: Scenario, url: str, ctx: OpContext) -> RedisOps:
     t = scenario.target
     assert isinstance(t, RedisTarget)
-    return RedisOps(RedisAddress.parse(url), variant=t.variant, timeout=t.timeout, gap=t.gap, deadlines=ctx.deadlines)
+    return RedisOps(RedisAddress.parse(url, allow_remote=scenario.allow_remote), variant=t.variant, timeout=t.timeout,
+                    gap=t.gap, deadlines=ctx.deadlines, wait=(t.wait.replicas, t.wait.timeout_ms) if t.wait else None,
+                    retries=t.retries)
 
 
 def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
-    from harness.stack.redis import RedisServer
+    t = scenario.target
+    assert isinstance(t, RedisTarget)
+    server: Any
+    if t.replicas:
+        from harness.stack.redis_sentinel import RedisReplicaSet
 
-    assert isinstance(scenario.target, RedisTarget)
-    server = stack.enter_context(RedisServer(persistence=scenario.target.persistence))
+        server = stack.enter_context(RedisReplicaSet(replicas=t.replicas, persistence=t.persistence))
+    else:
+        from harness.stack.redis import RedisServer
+
+        server = stack.enter_context(RedisServer(persistence=t.persistence))
     return LocalTarget(scenario=scenario, url=server.url, servers={"target": server, "store": None})
 
 

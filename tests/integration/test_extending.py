@@ -191,10 +191,11 @@ def test_a_check_is_one_module_and_its_registry_entry(tmp_path):
 TOY_FAULT = '''
 
 class Freeze:
-    """Stall and drop at once (a test's toy fault)."""
+    """Hold every byte (a test's toy fault)."""
 
     network = True
     needs_duration = True
+    replicated = False
 
     def open(self, on, fault):
         on.stalled = True

@@ -121,3 +121,36 @@ def test_the_readme_example_describes_a_different_api(tmp_path, custom_service):
     code, v = run_cli(tmp_path / "b", "-f", str(scenarios), "-s", "my-seats", "--target-url", url, *SHORT)
     assert v is not None and (code, v["verdict"]) == (0, "pass"), v["reason"]
     assert v["totals"]["fail"] > 0  # 410 Gone once sold out
+
+
+def _keyed(url: str, token: str) -> tuple[int, dict, str | None]:
+    req = urllib.request.Request(url, data=b'{"amount": 1}', method="POST",
+                                 headers={"Content-Type": "application/json", "Idempotency-Key": token})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, json.loads(r.read()), r.headers.get("Idempotent-Replayed")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read()), None
+
+
+@pytest.mark.parametrize("store", ["memory", "redis", "postgres"])
+def test_each_store_applies_an_idempotency_key_once_and_a_lookup_fences_it(store):
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        url = None
+        if store == "redis":
+            url = stack.enter_context(RedisServer()).url
+        elif store == "postgres":
+            from harness.stack.postgres import PostgresServer
+
+            url = stack.enter_context(PostgresServer()).url
+        base = stack.enter_context(ReferenceService(store=store, store_url=url)).url
+        assert _request(f"{base}/counters/k", "PUT", b'{"value": 0}')[0] == 200
+        assert _keyed(f"{base}/counters/k/increment", "op-1") == (200, {"value": 1}, None)
+        assert _keyed(f"{base}/counters/k/increment", "op-1") == (200, {"value": 1}, "true")  # replayed
+        assert _request(f"{base}/counters/k", "GET")[1] == {"value": 1}  # applied once
+        assert _request(f"{base}/idempotency/op-1/resolve") == (200, {"value": 1})
+        assert _request(f"{base}/idempotency/op-2/resolve")[0] == 404  # not applied: fenced from now on
+        assert _keyed(f"{base}/counters/k/increment", "op-2")[0] == 409
+        assert _request(f"{base}/counters/k", "GET")[1] == {"value": 1}

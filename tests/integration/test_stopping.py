@@ -69,7 +69,9 @@ def test_a_second_signal_stops_at_once_and_still_stops_every_child(tmp_path):
 def test_sigterm_before_the_load_starts_sends_none(tmp_path):
     run = tmp_path / "run"
     proc = start(["run", "-s", "service-postgres-counter", "-f", str(SHIPPED), "--no-report", "--out", str(run)])
-    time.sleep(0.8)  # still starting PostgreSQL
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # "starting a local http target ...": PostgreSQL is starting now
+    assert b"starting a local" in first, first
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 2, out.decode()[-2000:]

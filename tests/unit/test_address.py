@@ -60,3 +60,24 @@ def test_the_service_module_refuses_other_interfaces_by_itself(argv, capsys):
 
     assert main(argv) == 2
     assert "--allow-remote" in capsys.readouterr().err
+
+
+def test_a_sentinel_url_names_its_sentinels_service_and_db():
+    a = RedisAddress.parse("redis+sentinel://:pw@127.0.0.1:26379,127.0.0.2:26380/cache/2")
+    assert a.sentinels == (("127.0.0.1", 26379), ("127.0.0.2", 26380))
+    assert (a.service, a.db, a.password) == ("cache", 2, "pw")
+
+
+def test_every_host_of_a_sentinel_url_must_be_loopback():
+    from harness.targets.address import hosts_of
+
+    assert hosts_of("redis+sentinel://127.0.0.1:1,10.0.0.2:2/cb/0") == ["127.0.0.1", "10.0.0.2"]
+    with pytest.raises(SafetyError, match=r"10\.0\.0\.2"):
+        check_safe("redis+sentinel://127.0.0.1:1,10.0.0.2:2/cb/0", allow_remote=False)
+
+
+def test_a_primary_the_sentinel_names_must_be_loopback_too():
+    a = RedisAddress.parse("redis+sentinel://127.0.0.1:1/cb/0")
+    with pytest.raises(SafetyError, match=r"10\.1\.1\.1"):
+        a._safe("10.1.1.1", 6379)
+    assert RedisAddress.parse("redis+sentinel://127.0.0.1:1/cb/0", allow_remote=True)._safe("10.1.1.1", 1)

@@ -427,3 +427,33 @@ def test_column_tallies_catch_duplicates_and_lost_updates():
     ok = run_checks(checks=("bounds", "unique-values"), tallies={"k": tallies["k"]}, initial={"k": 0},
                     final={"k": n}, history=COMPLETE)
     assert result(ok, "bounds", "k").valid is True and ok.verdict == "fail"  # the repeats still fail it
+
+
+# --- uncertain ops resolved after the run by their idempotency keys -------------------------------
+
+def test_resolved_ops_count_as_what_the_lookup_said():
+    from harness.checks.columns import ColumnTally, Resolution
+    from harness.history import OpColumns
+
+    ops = [op("ok", value=1), op("indeterminate"), op("indeterminate"), op("indeterminate")]
+    applied, not_applied, unknown = (o.id for o in ops[1:])
+    t = ColumnTally(resolutions={"w": Resolution([[applied, 2]], [not_applied])})
+    t.add(OpColumns.from_ops("w", ops))
+    tallies = t.tallies()
+    assert (t.resolved_applied, t.resolved_not_applied) == (1, 1)
+    k = tallies[KEY]
+    assert (k.ok, k.fail, k.indeterminate) == (2, 1, 1) and sorted(k.ok_values.tolist()) == [1, 2]
+    del unknown
+    # the final must now hold the applied one: 1 lost if it does not
+    lost = run_checks(checks=("bounds",), tallies=tallies, initial={KEY: 0}, final={KEY: 1}, history=COMPLETE)
+    assert lost.verdict == "fail" and lost.totals["lost"] == 1
+
+
+def test_resolutions_of_another_process_do_not_apply():
+    from harness.checks.columns import ColumnTally, Resolution
+    from harness.history import OpColumns
+
+    ops = [op("ok", value=1), op("indeterminate")]
+    t = ColumnTally(resolutions={"other": Resolution([[ops[1].id, 2]], [])})
+    t.add(OpColumns.from_ops("w", ops))
+    assert t.tallies()[KEY].indeterminate == 1 and t.resolved_applied == 0

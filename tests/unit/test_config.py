@@ -164,3 +164,21 @@ def test_memory_service_cannot_have_workers(tmp_path):
 
 def test_suites_name_known_scenarios(tmp_path):
     assert "suites.demo.1: no scenario named 'nope'" in error_of(tmp_path, GOOD + "suites: {demo: [s, nope]}\n")
+
+
+
+@pytest.mark.parametrize(("target", "faults", "error"), [
+    ("{kind: redis}", "[{at: 1, action: failover}]", "a failover fault needs a replicated target"),
+    ("{kind: http, service: {store: postgres}}", "[{at: 1, action: stall-replication, duration: 1, server: store}]",
+     "a stall-replication fault needs a replicated store"),
+    ("{kind: http, service: {store: redis, replicas: 1}}", "[]", "replicas and synchronous are for the postgres"),
+    ("{kind: redis, wait: {replicas: 1, timeout_ms: 5000}, timeout: 2}", "[]", "shorter than target.timeout"),
+    ("{kind: redis, replicas: 1}", "[{at: 1, action: lose-responses, duration: 1, fraction: 2}]",
+     "less than or equal to 1"),
+])
+def test_replication_and_retry_settings_are_checked(tmp_path, target, faults, error):
+    p = tmp_path / "s.yaml"
+    p.write_text(f"schema_version: 1\nscenarios:\n  s:\n    target: {target}\n    workload: {{kind: counter}}\n"
+                 f"    faults: {faults}\n")
+    with pytest.raises(ConfigError, match=error):
+        load_scenarios(p)

@@ -1,0 +1,229 @@
+"""A lean RESP connection for load users, and where Redis is (one server, or a Sentinel's primary).
+
+Load goes through this connection (hiredis parses replies) rather than redis-py, for two reasons:
+redis-py's per-call overhead caps the load, and its automatic retries could apply a non-idempotent
+INCR twice. It never retries and knows whether a command left the process (``NotSent`` before
+the first byte is written), which is what classification needs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import hiredis
+
+from harness.errors import ConfigError, SafetyError
+from harness.targets import Deadlines, readiness_wait
+from harness.targets.address import is_loopback_host
+from harness.targets.classify import NotSent
+
+
+@dataclass(frozen=True, kw_only=True)
+class RedisAddress:
+    """Where Redis is: one server (``redis://host:port/db``), or the primary a Sentinel names
+    (``redis+sentinel://host:port[,host:port...]/<service>/<db>``)."""
+
+    host: str
+    port: int
+    db: int
+    username: str | None
+    password: str | None
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service: str = ""
+    allow_remote: bool = False  # the primary a Sentinel names must be loopback unless the scenario allows more
+
+    @staticmethod
+    def parse(url: str, *, allow_remote: bool = False) -> RedisAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "redis+sentinel"):
+            raise ConfigError("a redis target URL looks like redis://host:port/db or "
+                              "redis+sentinel://host:port/<service>/<db>")
+        # the password may come from the URL or, as for redis-cli, from REDISCLI_AUTH
+        password = unquote(parts.password) if parts.password else os.environ.get("REDISCLI_AUTH")
+        username = unquote(parts.username) if parts.username else None
+        try:
+            if parts.scheme == "redis+sentinel":
+                hosts = parts.netloc.rsplit("@", 1)[-1].split(",")
+                sentinels = tuple((h.rsplit(":", 1)[0] or "127.0.0.1", int(h.rsplit(":", 1)[1]) if ":" in h else 26379)
+                                  for h in hosts)
+                service, _, db = parts.path.lstrip("/").partition("/")
+                if not service:
+                    raise ValueError("the Sentinel's service name is missing (redis+sentinel://host:port/<service>/0)")
+                return RedisAddress(host=sentinels[0][0], port=sentinels[0][1], db=int(db or 0), username=username,
+                                    password=password, sentinels=sentinels, service=service,
+                                    allow_remote=allow_remote)
+            db_number = int(parts.path.lstrip("/") or 0)
+            port = parts.port or 6379
+        except ValueError as e:
+            raise ConfigError(f"redis target URL: {e}") from None
+        return RedisAddress(host=parts.hostname or "127.0.0.1", port=port, db=db_number,
+                            username=username, password=password)
+
+    def primary(self, *, timeout: float) -> tuple[str, int]:
+        """The server to send commands to: this one, or the primary a Sentinel names now."""
+        if not self.sentinels:
+            return self.host, self.port
+        problems = []
+        for host, port in self.sentinels:
+            try:
+                with socket.create_connection((host, port), timeout=timeout) as sock:
+                    sock.sendall(hiredis.pack_command(("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)))
+                    reader = hiredis.Reader()
+                    reply: Any = False
+                    while reply is False:
+                        data = sock.recv(4096)
+                        if not data:
+                            raise ConnectionError("the Sentinel closed the connection")
+                        reader.feed(data)
+                        reply = reader.gets()
+                if isinstance(reply, list) and len(reply) == 2:
+                    return self._safe(reply[0].decode(), int(reply[1]))
+                problems.append(f"{host}:{port} knows no primary of {self.service!r}")
+            except (OSError, ValueError) as e:
+                problems.append(f"{host}:{port}: {e}")
+        raise ConnectionError(f"no Sentinel named a primary: {'; '.join(problems)}")
+
+    def _safe(self, host: str, port: int) -> tuple[str, int]:
+        if not self.allow_remote and not is_loopback_host(host):
+            raise SafetyError(f"the Sentinel names a primary at {host}:{port}, not a loopback address; "
+                              "set `allow_remote: true` to load-test a remote Redis")
+        return host, port
+
+
+class PartialReplies(Exception):
+    def __init__(self, replies: list[Any], cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.replies = replies
+        self.cause = cause
+
+
+class RespConnection:
+    """One socket, one command at a time, no retries. Raises NotSent before sending."""
+
+    def __init__(self, address: RedisAddress, *, timeout: float, deadlines: Deadlines | None = None) -> None:
+        self._addr = address
+        self._timeout = timeout
+        self._deadlines = deadlines
+        self._sock: socket.socket | None = None
+        self._wait: Callable[[], None] | None = None
+        self._reader = hiredis.Reader()
+
+    def _connect(self) -> socket.socket:
+        where = f"{self._addr.host}:{self._addr.port}"
+        try:
+            host, port = self._addr.primary(timeout=self._timeout)  # a Sentinel's primary, found anew each time
+            where = f"{host}:{port}"
+            sock = socket.create_connection((host, port), timeout=self._timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._sock, self._reader, self._wait = sock, hiredis.Reader(), readiness_wait(sock)
+            if self._addr.password:
+                auth = [self._addr.username, self._addr.password] if self._addr.username else [self._addr.password]
+                self._handshake("AUTH", *auth)
+            if self._addr.db:
+                self._handshake("SELECT", self._addr.db)
+            if self._deadlines is not None:
+                sock.settimeout(None)  # from here on the watchdog times calls out
+        except Exception as e:
+            self.close()
+            raise NotSent(f"connect to {where}: {e}") from e
+        return sock
+
+    def _handshake(self, *args: str | int) -> None:
+        reply = self._roundtrip(hiredis.pack_command(args))
+        if isinstance(reply, hiredis.ReplyError):
+            raise ConnectionError(f"{args[0]} refused: {reply}")
+
+    def call(self, *args: str | int | bytes) -> Any:
+        """Send one command, return its reply; error replies come back as hiredis.ReplyError."""
+        return self.call_packed(hiredis.pack_command(args))
+
+    def call_packed(self, payload: bytes) -> Any:
+        """``call`` with the command already packed (hot commands are packed once)."""
+        if self._sock is None:
+            self._connect()
+        deadlines = self._deadlines
+        if deadlines is not None:
+            deadlines.arm(self._timeout)
+        try:
+            return self._roundtrip(payload)
+        except BaseException:
+            # a late reply would answer the next command: never reuse a connection after an error
+            self.close()
+            raise
+        finally:
+            if deadlines is not None:
+                deadlines.disarm()
+
+    def call_many(self, commands: list[tuple[str | int, ...]]) -> list[Any]:
+        """Pipeline: send every command in one write, then read one reply per command.
+
+        On a failure part-way, raises PartialReplies with the replies that did arrive: the
+        commands before them certainly ran, the others may or may not have.
+        """
+        return self.call_many_packed(b"".join(hiredis.pack_command(c) for c in commands), len(commands))
+
+    def call_many_packed(self, payload: bytes, n: int) -> list[Any]:
+        """``call_many`` of ``n`` commands already packed into ``payload``."""
+        if self._sock is None:
+            self._connect()
+        replies: list[Any] = []
+        if self._deadlines is not None:
+            self._deadlines.arm(self._timeout)
+        try:
+            assert self._sock is not None
+            self._send(payload)
+            while len(replies) < n:
+                reply = self._reader.gets()
+                if reply is not False:
+                    replies.append(reply)
+                    continue
+                if self._wait is not None:
+                    self._wait()
+                data = self._sock.recv(65536)
+                if not data:
+                    raise ConnectionError("connection closed by the server")
+                self._reader.feed(data)
+            return replies
+        except BaseException as e:
+            self.close()
+            if isinstance(e, Exception):
+                raise PartialReplies(replies, e) from e
+            raise
+        finally:
+            if self._deadlines is not None:
+                self._deadlines.disarm()
+
+    def _send(self, payload: bytes) -> None:
+        """``send`` until all is gone: gevent's ``sendall`` costs a getsockopt syscall and a timer
+        per call, a third of a small command's round trip; one ``send`` almost always takes it all."""
+        assert self._sock is not None
+        sent = self._sock.send(payload)
+        while sent < len(payload):
+            sent += self._sock.send(payload[sent:])
+
+    def _roundtrip(self, payload: bytes) -> Any:
+        sock, reader, wait = self._sock, self._reader, self._wait
+        assert sock is not None
+        self._send(payload)
+        reply = reader.gets()
+        while reply is False:
+            if wait is not None:
+                wait()
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("connection closed by the server")
+            reader.feed(data)
+            reply = reader.gets()
+        return reply
+
+    def close(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock, self._wait = None, None
