@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks import CheckReport, Completeness, run_checks
+from harness.checks import CHECKS, CheckReport, Completeness, run_checks
 from harness.checks.columns import ColumnTally, Resolution
+from harness.checks.detection import detection
+from harness.checks.timed import clocks
 from harness.errors import HistoryError
-from harness.history import History, read_history
+from harness.history import History, read_headers, read_history
 from harness.metrics import load_generator_cpu, merge, percentiles, read_logs
 from harness.metrics.tags import SERVICE, Tag
 from harness.runfolder import RunFolder
@@ -53,7 +55,9 @@ def judge(folder: RunFolder) -> dict[str, Any]:
     latency = _logged_latency(folder)
     problems: list[str] = []
     resolutions = folder.resolutions()
-    tally = ColumnTally(latencies=latency is None, resolutions=Resolution.of(resolutions))
+    timed = any(CHECKS[c].timed for c in scenario.checks if c in CHECKS)
+    tally = ColumnTally(latencies=latency is None, resolutions=Resolution.of(resolutions), timed=timed,
+                        clocks=clocks(read_headers(folder.history_dir), folder.clocks()) if timed else None)
     try:
         # a damaged file keeps what came before the damage: that worker's history is incomplete
         history = read_history(folder.history_dir, tally.add)
@@ -93,5 +97,6 @@ def judge(folder: RunFolder) -> dict[str, Any]:
                     "complete": completeness.complete, "missing": list(completeness.missing)},
         "checks": [c.to_json() for c in report.checks],
         "stopped": run.get("stopped"),  # the load ended early on a stop signal: the verdict covers what ran
+        "detection": detection(acknowledged=totals["ok"], indeterminate=totals["indeterminate"]),
     }
     return folder.write(folder.verdict_json, doc)

@@ -30,6 +30,7 @@ class TargetConfig(Frozen):
     variant: Variant = "atomic"
 
     network_faults: ClassVar[bool] = False  # network faults can go through a TCP proxy in front of it
+    reads: ClassVar[bool] = True  # its op client can read the counter during the run
 
     @property
     def has_store(self) -> bool:

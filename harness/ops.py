@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
-OpKind = Literal["incr", "decr_if_positive"]
+OpKind = Literal["incr", "decr_if_positive", "read"]
 
 
 class Outcome(StrEnum):
@@ -50,7 +50,7 @@ class Op:
     id: int
     key: str
     kind: OpKind
-    amount: int  # the change the op asks for; -1 for decr_if_positive
+    amount: int  # the change the op asks for; -1 for decr_if_positive, 0 for a read
     outcome: Outcome
     value: int | None
     error: str | None

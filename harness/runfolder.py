@@ -13,6 +13,7 @@ Each stage reads only what the stage before it wrote, and finds it here:
       faults.jsonl      each fault window as it opened and healed
       shipping.json     what each remote worker sent the master, and whether it arrived whole
       resolutions.json  uncertain ops looked up after the run by their idempotency keys: applied or not
+      clocks.json       a distributed run's clock samples: the master's clock against each worker's
       locust.log, locust.json, locust.out   Locust's own log, final stats and output
       verdict.json      verdict, totals, per-check results with evidence
       summary.csv, steps.csv, *.png, report.html   the report
@@ -141,6 +142,10 @@ class RunFolder:
     @property
     def resolutions_json(self) -> Path:
         return self.path / "resolutions.json"
+
+    @property
+    def clocks_json(self) -> Path:
+        return self.path / "clocks.json"
 
     @property
     def locust_log(self) -> Path:
@@ -308,6 +313,19 @@ class RunFolder:
         if not self.resolutions_json.exists():
             return None
         return read_versioned(self.resolutions_json, SCHEMA_VERSION, RunFolderError)
+
+    def write_clocks(self, *, anchor_wall_ns: int, anchor_monotonic_ns: int,
+                     samples: dict[str, list[tuple[int, int, int]]]) -> None:
+        """The master's clock (its anchors) and, by worker, samples (master monotonic ns when asked,
+        when answered, the worker's monotonic ns in between)."""
+        write_json(self.clocks_json, {"anchor_wall_ns": anchor_wall_ns, "anchor_monotonic_ns": anchor_monotonic_ns,
+                                      "workers": {w: [list(s) for s in ss] for w, ss in sorted(samples.items())}})
+
+    def clocks(self) -> dict[str, Any] | None:
+        """clocks.json, or None when no clock was sampled (a run on one machine)."""
+        if not self.clocks_json.exists():
+            return None
+        return read_versioned(self.clocks_json, SCHEMA_VERSION, RunFolderError)
 
     # --- run.json, state.json, verdict.json -----------------------------------------------------
 

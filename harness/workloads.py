@@ -67,13 +67,20 @@ class OpChooser:
         # (write shards are chosen uniformly: spreading writes evenly is their point)
         skew = 0.0 if uniform else workload.skew
         self._cum = list(accumulate(1.0 / (i**skew) for i in range(1, len(keys) + 1)))
+        self.reads = workload.reads  # the share of ops that read the key instead
+
+    def read_now(self) -> bool:
+        """Whether the next op is a read (``workload.reads`` of them)."""
+        return self._rng.random() < self.reads
+
+    def key(self) -> str:
+        if len(self._keys) == 1:
+            return self._keys[0]
+        i = bisect_left(self._cum, self._rng.random() * self._cum[-1])
+        return self._keys[min(i, len(self._keys) - 1)]
 
     def next(self) -> tuple[str, int]:
-        if len(self._keys) == 1:
-            key = self._keys[0]
-        else:
-            i = bisect_left(self._cum, self._rng.random() * self._cum[-1])
-            key = self._keys[min(i, len(self._keys) - 1)]
+        key = self.key()
         if self._decrement:
             return key, -1
         amount = self._lo if self._lo == self._hi else self._rng.randint(self._lo, self._hi)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKS = ("tests/unit/test_checks.py",)
+CHECKS = ("tests/unit/test_checks.py", "tests/unit/test_order.py")
 JUDGE = ("tests/unit/test_judge.py",)
 HISTORY = ("tests/unit/test_history.py",)
 
@@ -95,7 +95,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(rule="per key and in total: the total of every key", file="harness/checks/__init__.py",
            old="if name in CHECKS and CHECKS[name].over_total and len(keys) > 1:", new="if False:"),
     Mutant(rule="a key nobody touched must keep its initial value", file="harness/checks/__init__.py",
-           old="tallies.setdefault(key, KeyTally(key=key))", new="pass"),
+           old="tallies.setdefault(key, KeyTally(key=key, timed=TimedOps()))", new="pass"),
     Mutant(rule="over many keys, an undecided key makes the summary undecided", file="harness/checks/__init__.py",
            old="valid: bool | None = False if bad else (None if unknown else True)",
            new="valid: bool | None = False if bad else True"),
@@ -111,6 +111,44 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(rule="verdict: lost, duplicated, oversold are findings only of checks that decided",
            file="harness/checks/__init__.py", old="    if r.valid is None and any(f in r.evidence for f in FINDINGS):",
            new="    if False:"),
+    # real-time order, reads, gaps
+    Mutant(rule="realtime-order: a value below one handed out before the op started is a violation",
+           file="harness/checks/realtime.py", old="np.less(from_here[1:], inv_lo[order[:-1]], out=bad[:-1])",
+           new="pass"),
+    Mutant(rule="realtime-order: an interval is widened by its process's clock uncertainty",
+           file="harness/checks/timed.py", old="        return times + unc if side > 0 else times - unc",
+           new="        return times"),
+    Mutant(rule="clocks: a sampled offset is known only within half the sample's round trip",
+           file="harness/checks/timed.py", old="        half = (int(answered) - int(asked)) // 2 + 1",
+           new="        half = 0"),
+    Mutant(rule="clocks: ops of several hosts are not placed without the master's samples",
+           file="harness/checks/timed.py", old="        if not workers.get(w) or", new="        if False and"),
+    Mutant(rule="realtime-order: a history with a value handed out twice is still read for order",
+           file="harness/checks/realtime.py", old="        np.less(earlier, inv_lo[order], out=bad)",
+           new="        pass"),
+    Mutant(rule="realtime-order: ops of equal value are not ordered by it (that is unique-values')",
+           file="harness/checks/realtime.py", old="np.repeat(ends + 1, np.diff(np.r_[-1, ends]))",
+           new="np.arange(1, n + 1)"),
+    Mutant(rule="reads: a read below what acknowledged changes made it is stale", file="harness/checks/reads.py",
+           old="    stale = value < lower", new="    stale = value < lower - 1_000_000"),
+    Mutant(rule="reads: a read above every change sent before its answer is ahead", file="harness/checks/reads.py",
+           old="    ahead = value > upper", new="    ahead = value > upper + 1_000_000"),
+    Mutant(rule="reads: reads do not go back in real time", file="harness/checks/reads.py",
+           old="        backwards, a, b = order_violations(value * direction,",
+           new="        backwards, a, b = order_violations(value * 0,"),
+    Mutant(rule="reads: an uncertain write counts only as possibly before a read", file="harness/checks/reads.py",
+           old="    _, w_cmp_hi = t.intervals(t.ok)", new="    _, w_cmp_hi = t.intervals()"),
+    Mutant(rule="reads: a write sent in the microsecond a read was answered may be in it",
+           file="harness/checks/reads.py",
+           old="one, r_cmp_hi, strictly=False)", new="one, r_cmp_hi, strictly=True)"),
+    Mutant(rule="gaps: an op sent in the microsecond a gap's window closed may fill it", file="harness/checks/gaps.py",
+           old='np.sort(c_inv), hi, side="right")', new='np.sort(c_inv), hi, side="left")'),
+    Mutant(rule="gaps: a value no acknowledged or uncertain op can account for is a phantom",
+           file="harness/checks/gaps.py", old="    if not len(phantoms):", new="    if True:"),
+    Mutant(rule="gaps: an op sent after a gap's window closed cannot fill it", file="harness/checks/gaps.py",
+           old='sent = np.searchsorted(np.sort(c_inv), hi, side="right")', new="sent = np.full(len(hi), len(c_inv))"),
+    Mutant(rule="gaps: a value handed out twice has the wider window of its ops", file="harness/checks/gaps.py",
+           old="    once = int(times.max(initial=0)) <= 1", new="    once = True"),
     # judge and history
     Mutant(rule="judge: a load process that wrote no history makes it incomplete", file="harness/judge.py",
            old="    if len(history.workers) < expected:", new="    if False:", tests=JUDGE),

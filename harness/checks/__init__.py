@@ -13,14 +13,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harness.checks import bounds, oversell, unique
+from harness.checks import bounds, gaps, oversell, reads, realtime, unique
 from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally, merged, tally
+from harness.checks.timed import TimedOps
 from harness.ops import Op
 
 CHECKS: dict[str, Check] = {c.name: c for c in (
     bounds.CHECK,
     unique.CHECK,
     oversell.CHECK,
+    realtime.CHECK,
+    reads.CHECK,
+    gaps.CHECK,
 )}
 
 Verdict = Literal["pass", "fail", "unknown"]
@@ -82,6 +86,10 @@ def _summarise(name: str, per_key: list[CheckResult]) -> list[CheckResult]:
             ev[field] = sum(int(r.evidence.get(field) or 0) for r in per_key)
     if any("beyond_recorded" in r.evidence for r in per_key):
         ev["unexplained"] = sum(abs(int(r.evidence.get("beyond_recorded") or 0)) for r in per_key)
+    if valid is None:  # say why, by the first undecided key
+        first = unknown[0]
+        why = first.evidence.get("reason") or first.evidence.get("error") or "undecided"
+        ev["reason"] = f"{len(unknown)} of {len(per_key)} keys undecided ({first.key}: {why})"
     return [CheckResult(name=name, key=ALL_KEYS, valid=valid, evidence=ev), *(bad + unknown)[:EVIDENCE_CAP]]
 
 
@@ -98,8 +106,8 @@ def run_checks(
     """Every check on every key. The history comes as ``ops`` (hand-built) or as per-key ``tallies``
     (``harness.checks.columns.ColumnTally`` of a history file)."""
     tallies = tally(ops) if tallies is None else dict(tallies)
-    for key in initial:  # keys nobody touched still must hold their initial value
-        tallies.setdefault(key, KeyTally(key=key))
+    for key in initial:  # keys nobody touched still must hold their initial value (no op to place in time)
+        tallies.setdefault(key, KeyTally(key=key, timed=TimedOps()))
     keys = sorted(tallies)
     names = list(checks)
     results: list[CheckResult] = []
@@ -139,6 +147,7 @@ def _totals(tallies: Iterable[KeyTally], results: list[CheckResult]) -> dict[str
 
     return {
         "ops": sum(t.ok + t.fail + t.indeterminate for t in ts),
+        "reads": sum(t.reads for t in ts),
         "ok": sum(t.ok for t in ts),
         "fail": sum(t.fail for t in ts),
         "indeterminate": sum(t.indeterminate for t in ts),

@@ -84,4 +84,21 @@ def check_bounds(*, key: str, initial: int, final: int | None, t: KeyTally, hist
         "reason": "no subset of the indeterminate ops gives the final value"})
 
 
-CHECK = Check(name=NAME, fn=check_bounds, findings=(("lost", "lost"), ("duplicated", "applied twice")), over_total=True)
+def describe(r: CheckResult) -> str:
+    e = r.evidence
+    if r.valid is None:
+        return str(e.get("reason", "undecided"))
+    if r.valid:
+        return (f"the final value {e['final']:,} lies where the ops put it ({e['lower']:,} to {e['upper']:,}: "
+                f"{e['ok']:,} acknowledged, {e['indeterminate']:,} uncertain)")
+    if e.get("lost"):
+        return (f"{e['lost']:,} acknowledged changes are missing: the final value is {e['final']:,}, the "
+                f"acknowledged ops alone make it {e['lower'] if e['final'] < e['lower'] else e['upper']:,}")
+    if e.get("duplicated"):
+        return (f"{e['duplicated']:,} changes nobody acknowledged or left uncertain are in the final value "
+                f"{e['final']:,} (the ops allow {e['lower']:,} to {e['upper']:,}): applied twice")
+    return str(e.get("reason", "violated"))
+
+
+CHECK = Check(name=NAME, fn=check_bounds, findings=(("lost", "lost"), ("duplicated", "applied twice")), over_total=True,
+              describe=describe)

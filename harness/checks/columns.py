@@ -8,6 +8,8 @@ checks get from ``tally(ops)`` of hand-built histories.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -15,10 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.checks.model import KeyTally
-from harness.history import OUTCOMES, OpColumns
+from harness.checks.timed import NEVER, Clock, TimedOps
+from harness.history import KINDS, OUTCOMES, OpColumns
 from harness.ops import Outcome
 
 _OK, _FAIL, _IND = (OUTCOMES.index(o) for o in (Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE))
+_READ = KINDS.index("read")
 
 
 def _pairs(keys: npt.NDArray[np.int64], amounts: Any) -> Iterator[tuple[int, int, int]]:
@@ -61,9 +65,13 @@ class ColumnTally:
     """Accumulates batches of ops (any workers, any versions) into one KeyTally per key.
 
     ``resolutions``: indeterminate ops a lookup resolved after the run count as what it said --
-    ok with the value it reported, or fail (never applied)."""
+    ok with the value it reported, or fail (never applied). With ``clocks`` (each process's, see
+    ``harness.checks.timed``), every key's ops are also kept placed in time (``KeyTally.timed``) for
+    the checks that read their order; a process without a clock leaves the keys untimed. Reads are
+    kept apart from the writes every other tally counts."""
 
-    def __init__(self, *, latencies: bool = False, resolutions: dict[str, Resolution] | None = None) -> None:
+    def __init__(self, *, latencies: bool = False, resolutions: dict[str, Resolution] | None = None,
+                 clocks: dict[str, Clock] | None = None, timed: bool = False) -> None:
         self._index: dict[str, int] = {}
         self._tallies: list[KeyTally] = []
         self._fail = np.zeros(0, dtype=np.int64)
@@ -73,6 +81,13 @@ class ColumnTally:
         self._luts: dict[int, tuple[Sequence[str], npt.NDArray[np.int64]]] = {}
         self._latencies: list[npt.NDArray[np.int64]] | None = [] if latencies else None
         self._resolutions = resolutions or {}
+        self._clocks = clocks if timed else None
+        self._untimed: str | None = None if clocks is not None or not timed else \
+            "the load ran on several machines whose clocks the master did not sample"
+        self._timed_parts: list[tuple[Any, TimedOps]] = []
+        self._workers: dict[str, int] = {}
+        self._reads = np.zeros(0, dtype=np.int64)
+        self._reads_ok = np.zeros(0, dtype=np.int64)
         self.resolved_applied = 0
         self.resolved_not_applied = 0
         self.ops = 0
@@ -99,9 +114,9 @@ class ColumnTally:
         self._luts[id(strings)] = (strings, lut)  # the strings are kept, so their id is not reused
         n = len(self._tallies)
         if len(self._fail) < n:
-            grow = n - len(self._fail)
-            self._fail = np.concatenate([self._fail, np.zeros(grow, dtype=np.int64)])
-            self._no_value = np.concatenate([self._no_value, np.zeros(grow, dtype=np.int64)])
+            grow = np.zeros(n - len(self._fail), dtype=np.int64)
+            self._fail, self._no_value, self._reads, self._reads_ok = (
+                np.concatenate([a, grow]) for a in (self._fail, self._no_value, self._reads, self._reads_ok))
         return lut[c.key]
 
     def add(self, c: OpColumns) -> None:
@@ -112,9 +127,16 @@ class ColumnTally:
         keys = self._key_indices(c)
         nkeys = len(self._tallies)
         outcome, has_value, value = self._resolved(c)
-        ok = outcome == _OK
-        fail = outcome == _FAIL
-        undecided = ~(ok | fail)
+        read = c.kind == _READ
+        write = ~read
+        ok = (outcome == _OK) & write
+        fail = (outcome == _FAIL) & write
+        undecided = write & ~(ok | fail)
+        if read.any():
+            self._reads += np.bincount(keys[read], minlength=nkeys)
+            self._reads_ok += np.bincount(keys[read & (outcome == _OK)], minlength=nkeys)
+        if self._clocks is not None:
+            self._place(c, keys, ok, fail, read & (outcome == _OK) & has_value, has_value, value)
         self._fail += np.bincount(keys[fail], minlength=nkeys)
         for k, a, m in _pairs(keys[ok], c.amount[ok]):
             self._tallies[k].ok_amounts[a] += m
@@ -136,6 +158,60 @@ class ColumnTally:
         if self._latencies is not None:
             done = ok & (c.completed_us >= 0)  # an op resolved after the run never completed here
             self._latencies.append((c.completed_us[done] - c.invoked_us[done]).astype(np.int64))
+
+    def _place(self, c: OpColumns, keys: Any, ok: Any, fail: Any, read: Any, has_value: Any, value: Any) -> None:
+        """This batch's writes not known to have failed, and its acknowledged reads, on the run's timeline.
+
+        Kept lean (10M ops must fit in well under a GiB): one key, worker and amount per batch are kept
+        as numbers, op ids as uint32, and everything is gathered once, per key, at the end."""
+        assert self._clocks is not None
+        clock = self._clocks.get(c.worker)
+        if clock is None:
+            self._untimed = f"no clock for {c.worker}"
+            return
+        if value.dtype == object or c.amount.dtype == object or (len(c.id) and int(c.id.max()) >= 2**32):
+            self._untimed = "values beyond 64 bits"
+            return
+        w = self._workers.setdefault(c.worker, len(self._workers))
+        if w >= len(self._uncertainty):
+            self._uncertainty = np.append(self._uncertainty, clock.uncertainty_us)
+        wr = ~read & ~fail & (c.kind != _READ)
+        rows, rd = np.flatnonzero(wr), np.flatnonzero(read)
+        base = clock.base_us
+
+        def times(idx: Any) -> tuple[Any, Any]:
+            done = c.completed_us[idx]
+            return c.invoked_us[idx] + base, np.where(done >= 0, done + base, NEVER)
+
+        inv, cmp = times(rows)
+        r_inv, r_cmp = times(rd)
+        amount = c.amount[rows]
+        key = keys[np.r_[rows, rd]]
+        self._timed_parts.append(_Part(
+            key=int(key[0]) if len(key) and (key == key[0]).all() else key, worker=w,
+            amount=int(amount[0]) if len(amount) and (amount == amount[0]).all() else amount.astype(np.int64),
+            ok=ok[rows], has_value=(ok & has_value)[rows], value=value[rows].astype(np.int64), inv=inv, cmp=cmp,
+            op=c.id[rows].astype(np.uint32), r_value=value[rd].astype(np.int64), r_inv=r_inv, r_cmp=r_cmp,
+            r_op=c.id[rd].astype(np.uint32)))
+
+    _uncertainty = np.zeros(0, dtype=np.int64)
+
+    def _timed(self) -> dict[int, TimedOps]:
+        """Each key's placed ops, gathered from the batches' parts (field by field, parts freed as it goes)."""
+        parts, self._timed_parts = self._timed_parts, []
+        if any(not isinstance(p.key, int) for p in parts):  # several keys in a batch: split per key
+            parts = [q for p in parts for q in p.split()]
+        by_key: dict[int, list[_Part]] = {}
+        for p in parts:
+            by_key.setdefault(int(p.key), []).append(p)  # type: ignore[arg-type]
+        del parts
+        workers = [name for name, _ in sorted(self._workers.items(), key=lambda kv: kv[1])]
+        out = {k: _gather(ps) for k, ps in by_key.items()}
+        start = min((int(min(t.inv.min(initial=NEVER), t.r_inv.min(initial=NEVER))) for t in out.values()),
+                    default=0)
+        for t in out.values():
+            t.workers, t.uncertainty, t.start_us = workers, self._uncertainty, start
+        return out
 
     def _resolved(self, c: OpColumns) -> tuple[Any, Any, Any]:
         """The batch's outcomes, values and has-value flags, with this worker's resolved ops applied."""
@@ -170,9 +246,14 @@ class ColumnTally:
 
     def tallies(self) -> dict[str, KeyTally]:
         """One KeyTally per key seen (call once, after the last batch)."""
+        timed = self._timed() if self._clocks is not None and self._untimed is None else {}
+        _give_back()  # the batches' parts, now gathered
         for i, t in enumerate(self._tallies):
             t.fail = int(self._fail[i])
             t.ok_without_value = int(self._no_value[i])
+            t.reads, t.reads_ok = int(self._reads[i]), int(self._reads_ok[i])
+            t.timed = timed.get(i, TimedOps()) if self._clocks is not None and self._untimed is None else None
+            t.untimed = self._untimed
             t.ok = sum(t.ok_amounts.values())
             t.ok_sum = sum(a * m for a, m in t.ok_amounts.items())
             t.indeterminate = sum(t.indeterminate_amounts.values())
@@ -192,3 +273,64 @@ class ColumnTally:
                     if len(part):
                         self._tallies[i].ok_values = part
         return {t.key: t for t in self._tallies}
+
+
+def _give_back() -> None:
+    """Return freed heap memory to the system (glibc). The batches' small arrays live on the heap; once
+    gathered into a few large ones (which get their own mappings) they leave hundreds of MB of free
+    but resident heap behind that nothing else reuses."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+class _Part:
+    """One batch's placed ops (``key``, ``worker``, ``amount``: a number when the batch has one)."""
+
+    __slots__ = ("amount", "cmp", "has_value", "inv", "key", "ok", "op", "r_cmp", "r_inv", "r_op", "r_value",
+                 "value", "worker")
+
+    def __init__(self, **fields: Any) -> None:
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def n(self) -> int:
+        return len(self.inv)
+
+    def split(self) -> list[_Part]:
+        """One part per key (the writes' keys first, then the reads')."""
+        if isinstance(self.key, int):
+            return [self]
+        nw = self.n()
+        wk, rk = self.key[:nw], self.key[nw:]
+        out = []
+        for k in np.unique(self.key).tolist():
+            a, b = wk == k, rk == k
+            out.append(_Part(key=k, worker=self.worker,
+                             amount=self.amount if isinstance(self.amount, int) else self.amount[a],
+                             ok=self.ok[a], has_value=self.has_value[a], value=self.value[a], inv=self.inv[a],
+                             cmp=self.cmp[a], op=self.op[a], r_value=self.r_value[b], r_inv=self.r_inv[b],
+                             r_cmp=self.r_cmp[b], r_op=self.r_op[b]))
+        return out
+
+
+def _gather(parts: list[_Part]) -> TimedOps:
+    """One key's TimedOps from its parts, one field at a time (each field's parts dropped once gathered)."""
+    def take(name: str) -> Any:
+        arrays = [getattr(p, name) for p in parts]
+        for p in parts:
+            setattr(p, name, None)
+        return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+
+    sizes = [p.n() for p in parts]
+    r_sizes = [len(p.r_inv) for p in parts]
+    amounts = {p.amount for p in parts if isinstance(p.amount, int)}
+    if len(amounts) == 1 and all(isinstance(p.amount, int) for p in parts):
+        amount = np.broadcast_to(np.int64(amounts.pop()), (sum(sizes),))  # one amount: no memory per op
+    else:
+        amount = np.concatenate([np.full(n, p.amount, dtype=np.int64) if isinstance(p.amount, int) else p.amount
+                                 for p, n in zip(parts, sizes, strict=True)])
+    worker = np.repeat(np.array([p.worker for p in parts], dtype=np.uint16), sizes)
+    r_worker = np.repeat(np.array([p.worker for p in parts], dtype=np.uint16), r_sizes)
+    return TimedOps(amount=amount, ok=take("ok"), has_value=take("has_value"), value=take("value"), inv=take("inv"),
+                    cmp=take("cmp"), worker=worker, op=take("op"), r_value=take("r_value"), r_inv=take("r_inv"),
+                    r_cmp=take("r_cmp"), r_worker=r_worker, r_op=take("r_op"))

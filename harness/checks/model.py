@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from harness.ops import Op, Outcome
+from harness.ops import Op
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from harness.checks.timed import TimedOps
 
 EVIDENCE_CAP = 20  # offending values or keys listed in evidence; counts are always complete
 
@@ -24,7 +27,12 @@ class CheckResult:
     evidence: dict[str, Any]
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "key": self.key, "valid": self.valid, "evidence": self.evidence}
+        from harness.checks import CHECKS  # the registry words each result
+
+        check = CHECKS.get(self.name)
+        finding = check.sentence(self) if check is not None else describe_generic(self)
+        return {"name": self.name, "key": self.key, "valid": self.valid, "finding": finding,
+                "evidence": self.evidence}
 
 
 @dataclass(kw_only=True)
@@ -44,21 +52,10 @@ class KeyTally:
     ok_amounts: Counter[int] = field(default_factory=Counter)
     ok_values: list[int] | npt.NDArray[np.int64] = field(default_factory=list)
     ok_without_value: int = 0
-
-    def add(self, op: Op) -> None:
-        if op.outcome is Outcome.OK:
-            self.ok += 1
-            self.ok_sum += op.amount
-            self.ok_amounts[op.amount] += 1
-            if op.value is None:
-                self.ok_without_value += 1
-            else:
-                self.ok_values.append(op.value)  # type: ignore[union-attr]
-        elif op.outcome is Outcome.FAIL:
-            self.fail += 1
-        else:
-            self.indeterminate += 1
-            self.indeterminate_amounts[op.amount] += 1
+    reads: int = 0  # reads of the key (not counted as ops above)
+    reads_ok: int = 0
+    timed: TimedOps | None = None  # its ops in time, for the checks of order (None: not placed)
+    untimed: str | None = None  # why they could not be placed
 
     @property
     def signs(self) -> set[int]:
@@ -72,13 +69,17 @@ class KeyTally:
 
 
 def tally(ops: Iterable[Op]) -> dict[str, KeyTally]:
-    out: dict[str, KeyTally] = {}
-    for op in ops:
-        t = out.get(op.key)
-        if t is None:
-            t = out[op.key] = KeyTally(key=op.key)
-        t.add(op)
-    return out
+    """Hand-built ops, tallied per key and placed in time (their times are on one clock)."""
+    from harness.checks.columns import ColumnTally
+    from harness.checks.timed import Clock
+    from harness.history import OpColumns
+
+    ops = list(ops)
+    workers = sorted({o.worker for o in ops})
+    columns = ColumnTally(timed=True, clocks={w: Clock(0, 0) for w in workers})
+    for w in workers:
+        columns.add(OpColumns.from_ops(w, [o for o in ops if o.worker == w]))
+    return columns.tallies()
 
 
 def merged(key: str, tallies: Iterable[KeyTally]) -> KeyTally:
@@ -128,12 +129,29 @@ class Check:
 
     name: str
     fn: CheckFn  # one key's verdict, pure
+    timed: bool = False  # it reads the ops' order in time (KeyTally.timed)
     # evidence fields a violation counts (summed over keys into verdict.json's totals), and how the
     # verdict's reason words them: ("lost", "lost"), ("duplicated", "applied twice"), ...
     findings: tuple[tuple[str, str], ...] = ()
     over_total: bool = False  # also judged on the sum over every key (a per-key rule that adds up)
     workloads: frozenset[str] | None = None  # the workloads it is for (None: every one)
     default: bool = True  # on by default wherever it applies
+    describe: Callable[[CheckResult], str] | None = None  # one sentence of a result (default: its reason)
+
+    def sentence(self, r: CheckResult) -> str:
+        """What a result found, as a person reads it (never the raw evidence)."""
+        if self.describe is not None:
+            with contextlib.suppress(KeyError, TypeError, ValueError, IndexError):
+                return self.describe(r)
+        return describe_generic(r)
 
     def applies_to(self, workload: str) -> bool:
         return self.workloads is None or workload in self.workloads
+
+
+def describe_generic(r: CheckResult) -> str:
+    """A result's own reason, or what it is: valid, invalid, undecided."""
+    why = r.evidence.get("reason") or r.evidence.get("error")
+    if why:
+        return str(why)
+    return {True: "holds", False: "violated", None: "undecided"}[r.valid]

@@ -25,4 +25,14 @@ def check_no_oversell(*, key: str, initial: int, final: int | None, t: KeyTally,
     return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
 
 
-CHECK = Check(name=NAME, fn=check_no_oversell, findings=(("oversold", "oversold"),), workloads=frozenset({"seats"}))
+def describe(r: CheckResult) -> str:
+    e = r.evidence
+    if r.valid is None:
+        return str(e.get("reason", "undecided"))
+    if r.valid:
+        return f"{e['sold']:,} of {e['capacity']:,} sold, {e['final']:,} left: nothing oversold"
+    return (f"{e['oversold']:,} oversold: {e['sold']:,} sold of {e['capacity']:,}, {e['final']:,} left")
+
+
+CHECK = Check(name=NAME, fn=check_no_oversell, findings=(("oversold", "oversold"),), workloads=frozenset({"seats"}),
+              describe=describe)

@@ -73,4 +73,24 @@ def check_unique_values(
     return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
 
 
-CHECK = Check(name=NAME, fn=check_unique_values, findings=(("duplicate_values", "values handed out twice"),))
+def describe(r: CheckResult) -> str:
+    e = r.evidence
+    if r.valid is None or (r.valid and "reason" in e):
+        return str(e.get("reason", "undecided"))
+    if r.valid:
+        lo, hi = e["range"]
+        return f"{e['values']:,} values returned, each once, all within {lo:,} to {hi:,}"
+    parts = []
+    if e.get("duplicate_values"):
+        top = e["repeated"][0]
+        parts.append(f"{e['duplicate_values']:,} values handed out twice or more (e.g. {top['value']:,}, "
+                     f"{top['times']} times): two ops read the same state, so an update was lost")
+    if e.get("out_of_range"):
+        lo, hi = e["range"]
+        parts.append(f"{e['out_of_range']:,} values outside {lo:,} to {hi:,} (e.g. {e['out_of_range_values'][0]:,}): "
+                     "the counter reached them, then went back")
+    return "; ".join(parts)
+
+
+CHECK = Check(name=NAME, fn=check_unique_values, findings=(("duplicate_values", "values handed out twice"),),
+              describe=describe)

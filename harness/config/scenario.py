@@ -51,6 +51,7 @@ class Workload(Frozen):
     keys: int = Field(default=1, ge=1, le=1_000_000, description="page-views: number of keys")
     skew: float = Field(default=1.1, ge=0, le=5, description="page-views: Zipf exponent of key popularity")
     date: str = Field(default="2026-11-27", description="page-views: the day in key names")
+    reads: float = Field(default=0.0, ge=0, lt=1, description="the share of ops that read the key instead")
 
     @model_validator(mode="after")
     def _by_kind(self) -> Workload:
@@ -237,6 +238,8 @@ class Scenario(Frozen):
         if any(f.network for f in self.faults) and not type(target).network_faults:
             kinds = ", ".join(k for k, b in BACKENDS.items() if b.config.network_faults)
             raise ValueError(f"network faults go through a TCP proxy in front of a {kinds} target")
+        if self.workload.reads and not type(target).reads:
+            raise ValueError(f"a {target.kind} target cannot read its counter during the run: workload.reads")
         if any(f.server == "store" for f in self.faults) and not target.has_store:
             raise ValueError("server: store is the store behind a local service or API")
         for f in self.faults:

@@ -22,9 +22,9 @@ from harness.history.format import (
     history_files,
 )
 from harness.history.model import History, WorkerHistory
-from harness.history.reader import read_history, read_worker_history
+from harness.history.reader import read_headers, read_history, read_worker_history
 from harness.history.writer import HistoryWriter
 
 __all__ = ["KINDS", "NEVER_COMPLETED", "OUTCOMES", "READ_VERSIONS", "RECORD_BYTES", "SCHEMA_VERSION", "SUFFIX",
            "SUFFIXES", "History", "HistoryWriter", "OnColumns", "OpColumns", "WorkerHistory", "history_file",
-           "history_files", "read_history", "read_worker_history"]
+           "history_files", "read_headers", "read_history", "read_worker_history"]

@@ -3,7 +3,8 @@
 One file per worker under ``<run>/history/``, named by ``history_file(directory, worker)``.
 The writer writes version 2; the reader reads versions 1 and 2 (it tells them by the header).
 
-Version 2 (``<worker>.cbhist``): one JSON header line, then fixed-size binary records.
+Version 3 (``<worker>.cbhist``): one JSON header line, then fixed-size binary records. (Version 2,
+still read, is the same without reads.)
 
     {"schema_version": 2, "type": "header", "record_bytes": 32, ...}   padded with spaces so
                                                                        that the line (with its
@@ -14,7 +15,8 @@ Version 2 (``<worker>.cbhist``): one JSON header line, then fixed-size binary re
 
     tag  meaning                 code               small     ref             id         t     num
     "i"  invoke                  kind: 0 incr,      0         key string      op id      t_ns  amount
-                                 1 decr_if_positive
+                                 1 decr_if_positive,                                         (read: 0)
+                                 2 read
     "c"  completion, with value  outcome: 0 ok,     attempts  error string,   op id      t_ns  value
                                  1 fail, 2 indet.             0: none
     "n"  completion, no value    as "c"             attempts  as "c"          op id      t_ns  0
@@ -61,8 +63,9 @@ from harness.ops import OpKind, Outcome
 # Version history of the history file format:
 #   1: JSON lines, one record per line (read only since version 2)
 #   2: a JSON header line, then 32-byte binary records; keys and errors interned as string records
-SCHEMA_VERSION = 2
-READ_VERSIONS = (1, 2)
+#   3: as 2, with op kind 2: a read of the key (amount 0; its completion's value is the value read)
+SCHEMA_VERSION = 3
+READ_VERSIONS = (1, 2, 3)
 SUFFIX = ".cbhist"  # version 2
 SUFFIXES = (".jsonl", SUFFIX)  # every version the reader finds in a history folder
 
@@ -75,7 +78,8 @@ _MAX_INTERNED = 100_000  # distinct strings the writer remembers; past that each
 _ERROR_CHARS = 200
 
 T_INVOKE, T_VALUE, T_NO_VALUE, T_STRING, T_TEXT, T_FOOTER = (ord(c) for c in "icnsxf")
-KINDS: tuple[OpKind, ...] = ("incr", "decr_if_positive")
+KINDS: tuple[OpKind, ...] = ("incr", "decr_if_positive", "read")
+KINDS_OF_VERSION = {1: 2, 2: 2, 3: 3}  # how many of KINDS each version may hold
 OUTCOMES = (Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE)
 _KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
 _OUTCOME_CODE: dict[Outcome, int] = {o: i for i, o in enumerate(OUTCOMES)}

@@ -12,7 +12,7 @@ from harness.history.columns import OnColumns, OpColumns
 from harness.history.format import (
     _MAX_TEXT,
     _TEXT_BYTES,
-    KINDS,
+    KINDS_OF_VERSION,
     NEVER_COMPLETED,
     OUTCOMES,
     READ_VERSIONS,
@@ -54,12 +54,26 @@ def read_worker_history(path: Path, on_columns: OnColumns | None = None) -> Work
                 f"{path}: history schema_version {version!r} is not supported "
                 f"(this counterbench reads {', '.join(map(str, READ_VERSIONS))})"
             )
-        if version == 2:
+        if version in (2, 3):
             return _V2Reader(path, header, len(first)).read(f, on_columns)
     h = read_v1(path, header)
     if on_columns is not None and h.ops:
         on_columns(OpColumns.from_ops(h.worker, h.ops))
     return h
+
+
+def read_headers(directory: Path) -> dict[str, dict[str, Any]]:
+    """Each readable history's header, by worker (the first line of each file: cheap)."""
+    out: dict[str, dict[str, Any]] = {}
+    for p in history_files(directory):
+        try:
+            with open(p, "rb") as f:
+                header = json.loads(f.readline(1 << 16))
+        except (OSError, ValueError):
+            continue
+        if isinstance(header, dict) and header.get("type") == "header":
+            out[str(header.get("worker"))] = header
+    return out
 
 
 def read_history(directory: Path, on_columns: OnColumns | None = None) -> History:
@@ -280,8 +294,9 @@ class _V2Reader:
             what = f"op {op_id} invoked twice" if 0 <= op_id < want else \
                 f"invoke of op {op_id} out of order (op {want} expected)"
             raise self.bad(base + int(inv_rows[j]), what)
-        if len(kind) and kind.max() >= len(KINDS):
-            j = int(np.argmax(kind >= len(KINDS)))
+        kinds = KINDS_OF_VERSION[int(self.header.get("schema_version", 3))]
+        if len(kind) and kind.max() >= kinds:
+            j = int(np.argmax(kind >= kinds))
             raise self.bad(base + int(inv_rows[j]), f"malformed record: unknown op kind {int(kind[j])}")
         self.check_refs(key, inv_rows, base, first_new, defined_at, what="invoke", zero_ok=False)
         self.next_id = first_id + len(ids)

@@ -6,6 +6,8 @@
     cb_file      worker -> master    a chunk of a file it ships
     cb_done      worker -> master    the manifest of what it shipped (sizes, SHA-256)
     cb_bye       master -> worker    the master has its files: leave
+    cb_clock     both ways           every second, the master asks each worker for its clock; the
+                                     answers place every worker's ops on the master's timeline
 
 Workers forked on this machine (``--processes``) write straight into the run folder; workers on
 other machines (``counterbench worker``) stage their files and ship them (``harness.load.shipping``).
@@ -27,6 +29,7 @@ from harness.load.shipping import Receiver, chunks
 from harness.runfolder import RunFolder, write_json
 
 log = logging.getLogger("counterbench")
+_MAX_SAMPLES = 20_000  # five and a half hours of one a second
 
 
 class MasterSide:
@@ -43,6 +46,10 @@ class MasterSide:
         runner.register_message("cb_progress", lambda msg, **_: self._remote_progress(msg.data))
         runner.register_message("cb_file", lambda msg, **_: self._receiver().file(msg.data))
         runner.register_message("cb_done", lambda msg, **_: self._receiver().done(msg.data))
+        runner.register_message("cb_clock", lambda msg, **_: self._clock_answer(msg))
+        self.anchor = (time.time_ns(), time.monotonic_ns())
+        self.samples: dict[str, list[tuple[int, int, int]]] = {}  # Locust node id -> clock samples
+        self._asked: dict[str, int] = {}  # node id -> when it was last asked (monotonic ns)
 
     def start(self, folder: RunFolder, sent: dict[str, Any] | None) -> Any:
         """Send the run to the workers before they spawn (``{"run": run.json, "target": ...}``: the
@@ -51,7 +58,31 @@ class MasterSide:
         self.folder = folder
         if sent is not None:
             self.runner.send_message("cb_run", sent)
+        gevent.spawn(self._sample_clocks)
         return gevent.spawn(self._roster)
+
+    def _sample_clocks(self) -> None:
+        """Every second, ask each worker for its clock (one question out at a time per worker)."""
+        while True:
+            for c in self.runner.clients.all:
+                if c.state != "missing":
+                    self._asked[c.id] = time.monotonic_ns()
+                    self.runner.send_message("cb_clock", None, client_id=c.id)
+            gevent.sleep(1.0)
+
+    def _clock_answer(self, msg: Message) -> None:
+        answered = time.monotonic_ns()
+        asked = self._asked.pop(msg.node_id, None)
+        samples = self.samples.setdefault(msg.node_id, [])
+        if asked is not None and len(samples) < _MAX_SAMPLES:
+            samples.append((asked, answered, int(msg.data["t"])))
+
+    def write_clocks(self) -> None:
+        """clocks.json: the samples by worker name (workers that never said hello are left out)."""
+        named = {self.names[n]: s for n, s in self.samples.items() if n in self.names and s}
+        if named and self.folder is not None:
+            self.folder.write_clocks(anchor_wall_ns=self.anchor[0], anchor_monotonic_ns=self.anchor[1],
+                                     samples=named)
 
     def _hello(self, msg: Message) -> None:
         self.names[msg.node_id] = str(msg.data["worker"])
@@ -93,6 +124,10 @@ class MasterSide:
         messages could race the master's shutdown; stopping them first closes that race.
         """
         runner = self.runner
+        try:
+            self.write_clocks()
+        except OSError as e:
+            log.error("counterbench: clock samples: %s", e)
         if not self.shippers:
             return  # forked workers on this machine write straight into the run folder
         ids = [client.id for client in runner.clients.all]  # Locust forgets a worker once it has stopped
@@ -126,6 +161,9 @@ class WorkerSide:
         # the master has this worker's files: leave now rather than trust that Locust's quit,
         # sent half a second before the master exits, arrives
         runner.register_message("cb_bye", lambda msg, **_: gevent.spawn_later(0.2, runner.quit))
+        # the clock the history's times are read from, as close to the question as a greenlet gets
+        runner.register_message("cb_clock", lambda msg, **_: runner.send_message(
+            "cb_clock", {"t": time.monotonic_ns()}))
 
     def hello(self, worker: str, *, ships: bool) -> None:
         self.runner.send_message("cb_hello", {"worker": worker, "ships": ships})

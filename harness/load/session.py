@@ -267,10 +267,10 @@ class Session:
         the OS has its invoke in it (``execute`` records a completed op whole, both records at once)."""
         for user in self.users:
             if user.in_flight is not None and user.in_flight_ids is None:
-                batch, t0 = user.in_flight
-                user.in_flight_ids = [writer.invoke(key, user.kind, amount, t0) for key, amount in batch]
+                batch, t0, kind = user.in_flight
+                user.in_flight_ids = [writer.invoke(key, kind, amount, t0) for key, amount in batch]
 
-    def execute(self, user: CounterUser, batch: list[tuple[str, int]]) -> None:
+    def execute(self, user: CounterUser, batch: list[tuple[str, int]], kind: str | None = None) -> None:
         """Ops sent together (one, or a pipelined batch): the call, then each op's invoke and
         completion records, then one Locust request event. Runs once per op: keep it lean. The two
         clock readings stamp the history's records, and the latency histograms come from them."""
@@ -278,11 +278,13 @@ class Session:
         if run is None or run.writer is None or self.failed:
             raise StopUser()
         writer = run.writer
-        kind = user.kind
+        kind = kind or user.kind
         t0 = _now_ns()
-        user.in_flight = (batch, t0)  # the history's writer sees it if a block is handed over meanwhile
+        user.in_flight = (batch, t0, kind)  # the history's writer sees it if a block is handed over meanwhile
         try:
-            if user.tokens:  # the op's idempotency key names its op id: invoke first, then send
+            if kind == "read":
+                dones = [user.ops.read(batch[0][0])]
+            elif user.tokens:  # the op's idempotency key names its op id: invoke first, then send
                 user.in_flight_ids = [writer.invoke(key, kind, amount, t0) for key, amount in batch]
                 key, amount = batch[0]
                 token = op_token(run.run_id, run.worker, user.in_flight_ids[0])
@@ -318,21 +320,23 @@ class Session:
                 bad = done
                 break
         if user.intended is not None and run.record_latency and run.recorder is not None:
-            self._record_intended(run.recorder, user, dones, t0, t1)
+            self._record_intended(run.recorder, user, dones, t0, t1, read=kind == "read")
+        label = "read" if kind == "read" else user.request_type
         self.env.events.request.fire(
-            request_type=user.request_type if len(batch) == 1 else f"{user.request_type} x{len(batch)}",
+            request_type=label if len(batch) == 1 else f"{label} x{len(batch)}",
             name=user.workload, response_time=(t1 - t0) / 1e6, response_length=0,
             start_time=t0 / 1e9 + run.wall_offset, context={}, url=None, response=None,
             exception=None if bad is None else OpNotOk(f"{bad.outcome.value}: {bad.error}"),
         )
 
     def _record_intended(self, recorder: LatencyRecorder, user: CounterUser, dones: list[Completion],
-                         t0: int, t1: int) -> None:
+                         t0: int, t1: int, *, read: bool = False) -> None:
         """Open model: wrk2's correction, latency from when each op should have been sent, and how
         late the send was when it was late."""
         assert user.intended is not None
+        tags = user.read_tags if read else user.intended_tags
         for done in dones:
-            recorder.record(user.intended_tags[done.outcome], (t1 / 1e9 - user.intended) * 1e6, t1)
+            recorder.record(tags[done.outcome], (t1 / 1e9 - user.intended) * 1e6, t1)
         lag = t0 / 1e9 - user.intended
         if lag > max(0.010, user.interval):
             recorder.record(user.late_tag, lag * 1e6, t1)

@@ -40,7 +40,7 @@ class CounterUser(User):
     late_tag: str = ""
     open_model: bool = False
     think: float = 0.0  # closed model: the scenario's wait between ops
-    in_flight: tuple[list[tuple[str, int]], int] | None = None  # the ops out now, and when they were sent
+    in_flight: tuple[list[tuple[str, int]], int, str] | None = None  # the ops out now, when sent, their kind
     in_flight_ids: list[int] | None = None  # their op ids, once their invokes are in the history
     tokens: bool = False  # the op client sends idempotency keys: ops are invoked before they are sent
 
@@ -79,6 +79,7 @@ class CounterUser(User):
         self.kind = run.scenario.workload.op
         self.request_type = op_label(self.kind)
         self.intended_tags = {o: op_tag(self.kind, o.value, "intended") for o in Outcome}
+        self.read_tags = {o: op_tag("read", o.value, "intended") for o in Outcome}
         self.late_tag = op_tag(self.kind, "late")
         self.open_model = run.scenario.load.open_model
         self.think = run.scenario.load.wait
@@ -105,10 +106,16 @@ class CounterUser(User):
         chooser, n = self.chooser, self.pipeline
         if self.open_model:
             self.intended = self.next_due or _now()
-            session.execute(self, [chooser.next() for _ in range(n)])
+            if chooser.reads and chooser.read_now():
+                session.execute(self, [(chooser.key(), 0)], kind="read")
+            else:
+                session.execute(self, [chooser.next() for _ in range(n)])
             return
         end = _now() + BURST_S if self.think == 0 else 0.0
         while True:
-            session.execute(self, [chooser.next()] if n == 1 else [chooser.next() for _ in range(n)])
+            if chooser.reads and chooser.read_now():
+                session.execute(self, [(chooser.key(), 0)], kind="read")
+            else:
+                session.execute(self, [chooser.next()] if n == 1 else [chooser.next() for _ in range(n)])
             if self._state == LOCUST_STATE_STOPPING or _now() >= end:
                 return

@@ -29,7 +29,7 @@ class Tag(NamedTuple):
 
 def op_label(kind: str) -> str:
     """How reports name an op kind."""
-    return "decrement-if-positive" if kind == "decr_if_positive" else "increment"
+    return {"decr_if_positive": "decrement-if-positive", "read": "read"}.get(kind, "increment")
 
 
 def op_tag(kind: str, outcome: str, measure: str = "") -> str:

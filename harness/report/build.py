@@ -25,8 +25,8 @@ from harness.report.data import (
 )
 from harness.report.lost import LostIncrements, describe, lost_increments
 from harness.report.lost import table as lost_table
+from harness.report.summary import detection_sentence, finding, shown_totals, unexplained_line
 from harness.report.summary import resolution_line as _resolution_line
-from harness.report.summary import shown_totals, unexplained_line
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -144,6 +144,22 @@ def build_report(run_dir: Path) -> Path:
     return folder.report_html
 
 
+def _witnesses(data: RunData, v: dict[str, Any]) -> list[str]:
+    """Each violation's witness: its sentence, its ops as a small table and on a timeline."""
+    out = []
+    for n, c in enumerate(c for c in v.get("checks", []) if c["valid"] is False and c["evidence"].get("witness")):
+        ops = c["evidence"]["witness"]
+        fig, ax = plots.new_figure(9, 1.2 + 0.55 * len(ops))
+        plots.plot_witness(ops, ax, title=f"{c['name']}: the ops that prove it")
+        path = data.folder.path / f"witness_{n + 1}.png"
+        plots.save(fig, path)
+        out += [f"<h3>Witness: {h.esc(c['name'])} ({h.esc(c['key'])})</h3>", f"<p>{h.esc(finding(c))}</p>",
+                h.table([{"op": o["op"], "process": o["process"], "kind": o["kind"], "value": o.get("value"),
+                          "sent (s)": o["invoked_s"], "answered (s)": o.get("completed_s")} for o in ops]),
+                h.image(path, f"witness of {c['name']}")]
+    return out
+
+
 def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, Any]], best: dict[str, Any] | None,
           images: list[tuple[str, Path]], lost: LostIncrements | None = None) -> str:
     v = data.verdict or {"verdict": "unknown", "reason": "verdict.json is missing: run `counterbench check`",
@@ -154,11 +170,12 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
         f"<p>{h.esc(data.scenario.description)}</p>",
         "<h2>Totals</h2>", h.table([shown_totals(v)]),
         *([f"<p>{h.esc(extra)}</p>"] if (extra := unexplained_line(v)) else []),
+        *([f"<p>{h.esc(power)}</p>"] if (power := detection_sentence(v.get("detection"))) else []),
         "<h2>Checks</h2>",
         h.table([{"check": c["name"], "key": c["key"],
-                  "valid": {True: "valid", False: "INVALID", None: "unknown"}[c["valid"]],
-                  "evidence": ", ".join(f"{k}={c['evidence'][k]}" for k in list(c["evidence"])[:12])}
-                 for c in v.get("checks", [])]),
+                  "result": {True: "holds", False: "VIOLATED", None: "undecided"}[c["valid"]],
+                  "what it found": finding(c)} for c in v.get("checks", [])]),
+        *_witnesses(data, v),
         *(['<div class="warn">The load generator was CPU-saturated: its latencies include its own '
            "queueing. Run with more --processes.</div>"] if (v.get("load_generator") or {}).get("saturated") else []),
         "<h2>Latency and throughput</h2>",

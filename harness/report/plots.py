@@ -153,6 +153,25 @@ def plot_lost_increments(lost: Any, ax: Axes, *, title: str) -> None:
     ax.legend(fontsize=8, loc="upper left")
 
 
+def plot_witness(ops: Sequence[dict[str, Any]], ax: Axes, *, title: str) -> None:
+    """A violation's witness on a timeline: each op a bar from its invoke to its completion (an op that
+    never completed runs to the right edge), labelled with its value; the last op highlighted."""
+    ends = [o["completed_s"] for o in ops if o.get("completed_s") is not None]
+    right = max([*ends, *(o["invoked_s"] for o in ops)])
+    span = max(right - min(o["invoked_s"] for o in ops), 1e-6)
+    for i, o in enumerate(ops):
+        end = o["completed_s"] if o.get("completed_s") is not None else right + span * 0.3
+        color = "#d62828" if i == len(ops) - 1 else "#457b9d"
+        ax.barh(i, end - o["invoked_s"], left=o["invoked_s"], height=0.5, color=color, alpha=0.85)
+        label = f"op {o['op']} ({o['process']}): {o['kind']}" + ("" if o.get("value") is None else f" → {o['value']}")
+        ax.text(o["invoked_s"], i + 0.32, label, fontsize=8, va="bottom")
+    ax.set_yticks([])
+    ax.set_ylim(-0.6, len(ops) - 0.1)
+    ax.set_xlabel("time since start (s)")
+    ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.25)
+
+
 def save(fig: Figure, path: Any) -> None:
     fig.savefig(path)
     plt.close(fig)

@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.checks.detection import sentence as detection_sentence
+
 MARK = {"pass": "PASS", "fail": "FAIL", "unknown": "UNKNOWN", "error": "ERROR"}
 FINDINGS = ("lost", "duplicated", "duplicate_values", "oversold")
+
+
+def finding(c: dict[str, Any]) -> str:
+    """A check result's sentence (verdicts before sentences were written: worded now)."""
+    if c.get("finding"):
+        return str(c["finding"])
+    from harness.checks import CHECKS
+    from harness.checks.model import CheckResult
+
+    r = CheckResult(name=c["name"], key=c["key"], valid=c["valid"], evidence=c.get("evidence") or {})
+    check = CHECKS.get(c["name"])
+    return check.sentence(r) if check is not None else str(c.get("evidence"))
 
 
 def shown_totals(v: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +60,8 @@ def print_summary(v: dict[str, Any]) -> None:
     t, lat = v["totals"], v["latency"]
     expected = "" if v["verdict"] == v.get("expected", "pass") else f"  (expected {v.get('expected')})"
     print(f"\n{v['scenario']}: {MARK[v['verdict']]}{expected} - {v['reason']}")
-    print(f"  ops {t['ops']}  ok {t['ok']}  fail {t['fail']}  indeterminate {t['indeterminate']}"
+    reads = f"  reads {t['reads']}" if t.get("reads") else ""
+    print(f"  ops {t['ops']}  ok {t['ok']}  fail {t['fail']}  indeterminate {t['indeterminate']}{reads}"
           f"  keys {t['keys']}")
     if v["verdict"] == "unknown":
         print("  lost, duplicated, duplicate values, oversold: not decided")
@@ -70,8 +85,10 @@ def print_summary(v: dict[str, Any]) -> None:
     for c in v["checks"]:
         if c["valid"] is not True:
             state = "invalid" if c["valid"] is False else "unknown"
-            ev = {k: c["evidence"][k] for k in list(c["evidence"])[:10]}
-            print(f"  {c['name']} [{c['key']}] {state}: {ev}")
+            print(f"  {c['name']} [{c['key']}] {state}: {finding(c)}")
+    power = detection_sentence(v.get("detection"))
+    if power and v["verdict"] == "pass":
+        print(f"  {power}")
     if v.get("stopped"):
         print(f"  stopped by {v['stopped']['signal']} after {v['stopped']['after_s']} s: the load ended early, "
               "and the verdict covers what ran")

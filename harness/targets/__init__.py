@@ -77,6 +77,10 @@ class OpClient(Protocol):
 
     def decr_if_positive(self, key: str, *, token: str | None = None) -> Completion: ...
 
+    def read(self, key: str) -> Completion:
+        """The counter's value now, through the target's read path (``workload.reads``)."""
+        ...
+
     def close(self) -> None: ...
 
 

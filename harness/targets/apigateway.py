@@ -55,6 +55,7 @@ class ApiGatewayTarget(TargetConfig):
     fail_statuses: tuple[int, ...] = (400, 403, 404, 409, 429)
 
     network_faults: ClassVar[bool] = True
+    reads: ClassVar[bool] = False  # the API's methods update; reading goes to DynamoDB, not through the API
 
     @property
     def has_store(self) -> bool:
@@ -128,6 +129,9 @@ class ApiGatewayOps:
 
     def decr_if_positive(self, key: str, *, token: str | None = None) -> Completion:
         return self._post()
+
+    def read(self, key: str) -> Completion:
+        return Completion.fail("the API has no read method (the scenario check refuses workload.reads)")
 
     def close(self) -> None:
         pass

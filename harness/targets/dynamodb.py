@@ -52,6 +52,8 @@ class DynamoTarget(TargetConfig):
     timeout: float = Field(default=5.0, gt=0, le=300)
     create_table: bool = Field(default=True, description="create the table (on demand) if it is missing")
     gap: float = Field(default=0.0, ge=0, le=1, description="unsafe variants: seconds between read and write")
+    consistent_reads: bool = Field(default=True, description="workload.reads: GetItem ConsistentRead (false: "
+                                                             "eventually consistent)")
     dynalite_path: str | None = Field(default=None,
                                       description="the local dynalite keeps its tables on disk here (default: memory)")
 
@@ -207,6 +209,21 @@ class DynamoOps:
                                         ExpressionAttributeValues={":n": {"N": str(amount)}},
                                         ReturnValues=self._return),
             lambda r: _number(r.get("Attributes"), t.attribute))
+
+    def read(self, key: str) -> Completion:
+        """GetItem, strongly or eventually consistent as the target says."""
+        try:
+            resp = self._c.get_item(TableName=self._t.table, Key=self._key(key),
+                                    ConsistentRead=self._t.consistent_reads)
+            return Completion.ok(_number(resp.get("Item"), self._t.attribute) or 0)
+        except Exception as e:
+            from botocore.exceptions import ClientError
+
+            if isinstance(e, ClientError):
+                err = e.response.get("Error", {})
+                return classify_dynamodb_error(str(err.get("Code", "")), str(err.get("Message", "")),
+                                               e.response.get("ResponseMetadata", {}).get("HTTPStatusCode"))
+            return classify_exception(e, DYNAMODB_RULES)
 
     def decr_if_positive(self, key: str, *, token: str | None = None) -> Completion:
         t = self._t

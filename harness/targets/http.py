@@ -122,6 +122,9 @@ class HttpOps:
     def decr_if_positive(self, key: str, *, token: str | None = None) -> Completion:
         return self._do(self._codec.contract.decrement, key, -1, token)
 
+    def read(self, key: str) -> Completion:
+        return self._attempt(self._codec.contract.read, key, 0, None)
+
     def close(self) -> None:
         close = getattr(self._send, "close", None)  # a connection-owning transport
         if close is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import hiredis
@@ -46,6 +47,8 @@ class RedisTarget(TargetConfig):
     replicas: int = Field(default=0, ge=0, le=2, description="the local Redis: replicas and a Sentinel (0: one "
                                                              "server)")
     wait: WaitSpec | None = Field(default=None, description="WAIT for replicas after each op")
+    read_from: Literal["primary", "replica"] = Field(default="primary", description="workload.reads: where reads "
+                                                                                   "go (a replica: needs a Sentinel)")
     retries: int = Field(default=0, ge=0, le=10, description="resend an op whose outcome is unknown, or that "
                                                               "was refused for a moment (no connection, a replica "
                                                               "answering READONLY during a failover)")
@@ -61,6 +64,8 @@ class RedisTarget(TargetConfig):
             raise ValueError("target.pipeline is for atomic increments (an unsafe variant must wait for its read)")
         if self.gap and self.variant == "atomic":
             raise ValueError("target.gap is the read-to-write delay of the unsafe variants; atomic has none")
+        if self.read_from == "replica" and not self.replicas and not (self.url or "").startswith("redis+sentinel:"):
+            raise ValueError("target.read_from: replica needs replicas (a Sentinel names them)")
         if self.wait is not None and (self.variant != "atomic" or self.pipeline > 1):
             raise ValueError("target.wait follows each atomic op (not pipelined, not an unsafe variant)")
         if self.wait is not None and self.wait.timeout_ms / 1000 >= self.timeout:
@@ -109,8 +114,12 @@ class RedisOps:
     tokens = False  # it sends no idempotency key: ``token`` is ignored
 
     def __init__(self, address: RedisAddress, *, variant: Variant, timeout: float, gap: float = 0.0,
-                 deadlines: Deadlines | None = None, wait: tuple[int, int] | None = None, retries: int = 0) -> None:
+                 deadlines: Deadlines | None = None, wait: tuple[int, int] | None = None, retries: int = 0,
+                 read_from: Literal["primary", "replica"] = "primary") -> None:
         self._conn = RespConnection(address, timeout=timeout, deadlines=deadlines)
+        # reads go to the primary, or (read_from: replica) to a replica the Sentinel knows
+        self._reader = RespConnection(replace(address, role="replica"), timeout=timeout, deadlines=deadlines) \
+            if read_from == "replica" else self._conn
         self._variant = variant
         self._gap = gap
         self._wait = wait
@@ -229,6 +238,19 @@ class RedisOps:
             return retrying(lambda: self._decr_if_positive(key), self._retries, retry=_transient)
         return self._decr_if_positive(key)
 
+    def read(self, key: str) -> Completion:
+        """GET: a missing key reads as 0, as INCR would count from it."""
+        try:
+            reply = self._reader.call("GET", key)
+        except Exception as e:
+            return classify_exception(e, REDIS_RULES)
+        if isinstance(reply, hiredis.ReplyError):
+            return self._refused(reply)
+        try:
+            return Completion.ok(_optional_int(reply))
+        except BadReply as e:
+            return classify_exception(e, REDIS_RULES)
+
     def _decr_if_positive(self, key: str) -> Completion:
         if self._variant == "check-then-act":
             # deliberately unsafe: the seat may be gone between the GET and the DECR
@@ -245,6 +267,7 @@ class RedisOps:
 
     def close(self) -> None:
         self._conn.close()
+        self._reader.close()
 
 
 class RedisAdmin:
@@ -315,7 +338,7 @@ def _ops(scenario: Scenario, url: str, ctx: OpContext) -> RedisOps:
     assert isinstance(t, RedisTarget)
     return RedisOps(RedisAddress.parse(url, allow_remote=scenario.allow_remote), variant=t.variant, timeout=t.timeout,
                     gap=t.gap, deadlines=ctx.deadlines, wait=(t.wait.replicas, t.wait.timeout_ms) if t.wait else None,
-                    retries=t.retries)
+                    retries=t.retries, read_from=t.read_from)
 
 
 def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:

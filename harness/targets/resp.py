@@ -36,6 +36,7 @@ class RedisAddress:
     sentinels: tuple[tuple[str, int], ...] = ()
     service: str = ""
     allow_remote: bool = False  # the primary a Sentinel names must be loopback unless the scenario allows more
+    role: str = "primary"  # or "replica": one of the replicas the Sentinel knows (reads from a replica)
 
     @staticmethod
     def parse(url: str, *, allow_remote: bool = False) -> RedisAddress:
@@ -65,28 +66,43 @@ class RedisAddress:
                             username=username, password=password)
 
     def primary(self, *, timeout: float) -> tuple[str, int]:
-        """The server to send commands to: this one, or the primary a Sentinel names now."""
+        """The server to send commands to: this one, or the primary (or, ``role="replica"``, a replica in
+        good standing) a Sentinel names now."""
         if not self.sentinels:
             return self.host, self.port
         problems = []
         for host, port in self.sentinels:
             try:
-                with socket.create_connection((host, port), timeout=timeout) as sock:
-                    sock.sendall(hiredis.pack_command(("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)))
-                    reader = hiredis.Reader()
-                    reply: Any = False
-                    while reply is False:
-                        data = sock.recv(4096)
-                        if not data:
-                            raise ConnectionError("the Sentinel closed the connection")
-                        reader.feed(data)
-                        reply = reader.gets()
+                if self.role == "replica":
+                    return self._a_replica(self._ask(host, port, "SENTINEL", "REPLICAS", self.service, timeout=timeout))
+                reply = self._ask(host, port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service, timeout=timeout)
                 if isinstance(reply, list) and len(reply) == 2:
                     return self._safe(reply[0].decode(), int(reply[1]))
                 problems.append(f"{host}:{port} knows no primary of {self.service!r}")
             except (OSError, ValueError) as e:
                 problems.append(f"{host}:{port}: {e}")
-        raise ConnectionError(f"no Sentinel named a primary: {'; '.join(problems)}")
+        raise ConnectionError(f"no Sentinel named a {self.role}: {'; '.join(problems)}")
+
+    def _a_replica(self, reply: Any) -> tuple[str, int]:
+        for entry in reply if isinstance(reply, list) else []:
+            info = {entry[i].decode(): entry[i + 1].decode() for i in range(0, len(entry) - 1, 2)}
+            if not {"s_down", "o_down", "disconnected"} & set(info.get("flags", "").split(",")):
+                return self._safe(info["ip"], int(info["port"]))
+        raise ValueError(f"the Sentinel knows no replica of {self.service!r} in good standing")
+
+    @staticmethod
+    def _ask(host: str, port: int, *command: str, timeout: float) -> Any:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(hiredis.pack_command(command))
+            reader = hiredis.Reader()
+            reply: Any = False
+            while reply is False:
+                data = sock.recv(65536)
+                if not data:
+                    raise ConnectionError("the Sentinel closed the connection")
+                reader.feed(data)
+                reply = reader.gets()
+        return reply
 
     def _safe(self, host: str, port: int) -> tuple[str, int]:
         if not self.allow_remote and not is_loopback_host(host):

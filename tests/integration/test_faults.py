@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -115,8 +116,26 @@ def test_soak_memory_stays_flat(tmp_path, redis_url):
     assert late - early < 20_000, f"RSS grew {late - early} kB over 10 s"
 
 
+def _other_host() -> list[str]:
+    """A command prefix that runs a process under another host name (a UTS namespace), if this machine
+    lets us make one: the worker then really names another host in its history."""
+    probe = ["unshare", "--uts", "sh", "-c", "hostname counterbench-other && hostname"]
+    try:
+        ok = subprocess.run(probe, capture_output=True, text=True, timeout=10, check=False).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if ok != "counterbench-other":
+        return []
+    return ["unshare", "--uts", "sh", "-c", 'hostname counterbench-other && exec "$0" "$@"']
+
+
 def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
-    """Workers as if on other machines: each stages its files in its own folder and ships them."""
+    """Workers as if on other machines: each stages its files in its own folder and ships them; one
+    runs under another host name where the machine allows it, and its ops are placed on the master's
+    clock by the clock samples."""
+    from harness.checks.timed import clocks
+    from harness.history import read_headers
+    from harness.runfolder import RunFolder
     from harness.stack.process import free_port
 
     port = free_port()
@@ -126,10 +145,11 @@ def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
                                "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
                                "--master-bind-port", str(port), "--out", str(run)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    workers = [subprocess.Popen([sys.executable, "-m", "harness.cli", "worker", "--master-host", "127.0.0.1",
-                                 "--master-port", str(port), "-f", str(SHIPPED), "-s", "redis-counter",
-                                 "--dir", str(tmp_path / f"w{i}")], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL) for i in range(2)]
+    other = _other_host()
+    workers = [subprocess.Popen([*(other if i else []), sys.executable, "-m", "harness.cli", "worker",
+                                 "--master-host", "127.0.0.1", "--master-port", str(port), "-f", str(SHIPPED),
+                                 "-s", "redis-counter", "--dir", str(tmp_path / f"w{i}")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(2)]
     out, _ = master.communicate(timeout=120)
     for w in workers:
         w.wait(timeout=30)  # workers leave once the master has their files
@@ -145,6 +165,21 @@ def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
     live = [line for line in text.splitlines() if " ops/s " in line and "workers 2/2" in line]
     assert live and any(int(line.split(" ok ")[1].split()[0]) > 0 for line in live), text[-3000:]
     assert text.count("connected") >= 2, text[-3000:]
+    # the master sampled each worker's clock every second; on one host they share the monotonic clock
+    folder = RunFolder(run)
+    headers = read_headers(folder.history_dir)
+    sampled = folder.clocks()
+    assert sampled is not None and set(sampled["workers"]) == set(headers)
+    assert all(len(s) >= 3 for s in sampled["workers"].values())
+    placed = clocks(headers, sampled)
+    assert placed is not None
+    order = next(c for c in v["checks"] if c["name"] == "realtime-order")
+    assert order["valid"] is True and order["evidence"]["compared"] > 1000
+    if other:
+        assert {h["host"] for h in headers.values()} == {socket.gethostname(), "counterbench-other"}
+        assert all(0 < c.uncertainty_us < 50_000 for c in placed.values()), placed
+    else:
+        assert all(c.uncertainty_us == 0 for c in placed.values())
 
 
 def test_a_target_that_stays_down_gives_unknown_with_the_history_kept(tmp_path):

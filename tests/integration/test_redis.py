@@ -31,6 +31,16 @@ def test_safe_scenario_passes(tmp_path, redis_url, scenario):
     admin.close()
 
 
+def test_reads_during_the_run_are_checked_against_the_writes_around_them(tmp_path, redis_url):
+    code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", "redis-counter-reads", "--target-url", redis_url, *SHORT)
+    assert v is not None and (code, v["verdict"]) == (0, "pass"), v and v["reason"]
+    assert v["totals"]["reads"] > 50 and v["totals"]["bad_reads"] == 0
+    reads = next(c for c in v["checks"] if c["name"] == "reads")
+    assert reads["valid"] is True and reads["evidence"]["reads"] == v["totals"]["reads"]
+    order = next(c for c in v["checks"] if c["name"] == "realtime-order")
+    assert order["valid"] is True and order["evidence"]["compared"] == v["totals"]["ok"]
+
+
 def test_read_modify_write_loses_updates(tmp_path, redis_url):
     code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", "redis-counter-unsafe", "--target-url", redis_url, *SHORT)
     assert v is not None

@@ -24,6 +24,7 @@ def test_redis_failover_after_a_stalled_replica_loses_acknowledged_increments(tm
     v = run(tmp_path, "redis-replicated-failover")
     assert v["verdict"] == "fail", v["reason"]
     assert v["totals"]["lost"] > 0 and v["totals"]["duplicate_values"] > 0  # the new primary counts again
+    assert v["totals"]["out_of_order"] > 0  # ... handing out values below ones already acknowledged
     faults = [json.loads(line) for line in (tmp_path / "run" / "faults.jsonl").read_text().splitlines()]
     assert {(f["action"], f["event"]) for f in faults} >= {("stall-replication", "begin"), ("failover", "begin")}
 
@@ -45,6 +46,18 @@ def test_wait_for_a_replica_keeps_every_acknowledged_increment_through_the_same_
     assert v["totals"]["indeterminate"] > 0  # what no replica acknowledged was not claimed
 
 
+def test_reads_from_a_lagging_replica_are_stale(tmp_path):
+    v = run(tmp_path, "redis-replicated-stale-reads")
+    assert v["verdict"] == "fail", v["reason"]
+    assert v["totals"]["bad_reads"] > 0 and v["totals"]["lost"] == 0  # no update lost: the reads were behind
+    reads = next(c for c in v["checks"] if c["name"] == "reads")
+    e = reads["evidence"]
+    assert e["stale"] > 0 and e["ahead"] == 0
+    write, read = e["witness"]  # the increment acknowledged before the read was sent, that it did not see
+    assert write["completed_s"] < read["invoked_s"] and read["value"] < write["value"]
+    assert read["kind"] == "read" and "stale" in reads["finding"]
+
+
 def test_postgres_asynchronous_replica_promoted_loses_committed_increments(tmp_path):
     v = run(tmp_path, "service-postgres-failover-async")
     assert v["verdict"] == "fail", v["reason"]
@@ -61,6 +74,8 @@ def test_retrying_after_a_lost_answer_applies_increments_twice(tmp_path, scenari
     v = run(tmp_path, scenario)
     assert v["verdict"] == "fail", v["reason"]
     assert v["totals"]["duplicated"] > 0 and v["totals"]["retried_ops"] > 0
+    if scenario.startswith("http"):  # values returned: each twice-applied increment is a value no op accounts for
+        assert v["totals"]["phantoms"] == v["totals"]["duplicated"]
 
 
 def test_an_idempotency_key_makes_retries_one_op_and_resolves_what_stays_uncertain(tmp_path):

@@ -34,7 +34,8 @@ def test_safe_service_deployments_pass(tmp_path, scenario):
 @pytest.mark.parametrize(("scenario", "evidence"), [("service-postgres-counter-unsafe", "lost"),
                                                     ("service-redis-seats-unsafe", "oversold")])
 def test_unsafe_service_deployments_fail_with_the_loss_quantified(tmp_path, scenario, evidence):
-    code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", scenario, "--users", "32", "--duration", "3")
+    # long enough to sell the 2,000 seats out at a slow machine's ~700 ops/s: only then can one be oversold
+    code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", scenario, "--users", "32", "--duration", "6")
     assert v is not None and (code, v["verdict"]) == (1, "fail")
     assert v["totals"][evidence] > 0
 

@@ -52,7 +52,7 @@ def test_round_trip(tmp_path):
         ("k", "decr_if_positive", -1, Outcome.FAIL, None, "sold out"),
     ]
     assert all(o.latency_us is not None and o.latency_us >= 0 for o in ops)
-    assert h.workers[0].header["schema_version"] == 2 and h.workers[0].op_count == 2
+    assert h.workers[0].header["schema_version"] == 3 and h.workers[0].op_count == 2
 
 
 def test_round_trip_of_every_field(tmp_path):

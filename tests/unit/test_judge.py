@@ -31,9 +31,9 @@ def test_v1_folder_passes(folder):
     # 1 ok, 1 fail, 1 never completed: final 2 is within [1, 2]
     v = judge(folder)
     assert v["verdict"] == "pass"
-    assert v["totals"] == {"ops": 3, "ok": 1, "fail": 1, "indeterminate": 1, "keys": 1, "lost": 0,
-                           "duplicated": 0, "duplicate_values": 0, "oversold": 0, "unexplained": 0,
-                           "retried_ops": 0, "retry_attempts": 0}
+    assert v["totals"] == {"ops": 3, "reads": 0, "ok": 1, "fail": 1, "indeterminate": 1, "keys": 1, "lost": 0,
+                           "duplicated": 0, "duplicate_values": 0, "oversold": 0, "out_of_order": 0,
+                           "bad_reads": 0, "phantoms": 0, "unexplained": 0, "retried_ops": 0, "retry_attempts": 0}
     assert json.loads(folder.verdict_json.read_text())["schema_version"] == 1
 
 
