@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system venv dynalite demo demo-replication test lint clean
+.PHONY: setup system venv dynalite demo demo-replication test lint clean bench bench-system
 
 DYNALITE := .stack/node_modules/.bin/dynalite
 APT_NEEDS := $(if $(shell command -v redis-server),,redis-server redis-tools) \
@@ -41,6 +41,25 @@ demo: setup
 
 demo-replication: setup
 	$(BIN)/counterbench run --suite replication
+
+# bench/: wrk (bench/http_load.py) and redis-benchmark (redis-tools, bench/redis_load.py), installed when missing
+BENCH_APT_NEEDS := $(if $(shell command -v wrk),,wrk) $(if $(shell command -v redis-benchmark),,redis-tools)
+# the benches of README's Performance table, in its order; the last, aa_compare.py (the real A/A
+# test of `compare`), takes about 12 minutes on its own
+BENCHES := redis_load.py http_load.py history_overhead.py check_scaling.py stack_throughput.py aa_compare.py
+
+bench-system: system
+	@if [ -n "$(strip $(BENCH_APT_NEEDS))" ]; then \
+	  echo "installing $(strip $(BENCH_APT_NEEDS)) (apt)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BENCH_APT_NEEDS) >/dev/null; fi
+
+# every bench in bench/, one after another (about 25 minutes on 2 cores); the machine is printed once, first.
+# A bench that fails does not stop the others; make fails at the end, naming it.
+bench: setup bench-system
+	@$(BIN)/python bench/_rounds.py
+	@failed=""; for b in $(BENCHES); do echo; $(BIN)/python bench/$$b --no-machine || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo; echo "failed:$$failed"; exit 1; fi
 
 lint: venv
 	$(BIN)/ruff check harness locustfiles tests bench

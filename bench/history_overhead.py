@@ -1,23 +1,26 @@
 """What recording costs per op: history records, 200 ms block flushes, latency histograms.
 
-    .venv/bin/python bench/history_overhead.py [--ops 200000] [--rounds 3]
+    .venv/bin/python bench/history_overhead.py [--ops 1000000] [--rounds 3]
 
-Measured side by side in one run (best of the rounds, interleaved): the load loop's path (each
-completed op recorded whole, held as columns and encoded in bulk), the same with 200 ms flushes
-and with the latency histograms taken from the flushed blocks, the eager path (an invoke record,
-then a completion record, each packed on the spot: what ops still out at a flush take), and the
-version-1 JSON-lines writer (its hot path, kept here for the comparison). Every variant gets the
-two clock readings the load loop takes anyway. Prints microseconds per op and the share of a
-Redis op's client-side CPU budget (~60 us for a lean RESP round trip on this kind of machine).
+Measured side by side in one run, each variant once per round, the rounds interleaved (odd rounds
+in reverse order): the load loop's path (each completed op recorded whole, held as columns and
+encoded in bulk), the same with 200 ms flushes and with the latency histograms taken from the
+flushed blocks, the eager path (an invoke record, then a completion record, each packed on the
+spot: what ops still out at a flush take), and the version-1 JSON-lines writer (its hot path, kept
+here for the comparison). Every variant gets the two clock readings the load loop takes anyway;
+its net cost is its time less the loop alone's in the same round. Prints microseconds per op and
+the share of a Redis op's client-side CPU budget (~60 us for a lean RESP round trip on this kind
+of machine): the median of the rounds with their range.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
 from pathlib import Path
+
+from _rounds import how, interleave, parse, parser, spread
 
 from harness.history import HistoryWriter, history_file
 from harness.metrics import LatencyRecorder
@@ -96,35 +99,39 @@ def run(w: HistoryWriter | JsonLinesWriter | None, ops: int, *, whole: bool, flu
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--ops", type=int, default=200_000)
-    p.add_argument("--rounds", type=int, default=3)
-    args = p.parse_args()
-    names = ["the loop alone (nothing recorded)", "recorded whole, no flush", "recorded whole + 200 ms flushes",
-             "... + latency histograms", "invoke + complete + flushes", "version 1 (JSON lines) + flushes"]
-    best = dict.fromkeys(names, float("inf"))
+    p = parser(__doc__)
+    p.add_argument("--ops", type=int, default=1_000_000,
+                   help="ops per variant and round (runs of a second or more: shorter ones are all noise)")
+    args = parse(p)
+    print(f"history_overhead: recording cost per op in isolation, {args.ops:,} ops per variant; "
+          f"{how(args.rounds)}", flush=True)
     with tempfile.TemporaryDirectory() as d:
         folder = Path(d)
-        for r in range(args.rounds):
-            def writer(tag: str, r: int = r, recorder: LatencyRecorder | None = None) -> HistoryWriter:
-                return HistoryWriter(history_file(folder, f"{tag}{r}"), worker=tag, run_id="bench", scenario="bench",
-                                     on_latencies=None if recorder is None else HistoryLatencies(recorder))
 
+        def writer(tag: str, r: int, recorder: LatencyRecorder | None = None) -> HistoryWriter:
+            return HistoryWriter(history_file(folder, f"{tag}{r}"), worker=tag, run_id="bench", scenario="bench",
+                                 on_latencies=None if recorder is None else HistoryLatencies(recorder))
+
+        def with_histograms(r: int) -> float:
             recorder = LatencyRecorder(folder / f"c{r}.hlog")
-            got = [run(None, args.ops, whole=True, flush=True),
-                   run(writer("a"), args.ops, whole=True, flush=False),
-                   run(writer("b"), args.ops, whole=True, flush=True),
-                   run(writer("c", recorder=recorder), args.ops, whole=True, flush=True, recorder=recorder),
-                   run(writer("d"), args.ops, whole=False, flush=True),
-                   run(JsonLinesWriter(folder / f"v1-{r}.jsonl"), args.ops, whole=False, flush=True)]
-            for name, us in zip(names, got, strict=True):
-                best[name] = min(best[name], us)
-    loop = best[names[0]]
-    print(f"{'recording (best of ' + str(args.rounds) + ')':36} {'us/op':>7} {'net us/op':>10} {'of a 60 us op':>14}")
-    for name in names:
-        us = best[name]
-        net = us - loop
-        print(f"{name:36} {us:7.2f} {net:10.2f} {net / BUDGET_US:13.1%}")
+            return run(writer("c", r, recorder), args.ops, whole=True, flush=True, recorder=recorder)
+
+        got = interleave(args.rounds, {
+            "the loop alone (nothing recorded)": lambda r: run(None, args.ops, whole=True, flush=True),
+            "recorded whole, no flush": lambda r: run(writer("a", r), args.ops, whole=True, flush=False),
+            "recorded whole + 200 ms flushes": lambda r: run(writer("b", r), args.ops, whole=True, flush=True),
+            "... + latency histograms": with_histograms,
+            "invoke + complete + flushes": lambda r: run(writer("d", r), args.ops, whole=False, flush=True),
+            "version 1 (JSON lines) + flushes": lambda r: run(JsonLinesWriter(folder / f"v1-{r}.jsonl"), args.ops,
+                                                              whole=False, flush=True),
+        })
+    loop_name, loop = next(iter(got.items()))
+    print(f"  {'variant':36} {'us/op':>20} {'net us/op':>22} {'of a 60 us op':>24}")
+    print(f"  {loop_name:36} {spread(loop, '.2f'):>20}")
+    for name, us in list(got.items())[1:]:
+        net = [u - base for u, base in zip(us, loop, strict=True)]  # less the loop alone, round by round
+        print(f"  {name:36} {spread(us, '.2f'):>20} {spread(net, '.2f'):>22} "
+              f"{spread([n / BUDGET_US for n in net], '.1%'):>24}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,15 @@
 """counterbench's http-counter against wrk, side by side on the same reference service.
 
-    .venv/bin/python bench/http_load.py [--seconds 10] [--processes 2] [--repeat 3]
+    .venv/bin/python bench/http_load.py [--seconds 10] [--processes 2] [--rounds 3]
 
 wrk (Debian's package) POSTs the same increment with 2 threads and 50 connections; counterbench
-runs http-counter with 50 users and full recording. Medians of interleaved rounds are printed.
+runs http-counter with 50 users and full recording. Rounds alternate between the two (wrk,
+counterbench, counterbench, wrk, ...); each figure is the median of the rounds with their range,
+the ratio taken round by round.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
@@ -16,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from _rounds import how, interleave, parse, parser, ratios, spread
 
 from harness.stack.service import ReferenceService
 
@@ -31,7 +34,7 @@ wrk.headers["Content-Type"] = "application/json"
 def wrk(url: str, seconds: int, folder: Path) -> float:
     exe = shutil.which("wrk")
     if exe is None:
-        sys.exit("wrk is missing: apt-get install wrk")
+        sys.exit("wrk is missing: apt-get install wrk (or `make bench`)")
     script = folder / "post.lua"
     script.write_text(WRK_SCRIPT)
     out = subprocess.run([exe, "-t2", "-c50", f"-d{seconds}s", "-s", str(script),
@@ -53,21 +56,22 @@ def counterbench(url: str, *, seconds: int, processes: int, out: Path) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--seconds", type=int, default=10)
-    p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--repeat", type=int, default=3)
-    args = p.parse_args()
-    wrk_rates, cb_rates = [], []
+    p = parser(__doc__)
+    p.add_argument("--seconds", type=int, default=10, help="length of each run")
+    p.add_argument("--processes", type=int, default=2, help="counterbench's load processes")
+    args = parse(p)
+    print(f"http_load: wrk vs counterbench http-counter on one reference service (memory store), "
+          f"{args.seconds} s runs; {how(args.rounds)}", flush=True)
     with ReferenceService() as svc, tempfile.TemporaryDirectory() as d:
-        for i in range(args.repeat):
-            wrk_rates.append(wrk(svc.url, args.seconds, Path(d)))
-            cb_rates.append(counterbench(svc.url, seconds=args.seconds, processes=args.processes,
-                                         out=Path(d) / f"run-{i}"))
-    w, c = sorted(wrk_rates)[len(wrk_rates) // 2], sorted(cb_rates)[len(cb_rates) // 2]
-    print(f"medians of {args.repeat} interleaved rounds against one reference service (memory store)")
-    print(f"wrk -t2 -c50                                     {w:9.0f} req/s")
-    print(f"counterbench http-counter ({args.processes} proc, 50 users)       {c:9.0f} ops/s  {c / w:.1%} of wrk")
+        got = interleave(args.rounds, {
+            "wrk": lambda r: wrk(svc.url, args.seconds, Path(d)),
+            "counterbench": lambda r: counterbench(svc.url, seconds=args.seconds, processes=args.processes,
+                                                   out=Path(d) / f"run-{r}"),
+        })
+    w, c = got["wrk"], got["counterbench"]
+    print(f"  {'wrk -t2 -c50':48} {spread(w, ',.0f'):>24} req/s")
+    print(f"  {f'counterbench http-counter ({args.processes} proc, 50 users)':48} {spread(c, ',.0f'):>24} ops/s"
+          f"   {spread(ratios(c, w), '.1%')} of wrk (target >= 75%)", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,17 +1,19 @@
 """counterbench's redis-counter against redis-benchmark, side by side on the same redis-server.
 
     .venv/bin/python bench/redis_load.py [--seconds 10] [--processes 2] [--users 50]
-                                         [--repeat 3] [--recording-rounds 8]
+                                         [--rounds 3] [--recording-rounds 8]
 
-Prints each tool's INCR rate, their ratio, and the load generator's CPU microseconds per op
-(counterbench records full history and latency histograms while it runs); then what recording
-costs: the same run with history and histograms off, run back to back with one that has them on
-(in alternating order), compared pair by pair, with the median and every pair's figure printed.
+Each round runs redis-benchmark (INCR, 50 clients), counterbench's redis-counter (full history and
+latency histograms), the same with history and histograms off, and redis-counter-pipelined (16
+increments per round trip), odd rounds in reverse order. Prints each one's INCR rate, its ratio to
+redis-benchmark's in the same round and the load generator's CPU microseconds per op: the median
+of ``--rounds`` rounds with their range. Then what recording costs: the runs with it on and off,
+back to back in alternating order, compared pair by pair over ``--recording-rounds`` pairs (the
+rounds past ``--rounds`` run only those two): the machine's noise is as large as the cost.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -19,17 +21,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+from _rounds import DASH, how, interleave, parse, parser, ratios, spread
 
 from harness.stack.redis import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCHMARK_REQUESTS = 300_000  # ~5 s of redis-benchmark on a 2-core machine
 
 
 def redis_benchmark(port: int, clients: int, requests: int) -> float:
     exe = shutil.which("redis-benchmark")
     if exe is None:
-        sys.exit("redis-benchmark is missing: apt-get install redis-tools")
+        sys.exit("redis-benchmark is missing: apt-get install redis-tools (or `make bench`)")
     out = subprocess.run([exe, "-h", "127.0.0.1", "-p", str(port), "-t", "incr", "-c", str(clients), "-n",
                           str(requests), "-q"], capture_output=True, text=True, check=True).stdout
     m = re.search(r"INCR: ([\d.]+) requests per second", out.replace("\r", "\n"))
@@ -73,64 +79,55 @@ def counterbench(url: str, *, scenario: str, seconds: int, processes: int, users
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--seconds", type=int, default=10)
+    p = parser(__doc__)
+    p.add_argument("--seconds", type=int, default=10, help="length of each counterbench run")
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--users", type=int, default=50)
-    p.add_argument("--repeat", type=int, default=3, help="interleaved rounds; medians are printed")
     p.add_argument("--recording-rounds", type=int, default=8,
-                   help="pairs of runs with recording on and off (the machine's noise is as large as the cost)")
-    args = p.parse_args()
-    runs: dict[str, list[tuple[float, float | None, float | None]]] = {}  # (ops/s, CPU us/op, requests/s)
+                   help="pairs of runs with recording on and off, in all (at least --rounds; default 8)")
+    args = parse(p)
+    pairs_wanted = max(args.rounds, args.recording_rounds)
+    print(f"redis_load: redis-benchmark vs counterbench on one redis-server; {args.processes} load processes, "
+          f"{args.users} users, {args.seconds} s runs; {how(args.rounds)}", flush=True)
     with RedisServer() as server, tempfile.TemporaryDirectory() as d:
-        # interleaved rounds, medians: the machine is shared and noisy. Recording on and off run
-        # back to back, in alternating order, and are compared round by round.
-        for i in range(max(args.repeat, args.recording_rounds)):
-            if i < args.repeat:
-                runs.setdefault("base", []).append((redis_benchmark(server.port, 50, 300_000), None, None))
-            for s in ("redis-counter", "off") if i % 2 == 0 else ("off", "redis-counter"):
-                if s == "off" and i >= args.recording_rounds:
-                    continue
-                runs.setdefault(s, []).append(counterbench(
-                    server.url, scenario="redis-counter", seconds=args.seconds, processes=args.processes,
-                    users=args.users, out=Path(d) / f"{s}-{i}", record=s != "off"))
-            if i < args.repeat:
-                runs.setdefault("redis-counter-pipelined", []).append(counterbench(
-                    server.url, scenario="redis-counter-pipelined", seconds=args.seconds,
-                    processes=args.processes, users=args.users, out=Path(d) / f"pipelined-{i}"))
+        def cb(scenario: str, tag: str, record: bool = True) -> Callable[[int], tuple[float, float, float]]:
+            return lambda r: counterbench(server.url, scenario=scenario, seconds=args.seconds,
+                                          processes=args.processes, users=args.users,
+                                          out=Path(d) / f"{tag}-{r}", record=record)
 
-    def median(values: list[float | None]) -> float | None:
-        present = sorted(v for v in values if v is not None)
-        return present[len(present) // 2] if present else None
+        # each: (ops/s, CPU us/op, Locust's requests/s); the on and off runs stay next to each other
+        got = interleave(args.rounds, {
+            "base": lambda r: (redis_benchmark(server.port, 50, BENCHMARK_REQUESTS), 0.0, 0.0),
+            "on": cb("redis-counter", "on"),
+            "off": cb("redis-counter", "off", record=False),
+            "pipelined": cb("redis-counter-pipelined", "pipelined"),
+        })
+        # more pairs for recording's cost alone, the alternation going on where the rounds left it
+        interleave(pairs_wanted - args.rounds, {"on": cb("redis-counter", "on"),
+                                                "off": cb("redis-counter", "off", record=False)},
+                   start=args.rounds, into=got)
 
-    def med(name: str) -> tuple[float, float | None, float | None]:
-        rate = median([r for r, _, _ in runs[name]])
-        assert rate is not None
-        return rate, median([c for _, c, _ in runs[name]]), median([t for _, _, t in runs[name]])
+    def col(name: str, i: int, n: int = args.rounds) -> list[float]:
+        return [run[i] for run in got[name][:n]]
 
-    def num(v: float | None, width: int) -> str:
-        return f"{v:{width}.1f}" if v is not None else " " * width
-
-    base = med("base")[0]
-    print(f"medians of interleaved rounds ({args.repeat} of redis-benchmark and pipelined, "
-          f"{args.recording_rounds} of recording on/off); {args.processes} load processes, {args.users} users")
-    print(f"{'load':44} {'ops/s':>9} {'vs redis-benchmark':>19} {'CPU us/op':>10}")
-    print(f"{'redis-benchmark -t incr -c 50':44} {base:9.0f} {1:19.1%}")
-    for name, label in (("redis-counter", "counterbench redis-counter"),
-                        ("redis-counter-pipelined", "counterbench redis-counter-pipelined (16)"),
-                        ("off", "redis-counter, history + histograms off")):
-        rate, cpu, _ = med(name)
-        print(f"{label:44} {rate:9.0f} {rate / base:19.1%} {num(cpu, 10)}")
-    # recording's cost, round by round (on and off ran back to back): Locust's request rates, CPU per op.
-    # Rounds past --recording-rounds have no off run: the first len(off) on runs are the pairs.
-    pairs = list(zip(runs["redis-counter"][:len(runs["off"])], runs["off"], strict=True))
-    costs = [1 - on[2] / off[2] for on, off in pairs if on[2] and off[2]]
-    cpu = [on[1] / off[1] - 1 for on, off in pairs if on[1] and off[1]]
-    cost, more = median(costs), median(cpu)
-    assert cost is not None and more is not None
-    print(f"recording (history + histograms) costs {cost:.1%} of one-op-per-round-trip throughput "
-          f"(Locust's request rates; median of the rounds: {', '.join(f'{c:.1%}' for c in costs)}) "
-          f"and {more:.1%} more load-generator CPU per op (median of the rounds)")
+    base = col("base", 0)
+    print(f"  {'load':44} {'ops/s':>24} {'of redis-benchmark':>26} {'CPU us/op':>22}")
+    print(f"  {'redis-benchmark -t incr -c 50':44} {spread(base, ',.0f'):>24}")
+    for name, label, target in (("on", "counterbench redis-counter", ">= 40%"),
+                                ("pipelined", "counterbench redis-counter-pipelined (16)", ">= 100%"),
+                                ("off", "redis-counter, history + histograms off", "")):
+        rate = col(name, 0)
+        print(f"  {label:44} {spread(rate, ',.0f'):>24} {spread(ratios(rate, base), '.1%'):>26} "
+              f"{spread(col(name, 1), '.1f'):>22}" + (f"   target {target}" if target else ""))
+    # recording's cost, pair by pair (on and off ran back to back): Locust's request rates, CPU per op
+    on, off = got["on"], got["off"]
+    cost = [1 - a[2] / b[2] for a, b in zip(on, off, strict=True) if a[2] and b[2]]
+    more_cpu = [a[1] / b[1] - 1 for a, b in zip(on, off, strict=True) if a[1] and b[1]]
+    print(f"  recording (history + histograms), {len(on)} pairs of runs with it on and off, back to back "
+          f"in alternating order; median (min{DASH}max) of the pairs:")
+    print(f"    costs {spread(cost, '.1%')} of one-op-per-round-trip throughput (Locust's request rates; "
+          f"target <= 5%)")
+    print(f"    and   {spread(more_cpu, '.1%')} more load-generator CPU per op", flush=True)
 
 
 if __name__ == "__main__":

@@ -7,100 +7,30 @@ Exit codes: 0 pass, 1 fail, 2 unknown or error. With several ``-s`` (a suite),
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from harness import pipeline
-from harness.config import Scenario, get_scenario, load_scenarios, load_suite, with_overrides
+from harness.config import get_scenario, load_scenarios
+from harness.cost import load_prices
 from harness.errors import ConfigError, CounterbenchError
 from harness.judge import judge
-from harness.load.runner import Master
-from harness.pipeline import RunRequest
-from harness.report.summary import print_summary, print_table
+from harness.report.summary import print_summary
 from harness.runfolder import RunFolder, new_run_id
-from harness.secrets import register_environment, register_run, register_url, scrub
+from harness.runs import EXIT, path_or_none, run_scenarios, say_shipped
+from harness.secrets import register_environment, register_url, scrub
+from harness.shipped import STARTER, locate, scenario_file
 from harness.stopping import Interrupted, StopSignals
-from harness.targets.address import check_listen
 
-EXIT = {"pass": 0, "fail": 1, "unknown": 2}
 TARGET_URL_ENV = "COUNTERBENCH_TARGET_URL"
-
-
-def resolve(args: argparse.Namespace, name: str) -> Scenario:
-    """The scenario as this command line asks for it: overrides and a deployment applied."""
-    scenario = with_overrides(get_scenario(args.file, name), users=args.users, spawn_rate=args.spawn_rate,
-                              duration=args.duration, target_url=args.target_url)
-    if args.deployment:
-        from harness.aws import apply_deployment, read_deployment
-
-        scenario = apply_deployment(scenario, read_deployment(Path(args.deployment)))
-    register_run(scenario.model_dump(mode="json"), scenario.target.url)  # from here on, scrubbed from every line
-    return scenario
-
-
-def run_one(args: argparse.Namespace, name: str, out: Path | None, stop: StopSignals) -> dict[str, Any]:
-    master = Master(expect_workers=args.expect_workers, bind_host=args.master_bind_host,
-                    bind_port=args.master_bind_port) if args.master else None
-    return pipeline.run(RunRequest(scenario=resolve(args, name), out=out, processes=args.processes, master=master,
-                                   quiet=args.quiet, report=not args.no_report), stop)
+PRICES_HELP = "price table for $ per million increments (default: the shipped harness/prices.yaml)"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     with StopSignals(quiet=args.quiet) as stop:
-        return _run(args, stop)
-
-
-def _run(args: argparse.Namespace, stop: StopSignals) -> int:
-    if bool(args.scenario) == bool(args.suite):
-        raise ConfigError("give -s NAME (one or more) or --suite NAME")
-    if not 1 <= args.processes <= 256:
-        raise ConfigError("--processes: from 1 to 256")
-    if args.master and (args.expect_workers < 1 or args.processes > 1):
-        raise ConfigError("--master needs --expect-workers K (at least 1) and no --processes")
-    if args.master:
-        check_listen(args.master_bind_host, allow_remote=args.allow_remote_workers, flag="--allow-remote-workers",
-                     what="the master's port (workers send it history files)")
-    names: list[str] = args.scenario or load_suite(args.file, args.suite)
-    results: list[dict[str, Any]] = []
-    errors = 0
-    for name in names:
-        if stop.requested and results:
-            print(f"{name}: not run ({stop.requested})", file=sys.stderr)
-            errors += 1
-            results.append({"scenario": name, "verdict": "error", "reason": f"not run ({stop.requested})"})
-            continue
-        out = None
-        if args.out is not None:
-            out = Path(args.out) if len(names) == 1 else Path(args.out) / name
-        try:
-            verdict = run_one(args, name, out, stop)
-        except CounterbenchError as e:
-            if len(names) == 1:
-                raise
-            print(f"{name}: error: {scrub(str(e))}", file=sys.stderr)
-            errors += 1
-            results.append({"scenario": name, "verdict": "error", "reason": str(e)})
-            continue
-        if not args.quiet:
-            print_summary(verdict)
-        results.append(verdict)
-    if len(names) == 1:
-        v = results[0]
-        return 2 if v.get("error") else EXIT[v["verdict"]]
-    print_table(results)
-    if not args.no_report:
-        from harness.report.compare import compare
-
-        done = [Path(r["run_dir"]) for r in results if "run_dir" in r]
-        if done:
-            dest = Path(args.out) / "comparison" if args.out else Path("reports") / f"compare-{new_run_id('suite')}"
-            print(f"\ncomparison report: {compare(done, dest)}")
-    if errors:
-        return 2
-    return 0 if all(r["verdict"] == r.get("expected", "pass") for r in results) else 1
+        return run_scenarios(args, stop)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -109,7 +39,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     from harness.load.runner import run_worker
 
-    scenario = get_scenario(args.file, args.scenario)
+    scenario = get_scenario(scenario_file(args.file), args.scenario)
     staging = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="counterbench-worker-"))
     print(f"worker for {scenario.name}: connecting to {args.master_host}:{args.master_port}; files in {staging}")
     with StopSignals() as stop:
@@ -120,7 +50,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from harness.report.build import build_report
 
-    print(build_report(Path(args.run_dir)))
+    print(build_report(Path(args.run_dir), prices=load_prices(path_or_none(args.prices))))
     return 0
 
 
@@ -132,7 +62,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for w in warnings([load_run(d) for d in dirs]):
         print(f"warning: {w}", file=sys.stderr)
     out = Path(args.out) if args.out else Path("reports") / f"compare-{new_run_id('runs')}"
-    print(compare(dirs, out))
+    print(compare(dirs, out, band=args.noise_band / 100, prices=load_prices(path_or_none(args.prices))))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from harness.export import export
+
+    paths = export(Path(args.run_dir), fmt=args.format, out=path_or_none(args.out))
+    for problem in json.loads(paths[-1].read_text(encoding="utf-8"))["problems"]:
+        print(f"warning: exported as far as it reads: {problem}", file=sys.stderr)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    dest = Path(args.file)
+    if dest.exists() and not args.force:
+        raise ConfigError(f"{dest} exists: keeping it (--force to overwrite)")
+    dest.write_text(STARTER.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"wrote {dest}: one scenario per kind of target, commented; `counterbench list` shows them, "
+          "`counterbench run -s redis-counter` runs one")
     return 0
 
 
@@ -145,7 +96,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    for name, s in load_scenarios(args.file).items():
+    say_shipped(args)
+    for name, s in load_scenarios(scenario_file(args.file)).items():
         print(f"{name:32} {s.target.kind:6} {s.workload.kind:11} expect {s.expect:5} {s.description}")
     return 0
 
@@ -165,7 +117,7 @@ def cmd_aws_deploy(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise ConfigError(f"--out {out} exists: it may describe a live deployment; tear that down first")
-    created = deploy(definition=Path(args.definition), region=_region(args), stage=args.stage, seats=args.seats)
+    created = deploy(definition=locate(args.definition), region=_region(args), stage=args.stage, seats=args.seats)
     write_deployment(out, created)
     print(f"deployed {created['api']['name']} ({created['api']['id']}) in {created['region']}")
     print(f"invoke URL: {created['url']}")
@@ -203,7 +155,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run scenarios: load, then check; writes a run folder")
-    r.add_argument("-f", "--file", default="scenarios.yaml", help="scenario file (default scenarios.yaml)")
+    r.add_argument("-f", "--file", help="scenario file (default ./scenarios.yaml, else the shipped scenarios)")
     r.add_argument("-s", "--scenario", action="append", help="scenario name; repeat for a suite")
     r.add_argument("--suite", help="a suite of the scenario file: its scenarios in order, then a comparison")
     r.add_argument("--target-url", default=os.environ.get(TARGET_URL_ENV) or None,
@@ -212,7 +164,13 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--users", type=int, help="concurrent users")
     r.add_argument("--spawn-rate", type=float, help="users started per second")
     r.add_argument("--duration", type=int, help="seconds of load")
-    r.add_argument("--out", help="run folder (default reports/<run-id>)")
+    r.add_argument("--out", help="run folder (default reports/<run-id>); with several runs, the folder that "
+                   "holds one per run (NAME, or NAME-K with --repeat) and the comparison")
+    r.add_argument("--repeat", type=int, default=1,
+                   help="run each scenario N times, in interleaved rounds, then compare them as groups")
+    r.add_argument("--prices", help=PRICES_HELP)
+    r.add_argument("--noise-band", type=float, default=2.0,
+                   help="percent: a difference between scenarios smaller than this is not called (default 2)")
     r.add_argument("--deployment", help="a file written by `counterbench aws deploy` (apigateway scenarios)")
     r.add_argument("--processes", type=int, default=1,
                    help="load processes on this machine (Locust master + N workers); each keeps its own history")
@@ -235,22 +193,37 @@ def parser() -> argparse.ArgumentParser:
     wk = sub.add_parser("worker", help="a load worker for `counterbench run --master` on another machine")
     wk.add_argument("--master-host", required=True)
     wk.add_argument("--master-port", type=int, default=5557)
-    wk.add_argument("-f", "--file", default="scenarios.yaml")
+    wk.add_argument("-f", "--file", help="scenario file (default ./scenarios.yaml, else the shipped scenarios)")
     wk.add_argument("-s", "--scenario", required=True, help="the master's scenario (picks the locustfile)")
     wk.add_argument("--dir", help="staging folder for this worker's files (default: a temporary folder)")
     wk.set_defaults(fn=cmd_worker)
 
     rp = sub.add_parser("report", help="rebuild summary.csv, plots and report.html of a run folder, offline")
     rp.add_argument("run_dir")
+    rp.add_argument("--prices", help=PRICES_HELP)
     rp.set_defaults(fn=cmd_report)
 
     cp = sub.add_parser("compare", help="compare run folders side by side (tables and overlaid plots)")
     cp.add_argument("run_dirs", nargs="+")
     cp.add_argument("--out", help="folder for compare.html (default reports/compare-<id>)")
+    cp.add_argument("--prices", help=PRICES_HELP)
+    cp.add_argument("--noise-band", type=float, default=2.0,
+                    help="percent: a difference between scenarios smaller than this is not called (default 2)")
     cp.set_defaults(fn=cmd_compare)
 
+    ex = sub.add_parser("export", help="a run folder's history and latency windows as CSV or Parquet tables")
+    ex.add_argument("run_dir")
+    ex.add_argument("--format", choices=["csv", "parquet"], default="csv", help="table format (default csv)")
+    ex.add_argument("--out", help="folder for the tables (default RUN_DIR/export)")
+    ex.set_defaults(fn=cmd_export)
+
+    it = sub.add_parser("init", help="write a starter scenarios.yaml (one scenario per kind of target) here")
+    it.add_argument("-f", "--file", default="scenarios.yaml", help="where to write it (default scenarios.yaml)")
+    it.add_argument("--force", action="store_true", help="overwrite an existing file")
+    it.set_defaults(fn=cmd_init)
+
     ls = sub.add_parser("list", help="list the scenarios of a file")
-    ls.add_argument("-f", "--file", default="scenarios.yaml")
+    ls.add_argument("-f", "--file", help="scenario file (default ./scenarios.yaml, else the shipped scenarios)")
     ls.set_defaults(fn=cmd_list)
 
     sv = sub.add_parser("serve", help="serve the reference counter service")

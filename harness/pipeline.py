@@ -19,7 +19,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config.scenario import Scenario
 from harness.errors import ConfigError, RunStopped, TargetError
@@ -33,6 +33,9 @@ from harness.targets import LocalTarget
 from harness.targets.address import check_target_safe
 from harness.targets.registry import BACKENDS
 
+if TYPE_CHECKING:
+    from harness.cost import Prices
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunRequest:
@@ -44,6 +47,7 @@ class RunRequest:
     master: Master | None = None  # or: the master of workers on other machines
     quiet: bool = True
     report: bool = True
+    prices: Prices | None = None  # for the report's $ per million (default: the shipped table)
 
 
 def say(quiet: bool, line: str) -> None:
@@ -114,10 +118,10 @@ def conclude(folder: RunFolder, *, scenario: Scenario, target_url: str, load_exi
     return verdict
 
 
-def report(folder: RunFolder) -> Path:
+def report(folder: RunFolder, prices: Prices | None = None) -> Path:
     from harness.report.build import build_report  # plots: only when a report is asked for
 
-    return build_report(folder.path)
+    return build_report(folder.path, prices=prices)
 
 
 def _faults(scenario: Scenario, local: LocalTarget | None, url: str, folder: RunFolder,
@@ -184,5 +188,5 @@ def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
                           "signal": stop.requested, "after_s": round(time.monotonic() - started, 1)})
         verdict = conclude(folder, scenario=scenario, target_url=url, load_exit_code=code)
     if req.report:
-        verdict["report"] = str(report(folder))
+        verdict["report"] = str(report(folder, req.prices))
     return verdict

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKS = ("tests/unit/test_checks.py", "tests/unit/test_order.py")
 JUDGE = ("tests/unit/test_judge.py",)
 HISTORY = ("tests/unit/test_history.py",)
+STATS = ("tests/unit/test_stats.py",)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,6 +166,13 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(rule="dynamodb: a retried op is ok only if every earlier attempt was refused",
            file="harness/targets/dynamodb.py", old="if all(a is False for a in earlier):", new="if True:",
            tests=("tests/unit/test_dynamodb_ops.py",)),
+    # comparisons across repeated runs
+    Mutant(rule="compare: a difference's interval has the exact Mann-Whitney coverage",
+           file="harness/report/stats.py", old="k, cov = u + 1, c", new="k, cov = u + 2, c", tests=STATS),
+    Mutant(rule="compare: a difference within the noise band is not called", file="harness/report/stats.py",
+           old="    if llo > upper or lhi < lower:", new="    if llo > 0 or lhi < 0:", tests=STATS),
+    Mutant(rule="compare: a median's interval covers at least 95%", file="harness/report/stats.py",
+           old="best_j, best_cov = j, cov", new="best_j, best_cov = j + 1, cov", tests=STATS),
 )
 
 

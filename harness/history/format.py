@@ -1,12 +1,12 @@
 """The history file format: one file per worker, versioned; where the files go.
 
 One file per worker under ``<run>/history/``, named by ``history_file(directory, worker)``.
-The writer writes version 2; the reader reads versions 1 and 2 (it tells them by the header).
+The writer writes version 3; the reader reads versions 1, 2 and 3 (it tells them by the header).
 
 Version 3 (``<worker>.cbhist``): one JSON header line, then fixed-size binary records. (Version 2,
 still read, is the same without reads.)
 
-    {"schema_version": 2, "type": "header", "record_bytes": 32, ...}   padded with spaces so
+    {"schema_version": 3, "type": "header", "record_bytes": 32, ...}   padded with spaces so
                                                                        that the line (with its
                                                                        newline) is a whole number
                                                                        of records long

@@ -13,6 +13,7 @@ from harness.config.files import get_scenario, with_overrides
 from harness.config.scenario import Scenario
 from harness.errors import CounterbenchError
 from harness.runfolder import RunFolder, new_run_id
+from harness.shipped import scenario_file
 
 log = logging.getLogger("counterbench")
 
@@ -21,7 +22,7 @@ def start(opts: Any, *, first_test: bool) -> tuple[Scenario, RunFolder, str, lis
     """A test starts: the scenario, a fresh run folder prepared (run.json, initial state), its keys."""
     if not opts.scenario:
         raise CounterbenchError("--scenario NAME is required (see scenarios.yaml)")
-    scenario = get_scenario(opts.scenarios_file, opts.scenario)
+    scenario = get_scenario(scenario_file(opts.scenarios_file or None), opts.scenario)
     url = opts.target_url or scenario.target.url
     if not url:
         raise CounterbenchError("--target-url is required (the scenario names no target url)")

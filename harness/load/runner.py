@@ -20,10 +20,10 @@ from harness.config.scenario import Scenario
 from harness.errors import CounterbenchError
 from harness.load.progress import watch
 from harness.runfolder import RunFolder
+from harness.shipped import LOCUSTFILES
 from harness.stack.process import free_port
 from harness.stopping import StopSignals, kill_group, spawn
 
-LOCUSTFILES = Path(__file__).resolve().parents[2] / "locustfiles"
 # the run's own scenario and target URL, credentials included, for the load processes: by environment,
 # never on their command line (``ps`` shows argv to every user of the machine); run.json has them redacted
 TARGET_ENV = "COUNTERBENCH_TARGET"
@@ -36,7 +36,7 @@ def target_env(scenario: Scenario, target_url: str) -> dict[str, str]:
 def locustfile_for(scenario: Scenario) -> Path:
     path = LOCUSTFILES / f"{scenario.workload.kind.replace('-', '_')}.py"
     if not path.exists():
-        raise CounterbenchError(f"{path} is missing (counterbench must run from its source checkout)")
+        raise CounterbenchError(f"{path} is missing: counterbench's package data is incomplete (reinstall it)")
     return path
 
 

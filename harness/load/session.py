@@ -91,7 +91,8 @@ class OpNotOk(Exception):
 def _add_arguments(parser: Any) -> None:
     group = parser.add_argument_group("counterbench")
     group.add_argument("--scenario", default="", help="counterbench scenario name (scenarios.yaml)")
-    group.add_argument("--scenarios-file", default="scenarios.yaml", help="the scenario file")
+    group.add_argument("--scenarios-file", default="",
+                       help="the scenario file (default ./scenarios.yaml, else the shipped one)")
     group.add_argument("--target-url", default="", help="redis://host:port/db or http://host:port")
     group.add_argument("--run-dir", default="", help="run folder (default reports/<run-id>)")
     group.add_argument("--prepared", action="store_true", default=False,

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.axes import Axes
 
+from harness.cost import Cost, Prices, load_prices, run_cost
 from harness.report import html as h
 from harness.report import plots
 from harness.report.data import (
@@ -117,8 +118,9 @@ def _lost(data: RunData) -> LostIncrements | None:
     return lost_increments(data.folder, key=keys[0], final=final, start_wall=data.start)
 
 
-def build_report(run_dir: Path) -> Path:
-    """Write every report file into the run folder; returns the path of report.html."""
+def build_report(run_dir: Path, *, prices: Prices | None = None) -> Path:
+    """Write every report file into the run folder; returns the path of report.html. ``prices``: for the
+    cost per million acknowledged increments (default: the shipped table)."""
     data = load_run(run_dir)
     folder = data.folder
     frame = data.windows()
@@ -130,6 +132,7 @@ def build_report(run_dir: Path) -> Path:
     if steps:
         write_csv(folder.steps_csv, steps)
     facts = Facts(data=data, frame=frame, steps=steps, lost=_lost(data))
+    spend = run_cost(folder, prices=prices or load_prices(), knee_ok_per_s=best["ok_per_s"] if best else None)
     images: list[tuple[str, Path]] = []
     for plot in PLOTS:
         if not plot.when(facts):
@@ -140,8 +143,18 @@ def build_report(run_dir: Path) -> Path:
             plots.shade(ax, _step_spans(data))
         plots.save(fig, folder.path / plot.file)
         images.append((plot.heading, folder.path / plot.file))
-    folder.report_html.write_text(_html(data, summary, steps, best, images, facts.lost), encoding="utf-8")
+    folder.report_html.write_text(_html(data, summary, steps, best, images, facts.lost, spend), encoding="utf-8")
     return folder.report_html
+
+
+def _cost(spend: Cost) -> list[str]:
+    """What the run's increments would cost at list prices, and the sentence that says how."""
+    head = "not priced" if spend.usd_per_million is None else f"${spend.usd_per_million:,.4g}"
+    return ["<h2>Cost per million acknowledged increments</h2>",
+            f"<p><b>{h.esc(head)}</b>: {h.esc(spend.basis)}</p>",
+            h.table([{"price": line.price_id, "unit": line.unit, "units per increment": line.units_per_increment,
+                      "$ per million increments": line.usd_per_million} for line in spend.lines])
+            if spend.lines else ""]
 
 
 def _witnesses(data: RunData, v: dict[str, Any]) -> list[str]:
@@ -161,7 +174,7 @@ def _witnesses(data: RunData, v: dict[str, Any]) -> list[str]:
 
 
 def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, Any]], best: dict[str, Any] | None,
-          images: list[tuple[str, Path]], lost: LostIncrements | None = None) -> str:
+          images: list[tuple[str, Path]], lost: LostIncrements | None = None, spend: Cost | None = None) -> str:
     v = data.verdict or {"verdict": "unknown", "reason": "verdict.json is missing: run `counterbench check`",
                          "totals": {}, "checks": []}
     sections = [
@@ -203,6 +216,8 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
         sections += ["<h2>Lost increments</h2>", *(f"<p>{h.esc(line)}</p>" for line in describe(lost, windows)),
                      "<p>The first and last of them, with when each was acknowledged against each fault:</p>",
                      h.table(lost_table(lost, windows))]
+    if spend is not None:
+        sections += _cost(spend)
     resolution = _resolution_line(v)
     if resolution:
         sections += ["<h2>Uncertain ops resolved</h2>", f"<p>{h.esc(resolution)}</p>"]

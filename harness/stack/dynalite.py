@@ -17,13 +17,15 @@ STACK_DIR = Path(__file__).resolve().parents[2] / ".stack"
 
 
 def dynalite_binary() -> str:
+    # the variable, a checkout's `make setup`, the current folder's (`npm install --prefix .stack dynalite`), PATH
     candidates = [os.environ.get("COUNTERBENCH_DYNALITE", ""), str(STACK_DIR / "node_modules" / ".bin" / "dynalite"),
-                  shutil.which("dynalite") or ""]
+                  str(Path(".stack") / "node_modules" / ".bin" / "dynalite"), shutil.which("dynalite") or ""]
     for c in candidates:
         if c and Path(c).exists():
             return c
-    raise StackError("dynalite is not installed: run `make setup` (it installs Node.js and dynalite@4.0.0 "
-                     "into .stack/)")
+    raise StackError("dynalite is not installed: in a checkout run `make setup`; elsewhere `npm install --prefix "
+                     ".stack dynalite@4.0.0` here, `npm install -g dynalite@4.0.0`, or set COUNTERBENCH_DYNALITE "
+                     "to its path")
 
 
 class Dynalite(LocalServer):

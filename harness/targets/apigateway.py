@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -19,6 +18,7 @@ from pydantic import Field
 from harness.models import Frozen, TargetConfig
 from harness.ops import Completion
 from harness.secrets import redact_url
+from harness.shipped import locate
 from harness.targets import Backend, LocalTarget, OpContext, Transport
 from harness.targets.address import is_loopback_host
 from harness.targets.classify import HTTP_RULES, BadReply, classify_exception, classify_http_status
@@ -167,7 +167,7 @@ def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
     t = scenario.target
     assert isinstance(t, ApiGatewayTarget)
     store = stack.enter_context(Dynalite())
-    server = stack.enter_context(ApiGatewayEmulator(definition=Path(t.api), dynamodb_url=store.url,
+    server = stack.enter_context(ApiGatewayEmulator(definition=locate(t.api), dynamodb_url=store.url,
                                                     region=t.item.region))
     pointed = t.model_copy(update={"item": t.item.model_copy(update={"url": store.url})})
     return LocalTarget(scenario=scenario.model_copy(update={"target": pointed}), url=server.url,

@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def copy_of_the_code(tmp_path: Path) -> Path:
     root = tmp_path / "cb"
     ignore = shutil.ignore_patterns("__pycache__")
-    for part in ("harness", "locustfiles"):
-        shutil.copytree(ROOT / part, root / part, ignore=ignore)
+    # links kept: harness/data/ points at the copy's locustfiles/, apigateway/ and scenarios.yaml, as in a checkout
+    for part in ("harness", "locustfiles", "apigateway"):
+        shutil.copytree(ROOT / part, root / part, ignore=ignore, symlinks=True)
+    shutil.copy(ROOT / "scenarios.yaml", root / "scenarios.yaml")
     shutil.copytree(ROOT / "tests" / "fixtures", root / "fixtures", ignore=ignore)
     return root
 

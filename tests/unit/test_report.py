@@ -38,6 +38,7 @@ def test_report_files_and_exact_summary(run_dir):
     text = page.read_text()
     assert text.index("PASS") < text.index("Totals") < text.index("<img")  # verdict first, then tables, plots
     assert "data:image/png;base64," in text and "src=\"latency" not in text  # self-contained
+    assert "Cost per million acknowledged increments" in text and "node-priced" in text
 
 
 def test_report_without_a_verdict_says_unknown(tmp_path):
@@ -49,7 +50,10 @@ def test_compare_two_runs_and_warn_when_loads_differ(run_dir, tmp_path):
     other = tmp_path / "other"
     shutil.copytree(run_dir, other)
     page = compare([run_dir, other], tmp_path / "cmp")
-    assert (tmp_path / "cmp" / "comparison.csv").exists()
+    rows = list(csv.DictReader((tmp_path / "cmp" / "comparison.csv").read_text().splitlines()))
+    assert [r["row"] for r in rows] == ["run", "run", "group"]  # two runs of one scenario: one group
+    assert rows[0]["usd_per_M"] == rows[1]["usd_per_M"] != "" and rows[0]["cost_basis"].startswith("node-priced")
+    assert (rows[2]["runs"], rows[2]["ok_per_s"]) == ("2", rows[0]["ok_per_s"])
     assert page.read_text().count("<tr>") >= 3
     assert warnings([load_run(run_dir), load_run(other)]) == []
 
