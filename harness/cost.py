@@ -383,7 +383,7 @@ def _node_line(p: Price, mix: OpMix, knee_ok_per_s: float | None) -> tuple[CostL
     waste = mix.requests - mix.acked - mix.reads_ok  # requests served that acknowledged nothing
     inside = f"; the {100 * waste / mix.requests:.1f}% of requests not acknowledged (fails, retries) took node " \
         "time within that figure" if waste > 0 else ""
-    local = f"; measured on this machine's own server, not on a {p.name}" if mix.local else ""
+    local = f"; measured on this machine's own server, not on the priced {p.name}" if mix.local else ""
     phrase = f"{p.name} {_usd(p.usd)}/h{nodes} at {at}{reads}, {p.region}, checked {p.checked}{inside}{local}"
     return CostLine(price_id=p.id, unit=p.unit, units_per_increment=units, usd_per_million=units * p.usd * 1e6), phrase
 

@@ -70,8 +70,8 @@ def run_scenarios(args: argparse.Namespace, stop: StopSignals) -> int:
     if args.master:
         check_listen(args.master_bind_host, allow_remote=args.allow_remote_workers, flag="--allow-remote-workers",
                      what="the master's port (workers send it history files)")
-    if not 1 <= args.repeat <= 100:
-        raise ConfigError("--repeat: from 1 to 100")
+    if not 1 <= args.repeat <= 1000:
+        raise ConfigError("--repeat: from 1 to 1000")
     names: list[str] = args.scenario or load_suite(scenario_file(args.file), args.suite)
     prices = load_prices(path_or_none(args.prices))  # a bad price table says so before any load, not after
     say_shipped(args)

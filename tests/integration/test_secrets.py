@@ -9,8 +9,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from harness.cli import main
 from harness.stack.redis import RedisServer, redis_server_binary
 from tests.integration.conftest import SHIPPED, start_service
 
@@ -93,6 +95,11 @@ def test_http_secrets_reach_the_service_and_nothing_else(tmp_path, guarded_servi
     assert not seen, seen
     assert not [m for m in MARKERS if m in out], out[-3000:]
     assert (tmp_path / "run" / "report.html").exists()
+    # what `export` writes is in the run folder too, so the same grep covers it (parquet: read back)
+    for fmt in ("csv", "parquet"):
+        assert main(["export", str(tmp_path / "run"), "--format", fmt]) == 0
+    table = pd.read_parquet(tmp_path / "run" / "export" / "history.parquet").astype(str).to_csv()
+    assert not [m for m in MARKERS if m in table]
     assert not leaks(tmp_path / "run")
 
 

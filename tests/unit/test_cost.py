@@ -112,7 +112,7 @@ def test_node_priced_without_a_knee_says_it_is_the_measured_throughput(prices):
     c = cost(mix, target_kind="http", prices=prices)
     assert c.usd_per_million == pytest.approx(0.0725 / (25_488 * 3600) * 1e6)
     assert "at the measured 25,488 ok ops/s (no SLO knee" in c.basis and "upper bound" in c.basis
-    assert "not on a EC2 c7g.large" in c.basis  # a local server is not the priced instance
+    assert "not on the priced EC2 c7g.large" in c.basis  # a local server is not the priced instance
     no_throughput = cost(OpMix(acked=10), target_kind="redis", prices=prices)
     assert no_throughput.usd_per_million is None and "no throughput" in no_throughput.basis
 
@@ -358,4 +358,4 @@ def test_op_mix_of_the_shipped_fixture_runs(fixture, prices):
     assert (mix.acked, mix.failed, mix.unsent, mix.indeterminate, mix.requests) == (1, 1, 1, 1, 2)
     c = run_cost(folder, prices=prices)
     assert c.usd_per_million == pytest.approx(0.149 / (mix.ok_per_s * 3600) * 1e6)
-    assert "the 50.0% of requests not acknowledged" in c.basis and "not on a cache.m6g.large" in c.basis
+    assert "the 50.0% of requests not acknowledged" in c.basis and "not on the priced cache.m6g.large" in c.basis
