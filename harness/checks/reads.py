@@ -25,6 +25,7 @@ import numpy as np
 
 from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally
 from harness.checks.realtime import order_violations
+from harness.checks.timed import later_but_behind
 
 NAME = "reads"
 
@@ -109,9 +110,7 @@ def check_reads(*, key: str, initial: int, final: int | None, t: KeyTally, histo
     else:
         first, second = T.witness(a, read=True), T.witness(b, read=True)
         ev["witness"] = [first, second]
-        ev["reason"] = (f"read op {first['op']} finished at {first['completed_s']:.6f} s with {first['value']}; "
-                        f"read op {second['op']} started later, at {second['invoked_s']:.6f} s, and got "
-                        f"{second['value']}: the counter went back")
+        ev["reason"] = f"{later_but_behind(first, second, noun='read op', process=False)}: the counter went back"
     return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.checks.model import Check, CheckResult, Completeness, KeyTally
+from harness.checks.timed import later_but_behind
 
 NAME = "realtime-order"
 _NONE = np.iinfo(np.int64).max
@@ -91,9 +92,7 @@ def check_realtime_order(*, key: str, initial: int, final: int | None, t: KeyTal
         return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
     first, second = T.witness(a), T.witness(b)
     ev["witness"] = [first, second]
-    ev["reason"] = (f"op {first['op']} ({first['process']}) finished at {first['completed_s']:.6f} s with "
-                    f"{first['value']}; op {second['op']} ({second['process']}) started later, at "
-                    f"{second['invoked_s']:.6f} s, and got {second['value']}")
+    ev["reason"] = later_but_behind(first, second)
     return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
 
 

@@ -140,3 +140,12 @@ class TimedOps:
                 "value": int(value) if read or bool(self.has_value[i]) else None,
                 "invoked_s": round((int(inv) - self.start_us) / 1e6, 6),
                 "completed_s": None if int(cmp) >= NEVER else round((int(cmp) - self.start_us) / 1e6, 6)}
+
+
+def later_but_behind(first: dict[str, Any], second: dict[str, Any], *, noun: str = "op", process: bool = True) -> str:
+    """The sentence of an order witness: ``second`` began after ``first`` ended, yet got a value behind it."""
+    def who(w: dict[str, Any]) -> str:
+        return f"{noun} {w['op']}" + (f" ({w['process']})" if process else "")
+
+    return (f"{who(first)} finished at {first['completed_s']:.6f} s with {first['value']}; {who(second)} started "
+            f"later, at {second['invoked_s']:.6f} s, and got {second['value']}")

@@ -23,6 +23,22 @@ from harness.targets.address import is_loopback_host
 from harness.targets.classify import NotSent
 
 
+def read_reply(sock: socket.socket, reader: Any, wait: Callable[[], None] | None = None, *,
+               closed: str = "connection closed by the server") -> Any:
+    """The next whole reply: what ``reader`` already holds, else what the socket brings (``wait`` first:
+    a load user waits on the socket's read watcher rather than by a read that fails)."""
+    reply = reader.gets()
+    while reply is False:
+        if wait is not None:
+            wait()
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError(closed)
+        reader.feed(data)
+        reply = reader.gets()
+    return reply
+
+
 @dataclass(frozen=True, kw_only=True)
 class RedisAddress:
     """Where Redis is: one server (``redis://host:port/db``), or the primary a Sentinel names
@@ -94,15 +110,7 @@ class RedisAddress:
     def _ask(host: str, port: int, *command: str, timeout: float) -> Any:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(hiredis.pack_command(command))
-            reader = hiredis.Reader()
-            reply: Any = False
-            while reply is False:
-                data = sock.recv(65536)
-                if not data:
-                    raise ConnectionError("the Sentinel closed the connection")
-                reader.feed(data)
-                reply = reader.gets()
-        return reply
+            return read_reply(sock, hiredis.Reader(), closed="the Sentinel closed the connection")
 
     def _safe(self, host: str, port: int) -> tuple[str, int]:
         if not self.allow_remote and not is_loopback_host(host):
@@ -194,16 +202,7 @@ class RespConnection:
             assert self._sock is not None
             self._send(payload)
             while len(replies) < n:
-                reply = self._reader.gets()
-                if reply is not False:
-                    replies.append(reply)
-                    continue
-                if self._wait is not None:
-                    self._wait()
-                data = self._sock.recv(65536)
-                if not data:
-                    raise ConnectionError("connection closed by the server")
-                self._reader.feed(data)
+                replies.append(read_reply(self._sock, self._reader, self._wait))
             return replies
         except BaseException as e:
             self.close()
@@ -226,16 +225,7 @@ class RespConnection:
         sock, reader, wait = self._sock, self._reader, self._wait
         assert sock is not None
         self._send(payload)
-        reply = reader.gets()
-        while reply is False:
-            if wait is not None:
-                wait()
-            data = sock.recv(65536)
-            if not data:
-                raise ConnectionError("connection closed by the server")
-            reader.feed(data)
-            reply = reader.gets()
-        return reply
+        return read_reply(sock, reader, wait)
 
     def close(self) -> None:
         if self._sock is not None:

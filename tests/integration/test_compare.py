@@ -12,7 +12,7 @@ from tests.integration.conftest import SHIPPED
 RUNS = 4  # the fewest a side for a 95% interval of a difference
 
 
-def test_repeated_runs_are_interleaved_grouped_and_compared(tmp_path):
+def test_repeated_runs_are_interleaved_grouped_and_compared(tmp_path, capsys):
     out = tmp_path / "cmp"
     code = main(["run", "-q", "-f", str(SHIPPED), "-s", "redis-counter", "-s", "service-redis-counter",
                  "--repeat", str(RUNS), "--duration", "2", "--users", "16", "--spawn-rate", "16", "--out", str(out)])
@@ -40,5 +40,6 @@ def test_repeated_runs_are_interleaved_grouped_and_compared(tmp_path):
     page = (out / "comparison" / "compare.html").read_text()
     first = page.index("Which is faster")
     assert first < page.index("Each scenario across its runs") < page.index("Verdicts")
+    assert faster["sentence"] in capsys.readouterr().out  # the terminal ends with the calls, not just a path
     cost = html.escape(diffs["usd_per_M"]["sentence"])  # as the page writes it ("redis-counter&#x27;s $ per M")
     assert html.escape(faster["sentence"]) in page and page.index(cost) < page.index("Each scenario")
