@@ -142,6 +142,13 @@ def _faults(scenario: Scenario, local: LocalTarget | None, url: str, folder: Run
     return load_url, nemesis
 
 
+def _died(local: LocalTarget | None) -> list[str]:
+    """The local servers that exited during the run though no fault killed them, each with its log's end."""
+    if local is None:
+        return []
+    return [d for server in local.servers.values() if server is not None and (d := server.died()) is not None]
+
+
 def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
     """One scenario, start to verdict: its local target started (none with a URL) and stopped, the
     load run (ended early by a stop request), the run concluded and reported."""
@@ -178,11 +185,14 @@ def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
         finally:
             if nemesis is not None:
                 nemesis.finish()
+        died = _died(local)
+        for line in died:
+            print(f"{scenario.name}: warning: {scrub(line)}", file=sys.stderr)
         if local is not None:  # a replicated target still failing over: the final read waits for its primary
             for server in local.servers.values():
                 if server is not None:
                     server.settle()
-        folder.update(folder.run_json, load_exit_code=code,
+        folder.update(folder.run_json, load_exit_code=code, servers_died=died,
                       fault_errors=nemesis.errors if nemesis is not None else [],
                       stopped=None if stop.requested is None else {
                           "signal": stop.requested, "after_s": round(time.monotonic() - started, 1)})

@@ -189,6 +189,7 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
                   "result": {True: "holds", False: "VIOLATED", None: "undecided"}[c["valid"]],
                   "what it found": finding(c)} for c in v.get("checks", [])]),
         *_witnesses(data, v),
+        *(f'<div class="warn">{h.esc(line)}</div>' for line in data.run.get("servers_died") or []),
         *(['<div class="warn">The load generator was CPU-saturated: its latencies include its own '
            "queueing. Run with more --processes.</div>"] if (v.get("load_generator") or {}).get("saturated") else []),
         "<h2>Latency and throughput</h2>",

@@ -17,7 +17,7 @@ import time
 
 from harness.errors import StackError
 from harness.stack.postgres import PostgresServer
-from harness.stack.process import ServerGroup
+from harness.stack.process import LocalServer, ServerGroup
 from harness.stack.proxy import TcpProxy
 
 
@@ -75,6 +75,9 @@ class PostgresReplicaSet(ServerGroup):
                     return
             time.sleep(0.1)
         raise StackError(f"{self.name}: the replica did not stream ({want}) within {timeout:.0f} s")
+
+    def parts(self) -> list[LocalServer]:
+        return [self.primary, self.replica]
 
     # --- the nemesis's handles ----------------------------------------------------------------
 

@@ -9,18 +9,39 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import StackError
 from harness.stopping import kill_group, spawn
 
+# A port is picked when a server is built and bound when it starts, seconds later (a replica set builds
+# four at once): the kernel may hand the same free port out twice meanwhile (about 1 stack in 4,000 here),
+# and a server would then find another's listener on its port. So no port is handed out twice while it
+# is among the last ``_RECENT`` given.
+_RECENT = 2048
+_given: deque[int] = deque()
+_given_set: set[int] = set()
+_given_lock = threading.Lock()
+
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port on 127.0.0.1, none of the last few thousand this process was given."""
+    with _given_lock:
+        for _ in range(256):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind(("127.0.0.1", 0))
+                port = int(s.getsockname()[1])
+            if port not in _given_set:
+                break
+        _given.append(port)
+        _given_set.add(port)
+        if len(_given) > _RECENT:
+            _given_set.discard(_given.popleft())
+        return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -29,6 +50,42 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
             return True
     except OSError:
         return False
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """The inodes of the sockets listening on ``port`` (any local address), from /proc/net/tcp{,6}."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            f = row.split()
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                found.add(f[9])
+    return found
+
+
+def group_listens(pgid: int, port: int) -> bool:
+    """Whether a process of group ``pgid`` holds a socket listening on ``port``: the server answering
+    there is the one we started, not another that took the port first (whose answers would make a
+    server that failed to bind look ready)."""
+    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if not wanted:
+        return False
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:  # fields after the name: state ppid pgrp
+                continue
+            if any(os.readlink(fd.path) in wanted for fd in os.scandir(Path(entry.path, "fd"))):
+                return True
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+    return False
 
 
 class LocalServer:
@@ -40,6 +97,7 @@ class LocalServer:
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix=f"counterbench-{self.name}-"))
         self._proc: subprocess.Popen[bytes] | None = None
+        self._downed = False  # stopped or killed on purpose (a fault): its exit is no news
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -49,7 +107,13 @@ class LocalServer:
         return {}
 
     def ready(self) -> bool:
+        """Whether the server answers (after ``listening``); servers with a protocol check it here."""
         return port_open(self.port)
+
+    def listening(self) -> bool:
+        """Whether the server's own process group holds the listener on its port."""
+        pid = self.pid
+        return pid is not None and group_listens(pid, self.port)
 
     @property
     def pid(self) -> int | None:
@@ -63,6 +127,7 @@ class LocalServer:
         self.start_process(timeout=timeout)
 
     def start_process(self, *, timeout: float = 20.0) -> None:
+        self._downed = False
         log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - the child owns it
         try:
             # a group of its own: a stop reaches the whole server (uvicorn's workers, PostgreSQL's backends)
@@ -72,7 +137,8 @@ class LocalServer:
             raise StackError(f"cannot start {self.name}: {e}") from e
         finally:
             log.close()
-        _wait(self.ready, timeout, self._proc, f"{self.name} on 127.0.0.1:{self.port}", self.dir / "server.log")
+        _wait(lambda: self.listening() and self.ready(), timeout, self._proc, f"{self.name} on 127.0.0.1:{self.port}",
+              self.dir / "server.log")
 
     def _signal(self, sig: int) -> None:
         if self._proc is None or self._proc.poll() is not None:
@@ -81,9 +147,20 @@ class LocalServer:
 
     def kill(self) -> None:
         """SIGKILL to the whole server, as a crash would; the folder stays, so a restart finds its data."""
+        self._downed = True
         if self._proc is not None and self._proc.poll() is None:
             kill_group(self._proc, signal.SIGKILL)
             self._proc.wait()
+
+    def died(self) -> str | None:
+        """If the server exited though nothing here stopped or killed it: which, how, and its log's end
+        (a target that dies mid-run otherwise shows only as refused connections)."""
+        if self._proc is None or self._downed or self._proc.poll() is None:
+            return None
+        log = self.dir / "server.log"
+        tail = log.read_text(errors="replace")[-600:].strip() if log.exists() else ""
+        return (f"{self.name} on 127.0.0.1:{self.port} exited with code {self._proc.returncode} during the run"
+                + (f"; its log ends:\n{tail}" if tail else ""))
 
     def pause(self) -> None:
         self._signal(signal.SIGSTOP)
@@ -104,6 +181,7 @@ class LocalServer:
     def stop(self) -> None:
         """SIGTERM to the server's group, SIGKILL to whatever of it is left after 10 s (or at once if the
         leader is gone: nothing of the server may outlive it)."""
+        self._downed = True
         if self._proc is not None:
             if self._proc.poll() is None:
                 kill_group(self._proc, signal.SIGCONT)  # a paused server cannot act on SIGTERM
@@ -137,6 +215,13 @@ class ServerGroup:
 
     def settle(self) -> None:
         """As ``LocalServer.settle``: before the final read, wait until a primary serves."""
+
+    def parts(self) -> list[LocalServer]:
+        raise NotImplementedError
+
+    def died(self) -> str | None:
+        """As ``LocalServer.died``, for each part."""
+        return "\n".join(d for part in self.parts() if (d := part.died()) is not None) or None
 
     def __enter__(self) -> ServerGroup:
         try:

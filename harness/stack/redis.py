@@ -24,15 +24,17 @@ class RedisServer(LocalServer):
 
     name = "redis"
 
-    def __init__(self, *, persistence: Persistence = "none") -> None:
+    def __init__(self, *, persistence: Persistence = "none", settings: dict[str, str] | None = None) -> None:
         super().__init__()
         self.persistence = persistence
+        self.settings = dict(settings or {})  # more `--name value` for the server
 
     def command(self) -> list[str]:
         aof = ["--appendonly", "no"] if self.persistence == "none" else [
             "--appendonly", "yes", "--appendfsync", self.persistence]
+        extra = [arg for name, value in self.settings.items() for arg in (f"--{name}", value)]
         return [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                *aof, "--dir", str(self.dir), "--protected-mode", "yes"]
+                *aof, "--dir", str(self.dir), "--protected-mode", "yes", *extra]
 
     @property
     def url(self) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 
 from harness.errors import StackError
 from harness.stack.process import LocalServer, ServerGroup
@@ -59,8 +60,8 @@ class ReplicaServer(RedisServer):
 
     name = "redis-replica"
 
-    def __init__(self, *, upstream_port: int, persistence: Persistence) -> None:
-        super().__init__(persistence=persistence)
+    def __init__(self, *, upstream_port: int, persistence: Persistence, settings: dict[str, str]) -> None:
+        super().__init__(persistence=persistence, settings=settings)
         self.upstream_port = upstream_port
 
     def command(self) -> list[str]:
@@ -76,9 +77,12 @@ class RedisReplicaSet(ServerGroup):
                  failover_timeout_ms: int = 3000) -> None:
         if replicas < 1:
             raise StackError("a replicated Redis needs at least one replica")
-        self.primary = RedisServer(persistence=persistence)
+        # a full sync starts at once, not after Redis's 5 s wait for more replicas: each one syncs alone
+        settings = {"repl-diskless-sync-delay": "0"}
+        self.primary = RedisServer(persistence=persistence, settings=settings)
         self.proxies = [TcpProxy("127.0.0.1", self.primary.port) for _ in range(replicas)]
-        self.replicas = [ReplicaServer(upstream_port=p.port, persistence=persistence) for p in self.proxies]
+        self.replicas = [ReplicaServer(upstream_port=p.port, persistence=persistence, settings=settings)
+                         for p in self.proxies]
         self.sentinel = SentinelServer(primary_port=self.primary.port, down_after_ms=down_after_ms,
                                        failover_timeout_ms=failover_timeout_ms)
         self.servers: list[RedisServer] = [self.primary, *self.replicas]
@@ -93,30 +97,41 @@ class RedisReplicaSet(ServerGroup):
         for proxy, replica in zip(self.proxies, self.replicas, strict=True):
             proxy.start()
             replica.start()
-        deadline = time.monotonic() + timeout
-        self._wait(deadline, "every replica in sync", self._replicas_in_sync)
+        self._wait(timeout, "every replica in sync", self._replicas_in_sync)
         self.sentinel.start()
-        self._wait(deadline, "the Sentinel to know every replica", self._sentinel_knows_all)
+        self._wait(timeout, "the Sentinel to know every replica", self._sentinel_knows_all)
 
-    def _wait(self, deadline: float, what: str, ready: object) -> None:
+    def _wait(self, timeout: float, what: str, ready: Callable[[], str | None]) -> None:
+        """Until ``ready`` says nothing is missing (None); a timeout says what it saw last."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
         while time.monotonic() < deadline:
-            with contextlib.suppress(Exception):
-                if ready():  # type: ignore[operator]
-                    return
+            try:
+                missing = ready()
+            except Exception as e:  # not up yet, or not answering: say so if it stays that way
+                missing = f"{type(e).__name__}: {e}"
+            if missing is None:
+                return
+            last = missing
             time.sleep(0.05)
-        raise StackError(f"{self.name}: timed out waiting for {what}")
+        raise StackError(f"{self.name}: timed out after {timeout:.0f} s waiting for {what}; last seen: {last}")
 
-    def _replicas_in_sync(self) -> bool:
+    def _replicas_in_sync(self) -> str | None:
         offset = int(_info(self.primary.port)["master_repl_offset"])
         for r in self.replicas:
             info = _info(r.port)
-            if info.get("master_link_status") != "up" or int(info.get("slave_repl_offset", -1)) < offset:
-                return False
-        return True
+            link, at = info.get("master_link_status"), int(info.get("slave_repl_offset", -1))
+            if link != "up" or at < offset:
+                return f"the replica on port {r.port}: link {link}, offset {at} of {offset}"
+        return None
 
-    def _sentinel_knows_all(self) -> bool:
+    def _sentinel_knows_all(self) -> str | None:
         known = _ask(self.sentinel.port, "SENTINEL", "REPLICAS", SERVICE)
-        return isinstance(known, list) and len(known) >= len(self.replicas)
+        n = len(known) if isinstance(known, list) else 0
+        return None if n >= len(self.replicas) else f"the Sentinel knows {n} of {len(self.replicas)} replicas"
+
+    def parts(self) -> list[LocalServer]:
+        return [*self.servers, self.sentinel]
 
     def current_primary(self) -> RedisServer:
         """The server the Sentinel names primary now."""
@@ -130,11 +145,14 @@ class RedisReplicaSet(ServerGroup):
         """Wait until the Sentinel names a primary that is alive and acts as one (after a failover the
         final read must go to the promoted replica, not to the dead primary)."""
 
-        def primary_serves() -> bool:
+        def primary_serves() -> str | None:
             p = self.current_primary()
-            return p.pid is not None and str(_info(p.port).get("role")) == "master"
+            if p.pid is None:
+                return f"the Sentinel names the dead server on port {p.port}"
+            role = _info(p.port).get("role")
+            return None if role == "master" else f"the server the Sentinel names (port {p.port}) is a {role}"
 
-        self._wait(time.monotonic() + timeout, "a live primary", primary_serves)
+        self._wait(timeout, "a live primary", primary_serves)
 
     # --- the nemesis's handles ----------------------------------------------------------------
 

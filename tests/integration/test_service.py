@@ -53,6 +53,28 @@ def test_two_worker_processes_keep_the_guarantees(tmp_path, scenario):
     assert v is not None and (code, v["verdict"]) == (0, "pass"), v and v["reason"]
 
 
+def test_workers_starting_together_on_a_fresh_postgres_all_start():
+    """Each worker creates the schema at startup; two `CREATE TABLE IF NOT EXISTS` at once collide in
+    PostgreSQL, and uvicorn stops every worker when one fails to start (a dead service after a good
+    /health). Eight stores started at once, on a fresh database, ten times: every start succeeds."""
+    import asyncio
+
+    from harness.service.stores.postgres import PostgresStore
+    from harness.stack.postgres import PostgresServer
+
+    async def together(url: str) -> list[BaseException | None]:
+        stores = [PostgresStore(url, pool_size=2) for _ in range(8)]
+        outcomes = await asyncio.gather(*(s.start() for s in stores), return_exceptions=True)
+        await asyncio.gather(*(s.close() for s in stores))
+        return [o if isinstance(o, BaseException) else None for o in outcomes]
+
+    with PostgresServer() as pg:
+        for _ in range(10):
+            pg.sql("DROP TABLE IF EXISTS counters; DROP TABLE IF EXISTS idempotency")
+            failures = [e for e in asyncio.run(together(pg.url)) if e is not None]
+            assert not failures, failures[0]
+
+
 def _request(url: str, method: str = "POST", body: bytes | None = None) -> tuple[int, dict]:
     req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "application/json"})
     try:

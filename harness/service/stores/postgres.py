@@ -7,6 +7,8 @@ from typing import Any
 
 from harness.service.stores import STORE_ROUND_TRIP, Fenced, SoldOut
 
+SCHEMA_LOCK = 0x636F756E74  # an advisory lock's key, held while the schema is created ("count")
+
 
 class PostgresStore:
     """`UPDATE ... SET value = value + $1 ... RETURNING value` on a connection pool."""
@@ -21,7 +23,10 @@ class PostgresStore:
         import asyncpg
 
         self._pool = await asyncpg.create_pool(self._dsn, min_size=2, max_size=self._size)
-        async with self._pool.acquire() as c:
+        async with self._pool.acquire() as c, c.transaction():
+            # `CREATE TABLE IF NOT EXISTS` is not safe concurrently (two creators collide on pg_type's unique
+            # index): the service's workers start together, so the first to take the lock creates the schema
+            await c.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
             await c.execute("CREATE TABLE IF NOT EXISTS counters (key text PRIMARY KEY, value bigint NOT NULL)")
             # an idempotency key's row: the value its op left, or NULL when fenced
             await c.execute("CREATE TABLE IF NOT EXISTS idempotency (token text PRIMARY KEY, value bigint)")
