@@ -142,11 +142,11 @@ def _faults(scenario: Scenario, local: LocalTarget | None, url: str, folder: Run
     return load_url, nemesis
 
 
-def _died(local: LocalTarget | None) -> list[str]:
+def _died(local: LocalTarget | None) -> list[dict[str, Any]]:
     """The local servers that exited during the run though no fault killed them, each with its log's end."""
     if local is None:
         return []
-    return [d for server in local.servers.values() if server is not None and (d := server.died()) is not None]
+    return [d for server in local.servers.values() if server is not None for d in server.died()]
 
 
 def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
@@ -186,8 +186,9 @@ def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
             if nemesis is not None:
                 nemesis.finish()
         died = _died(local)
-        for line in died:
-            print(f"{scenario.name}: warning: {scrub(line)}", file=sys.stderr)
+        for d in died:
+            tail = f"; its log ends:\n{d['log_tail']}" if d["log_tail"] else ""
+            print(f"{scenario.name}: warning: {scrub(d['finding'] + tail)}", file=sys.stderr)
         if local is not None:  # a replicated target still failing over: the final read waits for its primary
             for server in local.servers.values():
                 if server is not None:

@@ -181,6 +181,9 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
         f"<h1>{h.esc(data.scenario.name)} {h.badge(v['verdict'])}</h1>",
         f"<p><b>{h.esc(v['reason'])}</b> (expected: {h.esc(v.get('expected', 'pass'))})</p>",
         f"<p>{h.esc(data.scenario.description)}</p>",
+        *(f'<div class="warn"><b>{h.esc(d["finding"])}</b>'
+          + (f'; its log ends:<pre>{h.esc(d["log_tail"])}</pre>' if d["log_tail"] else "") + "</div>"
+          for d in data.run.get("servers_died") or []),
         "<h2>Totals</h2>", h.table([shown_totals(v)]),
         *([f"<p>{h.esc(extra)}</p>"] if (extra := unexplained_line(v)) else []),
         *([f"<p>{h.esc(power)}</p>"] if (power := detection_sentence(v.get("detection"))) else []),
@@ -189,7 +192,6 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
                   "result": {True: "holds", False: "VIOLATED", None: "undecided"}[c["valid"]],
                   "what it found": finding(c)} for c in v.get("checks", [])]),
         *_witnesses(data, v),
-        *(f'<div class="warn">{h.esc(line)}</div>' for line in data.run.get("servers_died") or []),
         *(['<div class="warn">The load generator was CPU-saturated: its latencies include its own '
            "queueing. Run with more --processes.</div>"] if (v.get("load_generator") or {}).get("saturated") else []),
         "<h2>Latency and throughput</h2>",

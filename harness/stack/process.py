@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness.errors import StackError
 from harness.stopping import kill_group, spawn
@@ -152,15 +153,17 @@ class LocalServer:
             kill_group(self._proc, signal.SIGKILL)
             self._proc.wait()
 
-    def died(self) -> str | None:
-        """If the server exited though nothing here stopped or killed it: which, how, and its log's end
-        (a target that dies mid-run otherwise shows only as refused connections)."""
+    def died(self) -> list[dict[str, Any]]:
+        """If the server exited though nothing here stopped or killed it: which, how, the sentence that
+        says so and its log's end (a target that dies mid-run otherwise shows only as refused connections)."""
         if self._proc is None or self._downed or self._proc.poll() is None:
-            return None
+            return []
         log = self.dir / "server.log"
-        tail = log.read_text(errors="replace")[-600:].strip() if log.exists() else ""
-        return (f"{self.name} on 127.0.0.1:{self.port} exited with code {self._proc.returncode} during the run"
-                + (f"; its log ends:\n{tail}" if tail else ""))
+        code = self._proc.returncode
+        return [{"server": self.name, "port": self.port, "exit_code": code,
+                 "finding": f"{self.name} on 127.0.0.1:{self.port} exited with code {code} during the run; "
+                            "no fault killed it",
+                 "log_tail": log.read_text(errors="replace")[-600:].strip() if log.exists() else ""}]
 
     def pause(self) -> None:
         self._signal(signal.SIGSTOP)
@@ -219,9 +222,9 @@ class ServerGroup:
     def parts(self) -> list[LocalServer]:
         raise NotImplementedError
 
-    def died(self) -> str | None:
+    def died(self) -> list[dict[str, Any]]:
         """As ``LocalServer.died``, for each part."""
-        return "\n".join(d for part in self.parts() if (d := part.died()) is not None) or None
+        return [d for part in self.parts() for d in part.died()]
 
     def __enter__(self) -> ServerGroup:
         try:

@@ -62,6 +62,8 @@ def test_postgres_asynchronous_replica_promoted_loses_committed_increments(tmp_p
     v = run(tmp_path, "service-postgres-failover-async")
     assert v["verdict"] == "fail", v["reason"]
     assert v["totals"]["lost"] > 0
+    # the primary the fault killed (and that stays down) is no unexpected death
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["servers_died"] == []
 
 
 def test_postgres_synchronous_replica_promoted_keeps_every_commit(tmp_path):

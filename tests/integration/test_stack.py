@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import StackError
+from harness.report.build import build_report
 from harness.stack.process import free_port
 from harness.stack.redis import RedisServer
 from harness.stack.redis_sentinel import RedisReplicaSet
@@ -48,6 +49,19 @@ def test_a_replica_set_that_cannot_sync_says_what_it_saw_last():
         rs.stop()
 
 
+def test_a_server_that_exits_unbidden_is_named_with_its_log_and_one_killed_on_purpose_is_not():
+    with RedisServer() as crashed:
+        assert crashed.died() == []
+        kill_group(crashed._proc, signal.SIGKILL)  # type: ignore[arg-type]  # from outside, as a crash
+        crashed._proc.wait()  # type: ignore[union-attr]
+        [d] = crashed.died()
+        assert (d["server"], d["port"], d["exit_code"]) == ("redis", crashed.port, -9)
+        assert "Ready to accept connections" in d["log_tail"]
+    with RedisServer() as faulted:
+        faulted.kill()  # what a `kill` fault does
+        assert faulted.died() == []
+
+
 def _kill_service_once_load_runs(run_json: Path) -> threading.Thread:
     """SIGKILL the reference service's group once the load has started: a crash no fault scheduled."""
 
@@ -71,7 +85,10 @@ def test_a_server_that_dies_during_the_run_is_named_with_its_log(tmp_path, capsy
     code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", "http-counter", "--duration", "3")
     killer.join(timeout=5)
     assert v is not None and v["verdict"] == "unknown" and code == 2, v and v["reason"]
-    died = json.loads((tmp_path / "run" / "run.json").read_text())["servers_died"]
-    assert len(died) == 1 and died[0].startswith("reference-service on 127.0.0.1:")
-    assert "exited with code -9 during the run" in died[0]
-    assert f"warning: {died[0].splitlines()[0]}" in capsys.readouterr().err
+    [died] = json.loads((tmp_path / "run" / "run.json").read_text())["servers_died"]
+    assert (died["server"], died["exit_code"]) == ("reference-service", -9)
+    assert died["finding"] == (f"reference-service on 127.0.0.1:{died['port']} exited with code -9 during the run; "
+                               "no fault killed it")
+    assert f"http-counter: warning: {died['finding']}" in capsys.readouterr().err
+    html = build_report(tmp_path / "run").read_text()
+    assert f'<div class="warn"><b>{died["finding"]}</b>' in html
