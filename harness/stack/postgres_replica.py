@@ -69,12 +69,17 @@ class PostgresReplicaSet(ServerGroup):
         self.replica.start()
         deadline = time.monotonic() + timeout
         want = "sync" if self.synchronous else "async"
+        last = "no answer"
         while time.monotonic() < deadline:
-            with contextlib.suppress(StackError):
-                if self.primary.sql("SELECT sync_state FROM pg_stat_replication WHERE state = 'streaming'") == want:
-                    return
+            try:
+                seen = self.primary.sql("SELECT state || ' ' || sync_state FROM pg_stat_replication")
+            except StackError as e:
+                seen = str(e)
+            if seen == f"streaming {want}":
+                return
+            last = seen or "no replica connected"
             time.sleep(0.1)
-        raise StackError(f"{self.name}: the replica did not stream ({want}) within {timeout:.0f} s")
+        raise StackError(f"{self.name}: the replica did not stream ({want}) within {timeout:.0f} s; last seen: {last}")
 
     def parts(self) -> list[LocalServer]:
         return [self.primary, self.replica]
