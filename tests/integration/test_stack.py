@@ -80,7 +80,7 @@ def _kill_service_once_load_runs(run_json: Path) -> threading.Thread:
     return t
 
 
-def test_a_server_that_dies_during_the_run_is_named_with_its_log(tmp_path, capsys):
+def test_a_server_that_dies_during_the_run_is_named_on_the_terminal_in_run_json_and_in_the_report(tmp_path, capsys):
     killer = _kill_service_once_load_runs(tmp_path / "run" / "run.json")
     code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", "http-counter", "--duration", "3")
     killer.join(timeout=5)
