@@ -111,10 +111,3 @@ class StopSignals:
             yield
         finally:
             self._actions.remove(action)
-
-
-class NoStopSignals(StopSignals):
-    """For callers that install nothing (tests calling stages directly)."""
-
-    def __enter__(self) -> StopSignals:
-        return self

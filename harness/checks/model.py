@@ -149,6 +149,14 @@ class Check:
         return self.workloads is None or workload in self.workloads
 
 
+def noted(r: CheckResult) -> str | None:
+    """An undecided result's reason, or the note of one that holds for want of anything to compare
+    ("no acknowledged op"); None when the result has counts to word."""
+    if r.valid is None or (r.valid and "reason" in r.evidence):
+        return str(r.evidence.get("reason", "undecided"))
+    return None
+
+
 def describe_generic(r: CheckResult) -> str:
     """A result's own reason, or what it is: valid, invalid, undecided."""
     why = r.evidence.get("reason") or r.evidence.get("error")

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally
+from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally, noted
 from harness.checks.realtime import order_violations
 from harness.checks.timed import later_but_behind
 
@@ -115,9 +115,9 @@ def check_reads(*, key: str, initial: int, final: int | None, t: KeyTally, histo
 
 
 def describe(r: CheckResult) -> str:
+    if (said := noted(r)) is not None:
+        return said
     e = r.evidence
-    if r.valid is None or ("reason" in e and r.valid is not False):
-        return str(e.get("reason", "undecided"))
     if r.valid:
         return f"{e['reads']:,} reads, each within what the writes around it allow, none going back"
     counts = ", ".join(f"{e[k]:,} {w}" for k, w in (("stale", "stale"), ("ahead", "ahead of every write sent"),

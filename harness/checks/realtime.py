@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from harness.checks.model import Check, CheckResult, Completeness, KeyTally
+from harness.checks.model import Check, CheckResult, Completeness, KeyTally, noted
 from harness.checks.timed import later_but_behind
 
 NAME = "realtime-order"
@@ -97,9 +97,9 @@ def check_realtime_order(*, key: str, initial: int, final: int | None, t: KeyTal
 
 
 def describe(r: CheckResult) -> str:
+    if (said := noted(r)) is not None:
+        return said
     e = r.evidence
-    if r.valid is None or ("reason" in e and r.valid is not False):
-        return str(e.get("reason", "undecided"))
     if r.valid:
         return (f"{e['compared']:,} returned values compared: none came below a value whose op had finished "
                 "before it started")

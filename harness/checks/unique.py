@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally
+from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally, noted
 
 NAME = "unique-values"
 
@@ -74,9 +74,9 @@ def check_unique_values(
 
 
 def describe(r: CheckResult) -> str:
+    if (said := noted(r)) is not None:
+        return said
     e = r.evidence
-    if r.valid is None or (r.valid and "reason" in e):
-        return str(e.get("reason", "undecided"))
     if r.valid:
         lo, hi = e["range"]
         return f"{e['values']:,} values returned, each once, all within {lo:,} to {hi:,}"
