@@ -25,6 +25,7 @@ from harness.shipped import STARTER, locate, scenario_file
 from harness.stopping import Interrupted, StopSignals
 
 TARGET_URL_ENV = "COUNTERBENCH_TARGET_URL"
+NOISE_HELP = "percent: a difference between scenarios smaller than this is not called (default 2)"
 PRICES_HELP = "price table for $ per million increments (default: the shipped harness/prices.yaml)"
 
 
@@ -169,8 +170,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--repeat", type=int, default=1,
                    help="run each scenario N times, in interleaved rounds, then compare them as groups")
     r.add_argument("--prices", help=PRICES_HELP)
-    r.add_argument("--noise-band", type=float, default=2.0,
-                   help="percent: a difference between scenarios smaller than this is not called (default 2)")
+    r.add_argument("--noise-band", type=float, default=2.0, help=NOISE_HELP)
     r.add_argument("--deployment", help="a file written by `counterbench aws deploy` (apigateway scenarios)")
     r.add_argument("--processes", type=int, default=1,
                    help="load processes on this machine (Locust master + N workers); each keeps its own history")
@@ -207,8 +207,7 @@ def parser() -> argparse.ArgumentParser:
     cp.add_argument("run_dirs", nargs="+")
     cp.add_argument("--out", help="folder for compare.html (default reports/compare-<id>)")
     cp.add_argument("--prices", help=PRICES_HELP)
-    cp.add_argument("--noise-band", type=float, default=2.0,
-                    help="percent: a difference between scenarios smaller than this is not called (default 2)")
+    cp.add_argument("--noise-band", type=float, default=2.0, help=NOISE_HELP)
     cp.set_defaults(fn=cmd_compare)
 
     ex = sub.add_parser("export", help="a run folder's history and latency windows as CSV or Parquet tables")

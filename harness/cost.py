@@ -29,14 +29,13 @@ from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass as checked_dataclass
 
 from harness.config.files import _format_errors  # the project's one way of naming file:line: key
 from harness.config.scenario import TARGET_KINDS
 from harness.errors import ConfigError, HistoryError, RunFolderError
-from harness.history import KINDS, OUTCOMES, OpColumns, read_history
+from harness.history import KINDS, OUTCOMES, OpColumns, StringLookup, read_history
 from harness.ops import Outcome
 from harness.runfolder import RunFolder
 from harness.targets.classify import DYNAMODB_RULES, HTTP_RULES, REDIS_RULES
@@ -201,6 +200,15 @@ _UNSENT = tuple(sorted({f"{r.reason}:" for rules in (HTTP_RULES, REDIS_RULES, DY
                         if r.outcome is Outcome.FAIL}))
 # a decr_if_positive the store refused on its condition: DynamoDB, Redis's Lua script, an HTTP 409 (sold out)
 _CONDITIONAL = ("ConditionalCheckFailedException", "redis: SOLDOUT", "HTTP 409")
+_CONDITIONAL_BIT, _UNSENT_BIT = 1, 2
+
+
+def _error_flags(error: str) -> int:
+    """What an error text says of its op's cost: refused on the store's condition, or never sent."""
+    return ((_CONDITIONAL_BIT if error.startswith(_CONDITIONAL) else 0)
+            | (_UNSENT_BIT if error.startswith(_UNSENT) else 0))
+
+
 _COUNTS = ("acked", "failed", "failed_conditional", "unsent", "indeterminate", "write_retries", "reads", "reads_ok",
            "reads_failed", "read_retries")
 
@@ -211,24 +219,13 @@ class _Tally:
     def __init__(self) -> None:
         self.n: dict[str, int] = dict.fromkeys(_COUNTS, 0)
         self.spans: dict[str, tuple[int, int]] = {}  # per worker: first invoke, last stamp (us, its own clock)
-        self._flags: dict[int, tuple[Sequence[str], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]] = {}
-
-    def _error_flags(self, c: OpColumns) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-        """By string id: (a conditional refusal, never sent); id 0 (no error) is neither."""
-        strings = c.strings
-        entry = self._flags.get(id(strings))
-        cond, unsent = (entry[1], entry[2]) if entry is not None and entry[0] is strings else (np.zeros(1, bool),) * 2
-        if len(cond) < len(strings) + 1:  # strings defined since the last batch of this worker
-            new = strings[len(cond) - 1:]
-            cond = np.concatenate([cond, np.array([s.startswith(_CONDITIONAL) for s in new], dtype=bool)])
-            unsent = np.concatenate([unsent, np.array([s.startswith(_UNSENT) for s in new], dtype=bool)])
-            self._flags[id(strings)] = (strings, cond, unsent)  # the strings are kept, so their id is not reused
-        return cond[c.error], unsent[c.error]
+        self._flags = StringLookup(_error_flags, dtype=np.uint8)  # by error string: _CONDITIONAL_BIT | _UNSENT_BIT
 
     def add(self, c: OpColumns) -> None:
         if not len(c):
             return
-        cond, unsent = self._error_flags(c)
+        flags = self._flags(c.strings, c.error)
+        cond, unsent = (flags & _CONDITIONAL_BIT) > 0, (flags & _UNSENT_BIT) > 0
         read, ok, fail = c.kind == _READ, c.outcome == _OK, c.outcome == _FAIL
         write, extra, wfail = ~read, c.attempts.astype(np.int64) - 1, ~read & fail
         masks = {"acked": write & ok, "failed": wfail, "failed_conditional": wfail & (c.kind == _DECR) & cond,

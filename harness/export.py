@@ -51,10 +51,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from harness.checks.timed import clocks
 from harness.errors import ConfigError, HistoryError, RunFolderError
-from harness.history import KINDS, OUTCOMES, OpColumns, read_history
+from harness.history import KINDS, OUTCOMES, OpColumns, StringLookup, read_history
 from harness.metrics.logs import LogInterval, read_log
 from harness.metrics.tags import op_label
 from harness.report.data import RunData
@@ -155,40 +157,27 @@ def _windows(folder: RunFolder, intervals: list[LogInterval], problems: list[str
     return frame[WINDOWS_COLUMNS]
 
 
-class _Interner:
-    """Strings of many history string tables -> one category list, by codes: nothing per op in Python.
-
-    ``clean`` is applied once per distinct string (errors are interned by the reader, so scrubbing
-    is per error text, not per op)."""
+class _Categories:
+    """Strings of many history string tables -> one category list, by codes (``StringLookup``): nothing per op
+    in Python. ``clean`` runs once per distinct string (errors are interned by the reader, so scrubbing is
+    per error text, not per op)."""
 
     def __init__(self, *, none: str | None, clean_text: Callable[[str], str] | None = None) -> None:
         self.categories: list[str] = []
         self._codes: dict[str, int] = {}
-        self._none = none  # what string id 0 means ("" for errors; keys never use it)
         self._clean = clean_text
-        self._luts: dict[int, tuple[Sequence[str], npt.NDArray[np.int32]]] = {}
+        # what string id 0 means ("" for errors; keys never use it)
+        self.codes = StringLookup(self._code, none=-1 if none is None else self._code(none, clean=False),
+                                  dtype=np.int32)
 
-    def code(self, text: str) -> int:
+    def _code(self, text: str, *, clean: bool = True) -> int:
+        if clean and self._clean is not None:
+            text = self._clean(text)
         c = self._codes.get(text)
         if c is None:
             c = self._codes[text] = len(self.categories)
             self.categories.append(text)
         return c
-
-    def codes(self, strings: Sequence[str], ids: npt.NDArray[Any]) -> npt.NDArray[np.int32]:
-        entry = self._luts.get(id(strings))
-        lut = entry[1] if entry is not None and entry[0] is strings else np.zeros(0, dtype=np.int32)
-        if len(lut) < len(strings) + 1:
-            lut = np.concatenate([lut, np.full(len(strings) + 1 - len(lut), -1, dtype=np.int32)])
-            if self._none is not None:
-                lut[0] = self.code(self._none)
-        used = np.bincount(ids, minlength=len(lut)) if len(ids) else np.zeros(len(lut), dtype=np.int64)
-        for sid in np.flatnonzero((used > 0) & (lut < 0)).tolist():
-            if sid:
-                text = strings[sid - 1]
-                lut[sid] = self.code(self._clean(text) if self._clean else text)
-        self._luts[id(strings)] = (strings, lut)  # the table is kept, so its id is not reused
-        return lut[ids]
 
 
 def _clean_error(text: str) -> str:
@@ -202,8 +191,8 @@ class _Gather:
     """Each batch of ops the reader hands over, kept as numpy columns per process until placed in time."""
 
     def __init__(self) -> None:
-        self.keys = _Interner(none=None)
-        self.errors = _Interner(none="", clean_text=_clean_error)
+        self.keys = _Categories(none=None)
+        self.errors = _Categories(none="", clean_text=_clean_error)
         self.parts: dict[str, list[tuple[Any, ...]]] = {}
 
     def add(self, c: OpColumns) -> None:
@@ -328,14 +317,6 @@ def _replace(path: Path, write: Callable[[Path], object]) -> None:
 
 def _write(frame: pd.DataFrame, path: Path, fmt: str) -> None:
     """CSV and Parquet through pyarrow (pandas' own to_csv formats floats ten times slower: 25 s for 2M ops)."""
-    try:
-        import pyarrow as pa
-        import pyarrow.csv as pa_csv
-    except ImportError as e:
-        if fmt == "csv":
-            _replace(path, lambda tmp: frame.to_csv(tmp, index=False))
-            return
-        raise ConfigError("--format parquet needs pyarrow: pip install 'pyarrow>=15'") from e
     if fmt == "csv":
         table = pa.Table.from_pandas(frame, preserve_index=False)
         _replace(path, lambda tmp: pa_csv.write_csv(table, tmp))

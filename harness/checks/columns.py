@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from harness.checks.model import KeyTally
 from harness.checks.timed import NEVER, Clock, TimedOps
-from harness.history import KINDS, OUTCOMES, OpColumns
+from harness.history import KINDS, OUTCOMES, OpColumns, StringLookup
 from harness.ops import Outcome
 
 _OK, _FAIL, _IND = (OUTCOMES.index(o) for o in (Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE))
@@ -61,6 +61,20 @@ class Resolution:
         return {w: Resolution(r.get("applied", []), r.get("not_applied", [])) for w, r in doc["workers"].items()}
 
 
+def _indexer(index: dict[str, int], tallies: list[KeyTally]) -> Callable[[str], int]:
+    """A key's index into ``tallies``, a new tally for a key not seen before. Not a bound method: the
+    lookup holding it would make a cycle with the ColumnTally and keep its arrays alive until the GC ran."""
+
+    def key_index(key: str) -> int:
+        i = index.get(key)
+        if i is None:
+            i = index[key] = len(tallies)
+            tallies.append(KeyTally(key=key))
+        return i
+
+    return key_index
+
+
 class ColumnTally:
     """Accumulates batches of ops (any workers, any versions) into one KeyTally per key.
 
@@ -78,7 +92,7 @@ class ColumnTally:
         self._no_value = np.zeros(0, dtype=np.int64)
         # per batch: (its key, or each value's key) and the values acknowledged ops returned
         self._values: list[tuple[int | npt.NDArray[np.int32], Any]] = []
-        self._luts: dict[int, tuple[Sequence[str], npt.NDArray[np.int64]]] = {}
+        self._keys = StringLookup(_indexer(self._index, self._tallies), none=-1)  # keys are never none
         self._latencies: list[npt.NDArray[np.int64]] | None = [] if latencies else None
         self._resolutions = resolutions or {}
         self._clocks = clocks if timed else None
@@ -98,26 +112,13 @@ class ColumnTally:
 
     def _key_indices(self, c: OpColumns) -> npt.NDArray[np.int64]:
         """Each row's key as an index into this tally's keys."""
-        strings = c.strings
-        entry = self._luts.get(id(strings))
-        lut = entry[1] if entry is not None and entry[0] is strings else np.zeros(0, dtype=np.int64)
-        if len(lut) < len(strings) + 1:
-            lut = np.concatenate([lut, np.full(len(strings) + 1 - len(lut), -1, dtype=np.int64)])
-        used = np.bincount(c.key, minlength=len(lut))
-        for sid in np.flatnonzero((used > 0) & (lut < 0)).tolist():
-            key = strings[sid - 1]
-            i = self._index.get(key)
-            if i is None:
-                i = self._index[key] = len(self._tallies)
-                self._tallies.append(KeyTally(key=key))
-            lut[sid] = i
-        self._luts[id(strings)] = (strings, lut)  # the strings are kept, so their id is not reused
+        keys = self._keys(c.strings, c.key)
         n = len(self._tallies)
         if len(self._fail) < n:
             grow = np.zeros(n - len(self._fail), dtype=np.int64)
             self._fail, self._no_value, self._reads, self._reads_ok = (
                 np.concatenate([a, grow]) for a in (self._fail, self._no_value, self._reads, self._reads_ok))
-        return lut[c.key]
+        return keys
 
     def add(self, c: OpColumns) -> None:
         n = len(c)

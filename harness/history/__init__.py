@@ -5,6 +5,7 @@
     reader.py   read_history / read_worker_history: any version; damage keeps what came before
     v1.py       the version-1 (JSON lines) reader
     columns.py  OpColumns: a batch of ops as numpy columns
+    strings.py  StringLookup: a value per string the ops refer to (keys, errors), applied to columns
     model.py    WorkerHistory, History
 """
 
@@ -23,8 +24,9 @@ from harness.history.format import (
 )
 from harness.history.model import History, WorkerHistory
 from harness.history.reader import read_headers, read_history, read_worker_history
+from harness.history.strings import StringLookup
 from harness.history.writer import HistoryWriter
 
 __all__ = ["KINDS", "NEVER_COMPLETED", "OUTCOMES", "READ_VERSIONS", "RECORD_BYTES", "SCHEMA_VERSION", "SUFFIX",
-           "SUFFIXES", "History", "HistoryWriter", "OnColumns", "OpColumns", "WorkerHistory", "history_file",
-           "history_files", "read_headers", "read_history", "read_worker_history"]
+           "SUFFIXES", "History", "HistoryWriter", "OnColumns", "OpColumns", "StringLookup", "WorkerHistory",
+           "history_file", "history_files", "read_headers", "read_history", "read_worker_history"]

@@ -22,7 +22,7 @@ from harness.report import html as h
 from harness.report import plots
 from harness.report.build import write_csv
 from harness.report.data import RunData, distribution, knee, load_run, step_rows
-from harness.report.stats import DASH, METRICS, NOISE_BAND, Difference, difference, median_interval
+from harness.report.stats import METRICS, NOISE_BAND, Difference, Interval, difference, median_interval
 from harness.report.summary import shown_totals
 
 VERDICT_COLUMNS = ["scenario", "target", "variant", "workload", "verdict", "expected", "ok", "fail",
@@ -133,12 +133,9 @@ def differences(rows: list[dict[str, Any]], *, band: float = NOISE_BAND) -> list
 def _figure(iv_row: dict[str, Any], metric: str) -> str:
     if metric not in iv_row:
         return "-"
-    med, lo, hi, cov = (iv_row[metric], iv_row[f"{metric}_lo"], iv_row[f"{metric}_hi"], iv_row[f"{metric}_coverage"])
-    f = "{:,.0f}" if metric == "ok_per_s" else "{:,.3g}" if metric != "usd_per_M" else "${:,.3g}"
-    if iv_row["runs"] == 1:
-        return f.format(med)
-    note = "" if cov is not None and cov >= 0.95 else f"; {cov:.0%}"
-    return f"{f.format(med)} ({f.format(lo)}{DASH}{f.format(hi)}{note})"
+    iv = Interval(n=iv_row["runs"], median=iv_row[metric], lo=iv_row[f"{metric}_lo"], hi=iv_row[f"{metric}_hi"],
+                  coverage=iv_row[f"{metric}_coverage"])
+    return iv.text("{:,.0f}" if metric == "ok_per_s" else "${:,.3g}" if metric == "usd_per_M" else "{:,.3g}")
 
 
 def headlines(out: Path, metrics: tuple[str, ...] = ("ok_per_s", "p99")) -> list[str]:

@@ -42,9 +42,10 @@ class Interval:
     coverage: float | None
 
     def text(self, fmt: str = "{:,.1f}") -> str:
+        """``median (lo<en dash>hi)``, with the coverage when below 95%; a single run's figure alone."""
         if self.n == 1:
-            return f"{fmt.format(self.median)} (1 run)"
-        cov = "" if self.coverage is not None and self.coverage >= LEVEL else f", {self.coverage:.0%} interval"
+            return fmt.format(self.median)
+        cov = "" if self.coverage is not None and self.coverage >= LEVEL else f"; {self.coverage:.0%} interval"
         return f"{fmt.format(self.median)} ({fmt.format(self.lo)}{DASH}{fmt.format(self.hi)}{cov})"
 
 

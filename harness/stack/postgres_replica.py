@@ -13,7 +13,6 @@ multi-host URL with ``target_session_attrs=read-write``.
 from __future__ import annotations
 
 import contextlib
-import time
 
 from harness.errors import StackError
 from harness.stack.postgres import PostgresServer
@@ -67,19 +66,13 @@ class PostgresReplicaSet(ServerGroup):
         self.primary.start()
         self.proxy.start()
         self.replica.start()
-        deadline = time.monotonic() + timeout
         want = "sync" if self.synchronous else "async"
-        last = "no answer"
-        while time.monotonic() < deadline:
-            try:
-                seen = self.primary.sql("SELECT state || ' ' || sync_state FROM pg_stat_replication")
-            except StackError as e:
-                seen = str(e)
-            if seen == f"streaming {want}":
-                return
-            last = seen or "no replica connected"
-            time.sleep(0.1)
-        raise StackError(f"{self.name}: the replica did not stream ({want}) within {timeout:.0f} s; last seen: {last}")
+
+        def streams() -> str | None:
+            seen = self.primary.sql("SELECT state || ' ' || sync_state FROM pg_stat_replication")
+            return None if seen == f"streaming {want}" else seen or "no replica connected"
+
+        self.wait_for(f"the replica to stream ({want})", streams, timeout=timeout, poll=0.1)
 
     def parts(self) -> list[LocalServer]:
         return [self.primary, self.replica]

@@ -158,12 +158,11 @@ class LocalServer:
         says so and its log's end (a target that dies mid-run otherwise shows only as refused connections)."""
         if self._proc is None or self._downed or self._proc.poll() is None:
             return []
-        log = self.dir / "server.log"
         code = self._proc.returncode
         return [{"server": self.name, "port": self.port, "exit_code": code,
                  "finding": f"{self.name} on 127.0.0.1:{self.port} exited with code {code} during the run; "
                             "no fault killed it",
-                 "log_tail": log.read_text(errors="replace")[-600:].strip() if log.exists() else ""}]
+                 "log_tail": _tail(self.dir / "server.log").strip()}]
 
     def pause(self) -> None:
         self._signal(signal.SIGSTOP)
@@ -226,6 +225,21 @@ class ServerGroup:
         """As ``LocalServer.died``, for each part."""
         return [d for part in self.parts() for d in part.died()]
 
+    def wait_for(self, what: str, ready: Callable[[], str | None], *, timeout: float, poll: float = 0.05) -> None:
+        """Until ``ready`` says nothing is missing (None); a timeout says what it saw missing last."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                missing = ready()
+            except Exception as e:  # not up yet, or not answering: say so if it stays that way
+                missing = f"{type(e).__name__}: {e}"
+            if missing is None:
+                return
+            last = missing
+            time.sleep(poll)
+        raise StackError(f"{self.name}: timed out after {timeout:.0f} s waiting for {what}; last seen: {last}")
+
     def __enter__(self) -> ServerGroup:
         try:
             self.start()
@@ -238,12 +252,16 @@ class ServerGroup:
         self.stop()
 
 
+def _tail(log: Path) -> str:
+    """The end of a server's log: what it said last before it exited."""
+    return log.read_text(errors="replace")[-600:] if log.exists() else ""
+
+
 def _wait(ready: Callable[[], bool], timeout: float, proc: subprocess.Popen[bytes], what: str, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-600:] if log.exists() else ""
-            raise StackError(f"{what} exited with code {proc.returncode}:\n{tail}")
+            raise StackError(f"{what} exited with code {proc.returncode}:\n{_tail(log)}")
         if ready():
             return
         time.sleep(0.05)

@@ -14,8 +14,6 @@ in its first sync when the primary dies comes up empty.
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Callable
 
 from harness.errors import StackError
 from harness.stack.process import LocalServer, ServerGroup
@@ -97,24 +95,9 @@ class RedisReplicaSet(ServerGroup):
         for proxy, replica in zip(self.proxies, self.replicas, strict=True):
             proxy.start()
             replica.start()
-        self._wait(timeout, "every replica in sync", self._replicas_in_sync)
+        self.wait_for("every replica in sync", self._replicas_in_sync, timeout=timeout)
         self.sentinel.start()
-        self._wait(timeout, "the Sentinel to know every replica", self._sentinel_knows_all)
-
-    def _wait(self, timeout: float, what: str, ready: Callable[[], str | None]) -> None:
-        """Until ``ready`` says nothing is missing (None); a timeout says what it saw last."""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            try:
-                missing = ready()
-            except Exception as e:  # not up yet, or not answering: say so if it stays that way
-                missing = f"{type(e).__name__}: {e}"
-            if missing is None:
-                return
-            last = missing
-            time.sleep(0.05)
-        raise StackError(f"{self.name}: timed out after {timeout:.0f} s waiting for {what}; last seen: {last}")
+        self.wait_for("the Sentinel to know every replica", self._sentinel_knows_all, timeout=timeout)
 
     def _replicas_in_sync(self) -> str | None:
         offset = int(_info(self.primary.port)["master_repl_offset"])
@@ -152,7 +135,7 @@ class RedisReplicaSet(ServerGroup):
             role = _info(p.port).get("role")
             return None if role == "master" else f"the server the Sentinel names (port {p.port}) is a {role}"
 
-        self._wait(timeout, "a live primary", primary_serves)
+        self.wait_for("a live primary", primary_serves, timeout=timeout)
 
     # --- the nemesis's handles ----------------------------------------------------------------
 

@@ -526,3 +526,27 @@ def test_recording_after_close_is_refused(tmp_path):
     w.close()
     with pytest.raises(HistoryError, match="closed"):
         w.record("k", "incr", 1, t + 2, Completion.ok(2), t + 3)
+
+
+def test_a_string_lookup_computes_each_used_string_once_as_its_list_grows():
+    import numpy as np
+
+    from harness.history import StringLookup
+
+    asked: list[str] = []
+
+    def of(text: str) -> int:
+        asked.append(text)
+        return len(text)
+
+    look = StringLookup(of, none=-7)
+    one: list[str] = ["a", "bbb"]  # one load process's strings, growing from batch to batch
+    assert look(one, np.array([2, 2, 0], dtype=np.uint32)).tolist() == [3, 3, -7]
+    assert asked == ["bbb"]  # "a" is not used yet: not computed
+    one += ["cc", "dddd"]
+    assert look(one, np.array([1, 3, 2], dtype=np.uint32)).tolist() == [1, 2, 3]
+    assert asked == ["bbb", "a", "cc"]  # "bbb" from the first batch's table, "dddd" still unused
+    other: list[str] = ["zz"]  # another process's list: its ids mean other strings
+    assert look(other, np.array([1], dtype=np.uint32)).tolist() == [2]
+    assert look(one, np.zeros(0, dtype=np.uint32)).tolist() == []
+    assert asked == ["bbb", "a", "cc", "zz"]

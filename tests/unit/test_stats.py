@@ -8,7 +8,7 @@ import random
 import pytest
 
 from harness.report.compare import differences, group_row
-from harness.report.stats import _mann_whitney_counts, difference, median_interval
+from harness.report.stats import _mann_whitney_counts, _shift_rank, difference, median_interval
 
 
 def test_mann_whitney_null_distribution_is_exact():
@@ -16,6 +16,13 @@ def test_mann_whitney_null_distribution_is_exact():
     for n, m in ((3, 5), (5, 5), (7, 4)):
         counts = _mann_whitney_counts(n, m)
         assert sum(counts) == math.comb(n + m, n) and counts == counts[::-1]
+
+
+def test_the_exact_coverages_the_readme_states():
+    k, coverage = _shift_rank(5, 5, 0.95)
+    assert k == 3 and coverage == pytest.approx(0.9683, abs=1e-4)  # 96.8% at 5 vs 5
+    assert _shift_rank(4, 4, 0.95) == (1, pytest.approx(68 / 70))  # 4 a side: [min, max] of the differences
+    assert _shift_rank(3, 3, 0.95) is None  # fewer than 4 a side: no 95% interval exists
 
 
 def test_median_interval_by_order_statistics():
