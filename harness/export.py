@@ -54,7 +54,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from harness.checks.timed import clocks
+from harness.checks.timed import DRIFT_PER, clocks, host_of
 from harness.errors import ConfigError, HistoryError, RunFolderError
 from harness.history import KINDS, OUTCOMES, OpColumns, StringLookup, read_history
 from harness.metrics.logs import LogInterval, read_log
@@ -274,12 +274,12 @@ def _placement(folder: RunFolder, headers: dict[str, dict[str, Any]], problems: 
     placed = clocks(headers, sampled)
     walled = [w for w in sorted(headers) if "anchor_wall_ns" in headers[w]]
     if placed is not None and set(placed) >= set(headers):
-        hosts = {h.get("host") for h in headers.values()}
-        if len(hosts) <= 1:
+        if len({host_of(h) for h in headers.values()}) <= 1:
             text = "every process on its host's shared monotonic clock (exact)"
         else:
-            unc = max((c.uncertainty_us for c in placed.values()), default=0)
-            text = f"every process on the master's clock, placed by the samples of clocks.json (within ±{unc} µs)"
+            unc = max((c.uncertainty_ns for c in placed.values()), default=0) // 1000
+            text = (f"every process on the master's clock, placed by the samples of clocks.json (within ±{unc} µs "
+                    f"while they were taken, and {1e6 / DRIFT_PER:.0f} µs more per second from the nearest one)")
         base = {w: c.base_us for w, c in placed.items()}
         # the timeline reaches the wall clock through one process's anchor pair (any: they agree to ~1 ms)
         to_wall = int(headers[walled[0]]["anchor_wall_ns"]) // 1000 - base[walled[0]] if walled else None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks import CHECKS, CheckReport, Completeness, run_checks
+from harness.checks import CHECKS, TOTAL_KEY, CheckReport, Completeness, run_checks
 from harness.checks.columns import ColumnTally, Resolution
 from harness.checks.detection import detection
+from harness.checks.model import merged
 from harness.checks.timed import clocks
 from harness.errors import HistoryError
+from harness.faults.outcomes import outcomes, with_faults
 from harness.history import History, read_headers, read_history
 from harness.metrics import load_generator_cpu, merge, percentiles, read_logs
 from harness.metrics.tags import SERVICE, Tag
@@ -75,16 +77,20 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         op_signs=scenario.workload.signs,
     )
     report: CheckReport = run_checks(
-        checks=scenario.checks, tallies=tally.tallies(), initial=state.initial, final=final,
+        checks=scenario.checks, tallies=(tallies := tally.tallies()), initial=state.initial, final=final,
         history=completeness, returns=scenario.returns)
     totals = {**report.totals, "retried_ops": tally.retried_ops, "retry_attempts": tally.retry_attempts}
     if resolutions is not None:  # uncertain ops looked up after the run by their idempotency keys
         totals.update(resolved_applied=tally.resolved_applied, resolved_not_applied=tally.resolved_not_applied,
                       unresolved_lookups=int(resolutions.get("error_count", 0)) + int(resolutions.get("skipped", 0)))
+    every = merged(TOTAL_KEY, tallies.values())  # the amounts of every key's ops, for the detection power
+    reason = report.reason if state.final is not None else "the final state was never read; " + report.reason
+    # every planned fault, and what became of it: a run that missed one proves nothing about it
+    faults = outcomes(scenario.faults, folder.fault_events(), load_started=folder.load_started())
+    verdict, reason = with_faults(report.verdict, reason, faults)
     doc: dict[str, Any] = {
-        "verdict": report.verdict,
-        "reason": report.reason if state.final is not None else "the final state was never read; "
-        + report.reason,
+        "verdict": verdict,
+        "reason": reason,
         "expected": scenario.expect,
         "scenario": scenario.name,
         "target": run.get("target"),
@@ -97,6 +103,7 @@ def judge(folder: RunFolder) -> dict[str, Any]:
                     "complete": completeness.complete, "missing": list(completeness.missing)},
         "checks": [c.to_json() for c in report.checks],
         "stopped": run.get("stopped"),  # the load ended early on a stop signal: the verdict covers what ran
-        "detection": detection(acknowledged=totals["ok"], indeterminate=totals["indeterminate"]),
+        "faults": [f.to_json() for f in faults],
+        "detection": detection(ok_amounts=every.ok_amounts, uncertain_amounts=every.indeterminate_amounts),
     }
     return folder.write(folder.verdict_json, doc)

@@ -137,7 +137,8 @@ def _faults(scenario: Scenario, local: LocalTarget | None, url: str, folder: Run
     if any(f.network for f in scenario.faults):
         proxy = stack.enter_context(proxy_for(url))
         load_url = proxy.url_for(url)
-    nemesis = Nemesis(scenario.faults, folder=folder, servers=local.servers if local else {}, proxy=proxy)
+    nemesis = Nemesis(scenario.faults, folder=folder, servers=local.servers if local else {}, proxy=proxy,
+                      load_duration=scenario.load.duration)
     nemesis.start()
     return load_url, nemesis
 
@@ -179,9 +180,15 @@ def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
             raise RunStopped(f"{stop.requested} before the load started: no load was sent")
         load_url, nemesis = _faults(scenario, local, url, folder, stack)
         started = time.monotonic()
+
+        def no_more_faults() -> None:  # a stop signal ends the load: a fault planned later must not open
+            if nemesis is not None:
+                nemesis.load_over(stop.requested)
+
         try:
-            code = run_load(scenario, folder, load_url, stop=stop, quiet=req.quiet, processes=req.processes,
-                            master=req.master)
+            with stop.on_stop(no_more_faults):
+                code = run_load(scenario, folder, load_url, stop=stop, quiet=req.quiet, processes=req.processes,
+                                master=req.master)
         finally:
             if nemesis is not None:
                 nemesis.finish()

@@ -10,7 +10,7 @@ Each stage reads only what the stage before it wrote, and finds it here:
                         windows.csv the report's merge
       progress/         <worker>.json each local load process's figures, refreshed every second;
                         remote/<worker>.json a remote worker's, kept by the master; master.json its workers
-      faults.jsonl      each fault window as it opened and healed
+      faults.jsonl      the nemesis's events: each planned fault opened, healed, failed or not opened, and why
       shipping.json     what each remote worker sent the master, and whether it arrived whole
       resolutions.json  uncertain ops looked up after the run by their idempotency keys: applied or not
       clocks.json       a distributed run's clock samples: the master's clock against each worker's
@@ -44,11 +44,17 @@ from harness.errors import RunFolderError
 from harness.secrets import clean
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Scenario
+    from harness.config.scenario import Fault, Scenario
 
-# Version history of run.json, state.json, verdict.json, faults.jsonl, shipping.json and progress files:
-#   1: first version
+# Version history of run.json, state.json, verdict.json, shipping.json and progress files:
+#   1: first version (verdict.json has since gained ``faults``: older verdicts lack it, "not recorded")
 SCHEMA_VERSION = 1
+# Version history of faults.jsonl (one event a line, each with its own schema_version):
+#   1: ``begin`` and ``end`` of each window (action, server, at, duration, wall-clock time)
+#   2: every outcome, each with ``time`` (wall clock) and ``t`` (s since the load's start), per fault
+#      (``fault``: its place in the scenario's list): ``begin``, ``end`` (``at_load_end``), ``open-error``
+#      and ``heal-error`` (``error``), ``not-opened`` (``why``: load-ended, load-never-started; ``load_ended_s``)
+FAULTS_SCHEMA_VERSION = 2
 SHIPPED = ("history", "metrics")  # the subfolders a remote worker ships to its master
 _WORKER = re.compile(r"^(?P<host>.+)-(?P<pid>\d+)-(?P<test>\d+)$")
 
@@ -256,28 +262,32 @@ class RunFolder:
 
     # --- faults and shipping --------------------------------------------------------------------
 
-    def record_fault(self, *, event: str, action: str, server: str, at: float, duration: float | None) -> None:
-        """A fault window opened (``begin``) or healed (``end``), appended to faults.jsonl."""
-        line = {"schema_version": SCHEMA_VERSION, "event": event, "action": action, "server": server, "at": at,
-                "duration": duration, "time": time.time()}
+    def record_fault(self, *, event: str, wall: float, t: float | None, fault: int | None = None,
+                     planned: Fault | None = None, **detail: str | float | bool | None) -> None:
+        """A nemesis event appended to faults.jsonl (FAULTS_SCHEMA_VERSION above): ``fault`` the planned
+        fault's place in the scenario's list, ``wall`` the wall clock, ``t`` seconds since the load started."""
+        which = {} if planned is None else {"fault": fault, "action": planned.action, "server": planned.server,
+                                            "at": planned.at, "duration": planned.duration}
+        line = {"schema_version": FAULTS_SCHEMA_VERSION, "event": event, **which, "time": wall,
+                "t": None if t is None else round(t, 3), **detail}
         with open(self.faults_jsonl, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line) + "\n")
+            f.write(json.dumps(clean(line)) + "\n")  # an error's text may quote a URL with its credentials
 
-    def fault_windows(self) -> list[dict[str, Any]]:
-        """Fault windows: action, server, start and end (wall clock; end None if never healed)."""
+    def fault_events(self) -> list[dict[str, Any]] | None:
+        """faults.jsonl's events in order (versions 1 and 2); None when the run has no faults.jsonl."""
         if not self.faults_jsonl.exists():
-            return []
-        windows: list[dict[str, Any]] = []
-        for line in self.faults_jsonl.read_text(encoding="utf-8").splitlines():
-            rec = json.loads(line)
-            if rec["event"] == "begin":
-                windows.append({"action": rec["action"], "server": rec["server"], "start": rec["time"], "end": None})
-            else:
-                for w in windows:
-                    if w["action"] == rec["action"] and w["server"] == rec["server"] and w["end"] is None:
-                        w["end"] = rec["time"]
-                        break
-        return windows
+            return None
+        events = []
+        for n, line in enumerate(self.faults_jsonl.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                rec = json.loads(line)
+                if rec.get("schema_version", 1) in (1, FAULTS_SCHEMA_VERSION) and isinstance(rec["event"], str):
+                    events.append(rec)
+                    continue
+            except (ValueError, AttributeError, KeyError):
+                pass
+            raise RunFolderError(f"{self.faults_jsonl}:{n}: not a fault event of version 1 or {FAULTS_SCHEMA_VERSION}")
+        return events
 
     def write_shipping(self, workers: list[dict[str, Any]]) -> None:
         write_json(self.shipping_json, {"workers": workers})

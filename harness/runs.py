@@ -41,8 +41,9 @@ def say_shipped(args: argparse.Namespace) -> None:
 
 def resolve(args: argparse.Namespace, name: str) -> Scenario:
     """The scenario as this command line asks for it: overrides and a deployment applied."""
-    scenario = with_overrides(get_scenario(scenario_file(args.file), name), users=args.users,
-                              spawn_rate=args.spawn_rate, duration=args.duration, target_url=args.target_url)
+    path = scenario_file(args.file)
+    scenario = with_overrides(get_scenario(path, name), users=args.users, spawn_rate=args.spawn_rate,
+                              duration=args.duration, target_url=args.target_url, path=path)
     if args.deployment:
         from harness.aws import apply_deployment, read_deployment
 
@@ -74,6 +75,8 @@ def run_scenarios(args: argparse.Namespace, stop: StopSignals) -> int:
         raise ConfigError("--repeat: from 1 to 1000")
     names: list[str] = args.scenario or load_suite(scenario_file(args.file), args.suite)
     prices = load_prices(path_or_none(args.prices))  # a bad price table says so before any load, not after
+    for name in dict.fromkeys(names):  # so does an override that breaks a scenario (a --duration before its faults)
+        resolve(args, name)
     say_shipped(args)
     # Rounds interleave the scenarios (a b a b ..., not a a b b), so the machine's drift hits all alike
     plan = [(name, k) for k in range(args.repeat) for name in names]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from harness.checks import bounds, gaps, oversell, reads, realtime, unique
+from harness.checks.columns import Resolution
 from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally, merged, tally
 from harness.checks.timed import TimedOps
 from harness.ops import Op
@@ -102,10 +103,12 @@ def run_checks(
     final: Mapping[str, int | None],
     history: Completeness,
     returns: Literal["after", "before"] = "after",
+    resolutions: Mapping[str, Resolution] | None = None,
 ) -> CheckReport:
-    """Every check on every key. The history comes as ``ops`` (hand-built) or as per-key ``tallies``
-    (``harness.checks.columns.ColumnTally`` of a history file)."""
-    tallies = tally(ops) if tallies is None else dict(tallies)
+    """Every check on every key. The history comes as ``ops`` (hand-built, with the ``resolutions`` of its
+    uncertain ops, by worker) or as per-key ``tallies`` (``harness.checks.columns.ColumnTally`` of a
+    history file, which applied them)."""
+    tallies = tally(ops, resolutions) if tallies is None else dict(tallies)
     for key in initial:  # keys nobody touched still must hold their initial value (no op to place in time)
         tallies.setdefault(key, KeyTally(key=key, timed=TimedOps()))
     keys = sorted(tallies)

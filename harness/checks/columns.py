@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.checks.model import KeyTally
-from harness.checks.timed import NEVER, Clock, TimedOps
+from harness.checks.timed import NEVER, TRUNCATION_NS, Clock, TimedOps
 from harness.history import KINDS, OUTCOMES, OpColumns, StringLookup
 from harness.ops import Outcome
 
@@ -100,6 +100,7 @@ class ColumnTally:
             "the load ran on several machines whose clocks the master did not sample"
         self._timed_parts: list[tuple[Any, TimedOps]] = []
         self._workers: dict[str, int] = {}
+        self._worker_clocks: list[Clock] = []  # by worker index
         self._reads = np.zeros(0, dtype=np.int64)
         self._reads_ok = np.zeros(0, dtype=np.int64)
         self.resolved_applied = 0
@@ -156,8 +157,8 @@ class ColumnTally:
         lo, hi = int(c.invoked_us.min()), int(c.invoked_us.max())
         self.invoked_min = lo if self.invoked_min is None else min(self.invoked_min, lo)
         self.invoked_max = hi if self.invoked_max is None else max(self.invoked_max, hi)
-        if self._latencies is not None:
-            done = ok & (c.completed_us >= 0)  # an op resolved after the run never completed here
+        if self._latencies is not None:  # of ops acknowledged to their client (not those resolved after the run)
+            done = write & (c.outcome == _OK) & (c.completed_us >= 0)
             self._latencies.append((c.completed_us[done] - c.invoked_us[done]).astype(np.int64))
 
     def _place(self, c: OpColumns, keys: Any, ok: Any, fail: Any, read: Any, has_value: Any, value: Any) -> None:
@@ -174,15 +175,20 @@ class ColumnTally:
             self._untimed = "values beyond 64 bits"
             return
         w = self._workers.setdefault(c.worker, len(self._workers))
-        if w >= len(self._uncertainty):
-            self._uncertainty = np.append(self._uncertainty, clock.uncertainty_us)
+        if w >= len(self._worker_clocks):
+            self._worker_clocks.append(clock)
         wr = ~read & ~fail & (c.kind != _READ)
         rows, rd = np.flatnonzero(wr), np.flatnonzero(read)
-        base = clock.base_us
+        base = clock.base_ns
+        # an op whose client was not acknowledged has no known completion, even once a lookup showed it
+        # applied: it may have landed any time after its invoke
+        acked = c.outcome == _OK
 
         def times(idx: Any) -> tuple[Any, Any]:
+            """Invoke (its earliest) and completion (its latest: truncation taken in here, once)."""
             done = c.completed_us[idx]
-            return c.invoked_us[idx] + base, np.where(done >= 0, done + base, NEVER)
+            return (c.invoked_us[idx] * 1000 + base,
+                    np.where((done >= 0) & acked[idx], done * 1000 + (base + TRUNCATION_NS), NEVER))
 
         inv, cmp = times(rows)
         r_inv, r_cmp = times(rd)
@@ -194,8 +200,6 @@ class ColumnTally:
             ok=ok[rows], has_value=(ok & has_value)[rows], value=value[rows].astype(np.int64), inv=inv, cmp=cmp,
             op=c.id[rows].astype(np.uint32), r_value=value[rd].astype(np.int64), r_inv=r_inv, r_cmp=r_cmp,
             r_op=c.id[rd].astype(np.uint32)))
-
-    _uncertainty = np.zeros(0, dtype=np.int64)
 
     def _timed(self) -> dict[int, TimedOps]:
         """Each key's placed ops, gathered from the batches' parts (field by field, parts freed as it goes)."""
@@ -211,7 +215,7 @@ class ColumnTally:
         start = min((int(min(t.inv.min(initial=NEVER), t.r_inv.min(initial=NEVER))) for t in out.values()),
                     default=0)
         for t in out.values():
-            t.workers, t.uncertainty, t.start_us = workers, self._uncertainty, start
+            t.workers, t.clocks, t.start_ns = workers, self._worker_clocks, start
         return out
 
     def _resolved(self, c: OpColumns) -> tuple[Any, Any, Any]:

@@ -3,12 +3,13 @@
 For unit increments that return the value after (or before) they applied, the counter passed each
 value of ``(I, F]`` once. A value no acknowledged op returned (a gap) was made by an op whose answer
 was lost -- an indeterminate one, sent before the first acknowledged op with a higher value was
-answered. (It may have taken effect any time after it was sent, even after its client gave up on
-it: a request held up in the network reaches the server late.) Gaps are matched to distinct such
-ops, greedily in value order, which is optimal as the ops one gap can use every later gap can use
-too. A gap no op can account for is a phantom: an increment sent by nobody, or an op applied twice
-(a retry after a lost answer); the check fails. The matches also say how many indeterminate ops
-were thereby shown applied, and how many not.
+answered, and before the first acknowledged read that saw the counter at or past it was answered.
+(It may have taken effect any time after it was sent, even after its client gave up on it: a
+request held up in the network reaches the server late.) Gaps are matched to distinct such ops,
+greedily in value order, which is optimal as the ops one gap can use every later gap can use too. A
+gap no op can account for is a phantom: an increment sent by nobody, or an op applied twice (a retry
+after a lost answer); the check fails. The matches also say how many indeterminate ops were thereby
+shown applied, and how many not.
 
 What it cannot see: which of several candidates made a gap, amounts other than one, and keys
 whose final value was not read. An incomplete history is undecided (a missing op may explain a gap).
@@ -38,6 +39,21 @@ def match_gaps(hi: Any, c_inv: Any) -> Any:
     # matched so far after gap g: min(g + 1, min over k <= g of sent[k] + (g - k))
     so_far = np.minimum(np.minimum.accumulate(sent - g) + g, g + 1)
     return np.diff(np.r_[0, so_far]) > 0
+
+
+def _read_deadlines(T: Any, gaps: Any, first: int, d: int, span: int, after: bool) -> Any:
+    """For each gap, when an acknowledged read had certainly seen the counter past it (``_MAX``: none did):
+    a read of ``r`` saw every change up to ``r`` made, so a gap there was made before the read's answer."""
+    if not len(T.r_value) or not len(gaps):
+        return np.full(len(gaps), _MAX)
+    # the position in the walk of the last change a read saw: the one that left its value (values after),
+    # or the one before the change that starts from it (values before)
+    pos = (T.r_value - first) * d - (0 if after else 1)
+    seen = np.full(span + 1, _MAX)
+    inside = pos >= 0
+    np.minimum.at(seen, np.minimum(pos[inside], span), T.completed(read=True)[inside])
+    by = np.minimum.accumulate(seen[::-1])[::-1]  # the earliest read that saw this position or beyond
+    return by[gaps]
 
 
 def check_gaps(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
@@ -105,6 +121,7 @@ def check_gaps(*, key: str, initial: int, final: int | None, t: KeyTally, histor
     higher_cmp = np.minimum.accumulate(answer[::-1], out=answer[::-1])[::-1]
     hi = np.where(gaps + 1 < span, higher_cmp[np.minimum(gaps + 1, span - 1)], _MAX)
     del answer, higher_cmp
+    hi = np.minimum(hi, _read_deadlines(T, gaps, first, d, span, after))
     matched = match_gaps(hi, T.invoked(cand))
     phantoms = gaps[~matched]
     ev.update(shown_applied=int(matched.sum()), shown_not_applied=len(cand) - int(matched.sum()),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from harness.checks.columns import Resolution
     from harness.checks.timed import TimedOps
 
 EVIDENCE_CAP = 20  # offending values or keys listed in evidence; counts are always complete
@@ -68,15 +69,16 @@ class KeyTally:
         return amounts <= {1} or amounts <= {-1}
 
 
-def tally(ops: Iterable[Op]) -> dict[str, KeyTally]:
-    """Hand-built ops, tallied per key and placed in time (their times are on one clock)."""
+def tally(ops: Iterable[Op], resolutions: Mapping[str, Resolution] | None = None) -> dict[str, KeyTally]:
+    """Hand-built ops, tallied per key and placed in time (their times are on one clock); ``resolutions``:
+    uncertain ops looked up after the run, by worker (``harness.checks.columns.Resolution``)."""
     from harness.checks.columns import ColumnTally
     from harness.checks.timed import Clock
     from harness.history import OpColumns
 
     ops = list(ops)
     workers = sorted({o.worker for o in ops})
-    columns = ColumnTally(timed=True, clocks={w: Clock(0, 0) for w in workers})
+    columns = ColumnTally(timed=True, clocks={w: Clock(0, 0) for w in workers}, resolutions=dict(resolutions or {}))
     for w in workers:
         columns.add(OpColumns.from_ops(w, [o for o in ops if o.worker == w]))
     return columns.tallies()

@@ -6,11 +6,18 @@ not known to have failed that were invoked before r completed (P, which holds C)
 ``lower = I + C's increments + P's decrements`` and ``upper = I + C's decrements + P's increments``
 (Jepsen's counter read rule, for amounts of either sign). A read below ``lower`` is stale (a cache, a
 lagging replica, an eventually consistent read); one above ``upper`` saw changes nobody had sent yet.
-And if read r1 completed before read r2 was invoked, r2 lies at or beyond r1 (reads are monotonic in
-real time, for a counter moving one way).
 
-Times are truncated to the microsecond: a write sent in the microsecond a read was answered may be
-in it; one answered in the microsecond the read was sent is not certainly before it.
+For a key that moves one way, the values writes returned bound a read too -- counts alone lag the
+value by every write applied but not yet answered: a write of amount ``a`` that returned ``v`` took the
+counter from ``v - a`` to ``v``, so a read is at least where any write acknowledged before it was sent
+left the counter, and at most where any write sent after its answer came found it. A read beyond the
+final value of such a key saw a state that was later lost. And if read r1 completed before read r2
+was invoked, r2 lies at or beyond r1 (reads are monotonic in real time). For a key that goes down
+(seats) "stale" and "ahead" are meant along its way: a stale read shows seats already taken as free.
+
+Times are widened by their truncation to the microsecond and by clock uncertainty
+(``harness.checks.timed``); a write whose client got no acknowledgement -- even one a lookup later
+showed applied -- has no known completion, so it is never certainly before a read.
 
 With an incomplete history, missing writes of the workload's sign can only widen the bound on their
 side: a read is then invalid only beyond the other. What it cannot see: a read without a value, and
@@ -28,12 +35,12 @@ from harness.checks.realtime import order_violations
 from harness.checks.timed import later_but_behind
 
 NAME = "reads"
+_INF = np.iinfo(np.int64).max // 4  # beyond any counter value: no bound
 
 
 def _sums_before(times: Any, amounts: Any, one: int | None, at: Any, *, strictly: bool) -> tuple[Any, Any]:
     """For each of ``at``: the sums of the positive and of the negative ``amounts`` whose time is earlier
-    (``strictly``, or at the same microsecond too; ``one``: the amount every op asks for, which needs a
-    count only)."""
+    (``strictly``, or at the same time too; ``one``: the amount every op asks for, which needs a count only)."""
     side: Literal["left", "right"] = "left" if strictly else "right"
     if one is not None:
         s = np.searchsorted(np.sort(times, kind="stable"), at, side=side) * one
@@ -47,17 +54,70 @@ def _sums_before(times: Any, amounts: Any, one: int | None, at: Any, *, strictly
 
 
 def read_bounds(t: Any, initial: int) -> tuple[Any, Any]:
-    """``lower`` and ``upper`` of every acknowledged read of a key's placed ops (int64 arrays)."""
+    """``lower`` and ``upper`` of every acknowledged read of a key's placed ops, by counts (int64 arrays)."""
     r_inv_lo, r_cmp_hi = t.intervals(read=True)
     one = t.amount_if_one()
-    w_inv_lo, _ = t.intervals()
-    # sent before the read's answer came (the same microsecond may be before: times are truncated)
-    p_pos, p_neg = _sums_before(w_inv_lo, t.amount, one, r_cmp_hi, strictly=False)
-    del w_inv_lo
-    _, w_cmp_hi = t.intervals(t.ok)  # acknowledged before the read was sent
-    c_pos, c_neg = _sums_before(w_cmp_hi, None if one is not None else t.amount[t.ok], one, r_inv_lo,
+    # sent before the read's answer came
+    p_pos, p_neg = _sums_before(t.invoked(), t.amount, one, r_cmp_hi, strictly=False)
+    # acknowledged before the read was sent
+    c_pos, c_neg = _sums_before(t.completed(t.ok), None if one is not None else t.amount[t.ok], one, r_inv_lo,
                                 strictly=True)
     return initial + c_pos + p_neg, initial + c_neg + p_pos
+
+
+def _ends(t: Any, direction: int, returns: Literal["after", "before"], *, start: bool) -> Any:
+    """Where each write took the counter from (``start``) or to, turned to go up (garbage where it
+    returned no value)."""
+    v = t.value if direction > 0 else -t.value
+    after = returns == "after"
+    if after != start:  # the value returned is the end asked for
+        return v
+    a = t.amount if direction > 0 else -t.amount
+    return v - a if start else v + a
+
+
+def value_bounds(t: Any, direction: int, returns: Literal["after", "before"]) -> tuple[Any, Any]:
+    """For a key moving one way (``direction``), each acknowledged read's bounds by the values writes
+    returned, turned to go up: the furthest any write acknowledged before the read was sent took the
+    counter (``lower``; -inf if none), and the nearest any write sent after the read's answer came found
+    it (``upper``; +inf if none).
+
+    Lean, for 10M ops: the writes are not sorted, each is dropped into the bucket of the reads it bounds
+    (the reads sorted by time: a write bounds a run of them), a running maximum (minimum) over the
+    buckets does the rest."""
+    n = len(t.r_value)
+    lower, upper = np.full(n, -_INF), np.full(n, _INF)
+    if not n or not t.has_value.any():
+        return lower, upper
+    r_inv_lo, r_cmp_hi = t.intervals(read=True)
+    # lower: a write acknowledged before a read was sent (completion before its invoke) bounds every read
+    # sent later; one never acknowledged to its client has no completion (NEVER) and bounds none
+    order = np.argsort(r_inv_lo, kind="stable")
+    bucket = np.searchsorted(r_inv_lo[order], t.completed(), side="right")
+    bucket[~t.has_value] = n
+    top = np.full(n + 1, -_INF)
+    np.maximum.at(top, bucket, _ends(t, direction, returns, start=False))
+    lower[order] = np.maximum.accumulate(top[:n])
+    # upper: a write sent after a read's answer came bounds every read answered earlier
+    order = np.argsort(r_cmp_hi, kind="stable")
+    bucket = np.searchsorted(r_cmp_hi[order], t.invoked(), side="left") - 1
+    bucket[~t.has_value | (bucket < 0)] = n
+    bottom = np.full(n + 1, _INF)
+    np.minimum.at(bottom, bucket, _ends(t, direction, returns, start=True))
+    upper[order] = np.minimum.accumulate(bottom[:n][::-1])[::-1]
+    return lower, upper
+
+
+def _furthest_before(T: Any, i: int, d: int, returns: Literal["after", "before"]) -> int:
+    """The acknowledged write, finished before read ``i`` was sent, that took the counter furthest (-1: none)."""
+    before = np.flatnonzero(T.ok & T.has_value & (T.completed() < T.invoked(i, read=True)))
+    return int(before[np.argmax(_ends(T, d, returns, start=False)[before])]) if len(before) else -1
+
+
+def _nearest_after(T: Any, i: int, d: int, returns: Literal["after", "before"]) -> int:
+    """The write, sent after read ``i`` was answered, that found the counter least far (-1: none)."""
+    after = np.flatnonzero(T.has_value & (T.invoked() > T.completed(i, read=True)))
+    return int(after[np.argmin(_ends(T, d, returns, start=True)[after])]) if len(after) else -1
 
 
 def check_reads(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
@@ -69,48 +129,62 @@ def check_reads(*, key: str, initial: int, final: int | None, t: KeyTally, histo
         return CheckResult(name=NAME, key=key, valid=None, evidence={
             **ev, "reason": f"the ops could not be placed in time: {t.untimed or 'no timing'}"})
     T = t.timed
+    signs = history.possible_signs(t.signs)
+    one_way = len(signs) == 1
+    d = -1 if signs == {-1} else 1  # bounds are turned to go up: "stale" is behind the counter's way
     lower, upper = read_bounds(T, initial)
-    value = T.r_value
+    if d < 0:
+        lower, upper = -upper, -lower
+    if one_way:
+        v_lower, v_upper = value_bounds(T, d, returns)
+        lower, upper = np.maximum(lower, v_lower), np.minimum(upper, v_upper)
+    value = T.r_value * d
     stale = value < lower
     ahead = value > upper
+    lost = value > final * d if one_way and final is not None else np.zeros(len(value), dtype=bool)
     if not history.complete:  # a missing write of the workload's sign widens the bound on its side
-        if 1 in history.op_signs:
+        if d in history.op_signs:
             ahead[:] = False
-        if -1 in history.op_signs:
+        if -d in history.op_signs:
             stale[:] = False
-    ev.update(stale=int(stale.sum()), ahead=int(ahead.sum()))
-    signs = history.possible_signs(t.signs)
+    ev.update(stale=int(stale.sum()), ahead=int(ahead.sum()), lost_state=int(lost.sum()))
     backwards, a, b = 0, -1, -1
-    if len(signs) == 1:
-        direction = -1 if signs == {-1} else 1
-        backwards, a, b = order_violations(value * direction, *T.intervals(read=True))  # equal is fine
+    if one_way:
+        backwards, a, b = order_violations(value, *T.intervals(read=True))  # equal is fine
     ev["backwards"] = backwards
-    if not (stale.any() or ahead.any() or backwards):
+    bad = stale | ahead | lost
+    if not (bad.any() or backwards):
         return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
-    ev["bad_reads"] = int(stale.sum() + ahead.sum()) + backwards
-    bad = np.flatnonzero(stale | ahead)
-    if len(bad):
-        i = int(bad[0])
-        read = T.witness(i, read=True)
-        ev["witness"] = [read]
-        if stale[i]:  # the acknowledged write, finished before the read was sent, that it did not see
-            _, w_cmp_hi = T.intervals()
-            before = np.flatnonzero(T.ok & T.has_value & (w_cmp_hi < T.intervals(i, read=True)[0]))
-            if len(before):
-                ev["witness"] = [T.witness(int(before[np.argmax(T.value[before] * (-1 if signs == {-1} else 1))])),
-                                 read]
-        ev["bounds"] = [int(lower[i]), int(upper[i])]
-        if stale[i]:
-            why = f"the changes acknowledged before it was sent had already taken the counter to {int(lower[i])}"
-        else:
-            why = f"all the changes sent before its answer came could take the counter to {int(upper[i])} at most"
-        ev["reason"] = (f"read op {read['op']} ({read['process']}), sent at {read['invoked_s']:.6f} s and answered at "
-                        f"{read['completed_s']:.6f} s, got {read['value']}; {why}")
-        ev["stale_reads"] = [int(x) for x in value[stale][:EVIDENCE_CAP].tolist()]
-    else:
+    ev["bad_reads"] = int(bad.sum()) + backwards
+    if not bad.any():
         first, second = T.witness(a, read=True), T.witness(b, read=True)
         ev["witness"] = [first, second]
         ev["reason"] = f"{later_but_behind(first, second, noun='read op', process=False)}: the counter went back"
+        return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
+    i = int(np.flatnonzero(bad)[0])
+    read = T.witness(i, read=True)
+    ev["witness"] = [read]
+    ev["bounds"] = sorted((int(lower[i]) * d, int(upper[i]) * d))
+    said = (f"read op {read['op']} ({read['process']}), sent at {read['invoked_s']:.6f} s and answered at "
+            f"{read['completed_s']:.6f} s, got {read['value']}")
+    if stale[i]:
+        writer = _furthest_before(T, i, d, returns) if one_way else -1
+        if writer >= 0:
+            ev["witness"] = [T.witness(writer), read]
+        why = f"the changes acknowledged before it was sent had already taken the counter to {int(lower[i]) * d}"
+    elif ahead[i]:
+        if one_way and upper[i] == v_upper[i]:  # the value a later write found is the bound
+            w = T.witness(_nearest_after(T, i, d, returns))
+            ev["witness"] = [w, read]
+            why = (f"op {w['op']} ({w['process']}), sent only after that answer came, found the counter at "
+                   f"{int(upper[i]) * d}")
+        else:
+            why = f"all the changes sent before its answer came could take the counter to {int(upper[i]) * d} at most"
+    else:
+        why = (f"the counter, which only {'grows' if d > 0 else 'shrinks'}, ended at {final}: it read a state that "
+               "was later lost")
+    ev["reason"] = f"{said}; {why}"
+    ev["stale_reads"] = [int(x) * d for x in value[stale][:EVIDENCE_CAP].tolist()]
     return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
 
 
@@ -121,6 +195,7 @@ def describe(r: CheckResult) -> str:
     if r.valid:
         return f"{e['reads']:,} reads, each within what the writes around it allow, none going back"
     counts = ", ".join(f"{e[k]:,} {w}" for k, w in (("stale", "stale"), ("ahead", "ahead of every write sent"),
+                                                       ("lost_state", "of a state later lost"),
                                                        ("backwards", "going back")) if e.get(k))
     return f"{counts}: {e['reason']}"
 

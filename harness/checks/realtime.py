@@ -1,15 +1,21 @@
-"""realtime-order: an op that starts after another has finished returns a value beyond it.
+"""realtime-order: an op that starts after another has finished lands beyond it.
 
-For ops that all move a counter the same way and return the value after (or before) they applied:
-if op a completed before op b was invoked, b's value lies beyond a's (above it for increments,
-below for decrements). A violation is a linearizability violation even where totals and
-uniqueness hold: a cache or an id allocator handing out values out of order.
+For ops that all move a counter the same way: an op of amount ``a`` that returned the value after it
+applied, ``v``, occupied the range ``(v - a, v]`` of the counter (``(v, v + a]`` for the value before,
+as UPDATED_OLD returns it). If op A completed before op B was invoked, B's range lies beyond A's (above
+it for increments, below for decrements); and no two applied ops occupy the same part of the counter,
+whatever their times -- ranges that overlap counted one change twice. Either is a linearizability
+violation even where totals and uniqueness hold: a cache or an id allocator handing out values out of
+order, a "+2 -> 2" then "+5 -> 5" where the second missed the first. And a range lies within ``(I, F]``
+(a "+3 -> 2" from 0 started at -1, a state the counter never had). For amounts of one a range is its
+value, and the rule is that later ops get higher values (``unique-values`` holds them to ``(I, F]``).
 
-Sorted by value, with a running minimum of completion times: O(n log n), no search. Times are on
-one timeline (``harness.checks.timed``); an interval is widened by its process's clock uncertainty,
-so an order is only read where it holds. Equal values are not this check's (unique-values').
-What it cannot see: an op without a returned value, an op that never completed (it may have been
-applied at any time after its invoke), and an order between ops whose intervals overlap.
+Ops sorted by completion, with a running maximum of where their ranges end; ranges sorted by start:
+O(n log n), no search. Times are on one timeline (``harness.checks.timed``), widened by truncation and
+clock uncertainty, so an order is only read where it holds. An op a lookup showed applied has no known
+completion (it may have landed after its client gave up): it is never "before" anything, though its
+invoke still orders it after what had finished. Equal values are not this check's (unique-values').
+What it cannot see: an op without a returned value, and an order between ops whose intervals overlap.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.checks.model import Check, CheckResult, Completeness, KeyTally, noted
-from harness.checks.timed import later_but_behind
+from harness.checks.timed import TimedOps, later_but_behind
 
 NAME = "realtime-order"
 _NONE = np.iinfo(np.int64).max
@@ -67,6 +73,62 @@ def order_violations(value: Any, inv_lo: Any, cmp_hi: Any, which: Any = None) ->
     return count, a, int(order[b])
 
 
+def ranges(t: TimedOps, which: Any, direction: int, returns: Literal["after", "before"]) -> tuple[Any, Any, Any]:
+    """The writes ``which`` selects, as ranges of the counter turned to go up: (start, end] and the
+    returned value's position (``direction`` -1 turns decrements' ranges around)."""
+    v = t.value[which] * direction
+    a = t.amount[which] * direction
+    return (v - a, v, v) if returns == "after" else (v, v + a, v)
+
+
+def _running_max(values: Any) -> tuple[Any, Any]:
+    """The maximum of ``values[:k + 1]`` for each k, and the index of the (last) one holding it."""
+    top = np.maximum.accumulate(values)
+    where = np.maximum.accumulate(np.where(values == top, np.arange(len(values)), 0))
+    return top, where
+
+
+def range_order_violations(start: Any, end: Any, pos: Any, inv_lo: Any, cmp_hi: Any) -> tuple[int, int, int]:
+    """How many ops began after an op whose range ends beyond their start had finished, and one witness
+    (a, b): a completed before b was invoked, yet b's range starts below a's end. Pairs that returned the
+    same value are unique-values' finding. (0, -1, -1) when the order holds."""
+    n = len(start)
+    if n < 2:
+        return 0, -1, -1
+    order = np.argsort(cmp_hi, kind="stable")
+    top, where = _running_max(end[order])
+    before = np.searchsorted(cmp_hi[order], inv_lo, side="left")  # ops certainly done before each began
+    has = before > 0
+    k = np.maximum(before - 1, 0)
+    first = order[where[k]]
+    bad = has & (start < top[k]) & (pos[first] != pos)
+    count = int(np.count_nonzero(bad))
+    if not count:
+        return 0, -1, -1
+    b = int(np.argmax(bad))
+    return count, int(first[b]), b
+
+
+def overlaps(start: Any, end: Any, pos: Any) -> tuple[int, int, int]:
+    """How many ranges start below the end of one that starts no later (ranges that overlap), and one
+    witness pair. Pairs that returned the same value are unique-values' finding. Any overlap is found:
+    of the first range that overlaps an earlier one of another value, the earlier range reaching
+    furthest holds another value too, or that one and the earlier overlap before it."""
+    n = len(start)
+    if n < 2:
+        return 0, -1, -1
+    order = np.lexsort((end, start))
+    top, where = _running_max(end[order])
+    s, p = start[order], pos[order]
+    earlier = order[where[:-1]]
+    bad = (s[1:] < top[:-1]) & (pos[earlier] != p[1:])
+    count = int(np.count_nonzero(bad))
+    if not count:
+        return 0, -1, -1
+    i = int(np.argmax(bad))
+    return count, int(earlier[i]), int(order[i + 1])
+
+
 def check_realtime_order(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
                          returns: Literal["after", "before"] = "after") -> CheckResult:
     ev: dict[str, Any] = {}
@@ -85,15 +147,60 @@ def check_realtime_order(*, key: str, initial: int, final: int | None, t: KeyTal
             return CheckResult(name=NAME, key=key, valid=True, evidence={**ev, "reason": "no acknowledged op"})
         return CheckResult(name=NAME, key=key, valid=None,
                            evidence={**ev, "reason": "no acknowledged op returned a value"})
-    which = None if compared == len(T.has_value) else T.has_value
-    count, a, b = order_violations(-T.value if signs == {-1} else T.value, *T.intervals(), which)
+    direction = -1 if signs == {-1} else 1
+    unit = T.amount_if_one() in (1, -1)
+    if unit:  # a range is its value: the order of values, in the lean form 10M ops need (no copy of them)
+        which = None if compared == len(T.has_value) else T.has_value
+        count, a, b = order_violations(T.value if direction > 0 else -T.value, *T.intervals(), which)
+        crossed = (0, -1, -1)
+        rows = None
+    else:
+        rows = np.flatnonzero(T.has_value)
+        start, end, pos = ranges(T, rows, direction, returns)
+        count, a, b = range_order_violations(start, end, pos, *T.intervals(rows))
+        crossed = overlaps(start, end, pos)
+        # a counter moving one way stays within (I, F]: a range reaching out of it came from a state it
+        # never had, or went to one it lost
+        out = (start < initial * direction) | (end > final * direction if final is not None else False)
+        ev["outside"] = int(np.count_nonzero(out))
+        ev["overlapping"] = crossed[0] + ev["outside"]
+        if not crossed[0] and ev["outside"]:
+            crossed = (ev["outside"], int(np.argmax(out)), -1)
     ev["out_of_order"] = count
-    if not count:
+    if not count and not crossed[0]:
         return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
-    first, second = T.witness(a), T.witness(b)
-    ev["witness"] = [first, second]
-    ev["reason"] = later_but_behind(first, second)
+    def row(i: int) -> int:
+        return i if rows is None else int(rows[i])
+
+    if count:
+        first, second = T.witness(row(a)), T.witness(row(b))
+        ev["witness"] = [first, second]
+        ev["reason"] = later_but_behind(first, second) if unit else _missed(first, second, returns)
+    elif crossed[2] < 0:  # a range out of the counter's
+        w = T.witness(row(crossed[1]))
+        ev["witness"] = [w]
+        bound = f"started at {initial}" if final is None or (int(start[crossed[1]]) < initial * direction) \
+            else f"ended at {final}"
+        ev["reason"] = (f"op {w['op']} ({w['process']}) took the counter {_span(w, returns)}, but the counter "
+                        f"{bound} and moves one way")
+    else:
+        first, second = T.witness(row(crossed[1])), T.witness(row(crossed[2]))
+        ev["witness"] = [first, second]
+        ev["reason"] = (f"op {first['op']} ({first['process']}) took the counter {_span(first, returns)} and op "
+                        f"{second['op']} ({second['process']}) {_span(second, returns)}: one change counted by both")
     return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
+
+
+def _span(w: dict[str, Any], returns: Literal["after", "before"]) -> str:
+    """Where an op took the counter, from its witness: "from 3 to 5"."""
+    v, a = int(w["value"]), int(w["amount"])
+    return f"from {v - a} to {v}" if returns == "after" else f"from {v} to {v + a}"
+
+
+def _missed(first: dict[str, Any], second: dict[str, Any], returns: Literal["after", "before"]) -> str:
+    return (f"op {first['op']} ({first['process']}) finished at {first['completed_s']:.6f} s, having taken the "
+            f"counter {_span(first, returns)}; op {second['op']} ({second['process']}) started later, at "
+            f"{second['invoked_s']:.6f} s, and took it {_span(second, returns)}: it missed the change before it")
 
 
 def describe(r: CheckResult) -> str:
@@ -101,11 +208,16 @@ def describe(r: CheckResult) -> str:
         return said
     e = r.evidence
     if r.valid:
-        return (f"{e['compared']:,} returned values compared: none came below a value whose op had finished "
+        said = (f"{e['compared']:,} returned values compared: none came below a value whose op had finished "
                 "before it started")
+        return said + ("; no two changes overlapped" if "overlapping" in e else "")
+    if not e.get("out_of_order"):
+        return f"{e['overlapping']:,} changes overlap another's or lie out of the counter's range: {e['reason']}"
     return f"{e['out_of_order']:,} ops got a value below one already handed out before they started: {e['reason']}"
 
 
-CHECK = Check(name=NAME, fn=check_realtime_order, findings=(("out_of_order", "out of real-time order"),),
+CHECK = Check(name=NAME, fn=check_realtime_order, findings=(("out_of_order", "out of real-time order"),
+                                                            ("overlapping", "changes overlapping another's or "
+                                                                            "out of the counter's range")),
               timed=True,
               describe=describe)

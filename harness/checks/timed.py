@@ -1,13 +1,20 @@
 """A key's ops placed in time, for the checks that read the order of ops (realtime-order, reads, gaps).
 
-Every op has an interval on one timeline, in microseconds: from its invoke (when it was sent) to its
-completion (its answer; ``NEVER`` for an op still out when its process stopped). An indeterminate
-op's completion is when its client gave up on it, and it may take effect even after that (a
-request held up in the network reaches the server late): the checks read only its invoke. Processes on one
-host share a monotonic clock, and their ops are placed on it exactly. Processes of several hosts are
-placed on the master's clock by the offsets the master measured while the run lasted, each with
-the uncertainty of that measure (``Clock``): an interval is then widened by it, so that an order is
-only read where it holds whatever the true offset.
+Every op has an interval on one timeline, in nanoseconds: from its invoke (when it was sent) to its
+completion (its answer; ``NEVER`` for an op still out when its process stopped, and for every op
+whose client did not get an acknowledgement -- even one a lookup later showed applied: it may have
+landed any time after its invoke, a request held up in the network reaching the server late).
+
+One placement rule for every process: a history gives an op's times in whole microseconds since its
+process's anchor (truncated), and a process's ``Clock`` puts that anchor on the timeline in
+nanoseconds. An op's true invoke lies at or after its placed one, its true completion up to 999 ns
+after its placed one (the truncation), so a completion is widened by that much: two ops less than a
+microsecond apart are never read in an order. Processes of one host (one machine and boot: the same
+monotonic clock) are placed on it exactly. Processes of several hosts are placed on the master's
+clock by the offsets it measured while the run lasted (``clocks.json``), each with the uncertainty of
+that measure -- which grows, by the drift a clock may have, with the time from the nearest sample,
+so an op after the last sample is placed ever more loosely, never with a frozen bound. An interval
+is widened by it, so an order is only read where it holds whatever the true offset.
 """
 
 from __future__ import annotations
@@ -20,17 +27,34 @@ from typing import Any
 import numpy as np
 
 NEVER = np.iinfo(np.int64).max // 4  # the completion of an op that never completed: after everything
+TRUNCATION_NS = 999  # times are whole microseconds, truncated: the truth lies up to this much later
+DRIFT_PER = 2000  # a clock may drift from another by 1 ns in this many (500 ppm: NTP's bound on a slew)
 
 
 @dataclass(frozen=True)
 class Clock:
-    """How one process's times (microseconds since its anchor) reach the run's timeline."""
+    """How one process's times (microseconds since its anchor) reach the run's timeline (nanoseconds)."""
 
-    base_us: int  # added to the process's times
-    uncertainty_us: int  # how far off that can be, either way
+    base_ns: int  # the process's anchor on the timeline
+    uncertainty_ns: int = 0  # how far off that can be, either way, between the first and last sample
+    sampled: tuple[int, int] | None = None  # those samples' span on the timeline; beyond it, drift adds up
+
+    @property
+    def base_us(self) -> int:
+        return self.base_ns // 1000
 
 
-DRIFT = 500e-6  # how fast a clock may drift from another between two samples (NTP's bound on a slew)
+def drift_ns(elapsed_ns: Any) -> Any:
+    """How far two clocks may drift apart in ``elapsed_ns`` (rounded up; int or int64 array)."""
+    return -(-elapsed_ns // DRIFT_PER)
+
+
+def host_of(header: Mapping[str, Any]) -> tuple[str, ...]:
+    """Which monotonic clock a process read: its machine and boot (two machines may share a host name);
+    a header without them (written before they were recorded, or where the OS does not tell): its host name."""
+    if header.get("boot_id"):
+        return (str(header.get("machine_id")), str(header["boot_id"]))
+    return ("host", str(header.get("host")))
 
 
 def clocks(headers: Mapping[str, Mapping[str, Any]], sampled: Mapping[str, Any] | None = None
@@ -40,17 +64,20 @@ def clocks(headers: Mapping[str, Mapping[str, Any]], sampled: Mapping[str, Any] 
     clock (``clocks.json``, see ``offset``). A process without samples cannot be placed: None."""
     if not headers:
         return {}
-    hosts = {h.get("host") for h in headers.values()}
+    hosts = {host_of(h) for h in headers.values()}
     if len(hosts) == 1 and all("anchor_monotonic_ns" in h for h in headers.values()):
-        return {w: Clock(int(h["anchor_monotonic_ns"]) // 1000, 0) for w, h in headers.items()}
+        return {w: Clock(int(h["anchor_monotonic_ns"])) for w, h in headers.items()}
     workers = (sampled or {}).get("workers") or {}
     out: dict[str, Clock] = {}
     for w, h in headers.items():
         if not workers.get(w) or "anchor_wall_ns" not in h or "anchor_monotonic_ns" not in h:
             return None
-        off, unc = offset(workers[w], master=(int(sampled["anchor_wall_ns"]), int(sampled["anchor_monotonic_ns"])),
-                          worker=(int(h["anchor_wall_ns"]), int(h["anchor_monotonic_ns"])))
-        out[w] = Clock((int(h["anchor_wall_ns"]) - off) // 1000, -(-unc // 1000) + 1)  # +1: rounding
+        master = (int(sampled["anchor_wall_ns"]), int(sampled["anchor_monotonic_ns"]))  # type: ignore[index]
+        off, unc = offset(workers[w], master=master, worker=(int(h["anchor_wall_ns"]), int(h["anchor_monotonic_ns"])))
+        asked = [int(s[0]) for s in workers[w]]
+        # the samples' span, on the timeline: the master's monotonic times since its anchor, on its wall anchor
+        span = (master[0] + min(asked) - master[1], master[0] + max(asked) - master[1])
+        out[w] = Clock(int(h["anchor_wall_ns"]) - off, unc, span)
     return out
 
 
@@ -60,7 +87,8 @@ def offset(samples: Sequence[Sequence[int]], *, master: tuple[int, int], worker:
 
     The worker read its clock between the master's asking and the answer (Cristian): each sample holds
     the offset within half its round trip. The offset may drift while the run lasts, so the bound is
-    the hull of every sample's interval, plus what a clock can drift between two samples."""
+    the hull of every sample's interval, plus what a clock can drift between two samples (beyond the
+    samples, ``TimedOps`` adds what it can drift since)."""
     lows, highs, times = [], [], []
     for asked, answered, reading in samples:
         mid = master[0] + (asked + answered) // 2 - master[1]
@@ -72,14 +100,16 @@ def offset(samples: Sequence[Sequence[int]], *, master: tuple[int, int], worker:
     times.sort()
     gap = max([b - a for a, b in pairwise(times)] + [1_000_000_000])
     lo, hi = min(lows), max(highs)
-    return (lo + hi) // 2, (hi - lo) // 2 + int(DRIFT * gap) + 1
+    return (lo + hi) // 2, (hi - lo) // 2 + int(drift_ns(gap)) + 1
 
 
 @dataclass(kw_only=True)
 class TimedOps:
     """One key's writes not known to have failed, and its acknowledged reads, on one timeline."""
 
-    # writes: ok or indeterminate (a failed write left no trace to place)
+    # writes: ok or indeterminate (a failed write left no trace to place). ``inv`` is the earliest an op
+    # may have been invoked, ``cmp`` the latest it may have completed -- its placed completion plus the
+    # truncation (``TRUNCATION_NS``), taken in once when it was placed -- or NEVER
     amount: Any = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     ok: Any = field(default_factory=lambda: np.zeros(0, dtype=bool))
     has_value: Any = field(default_factory=lambda: np.zeros(0, dtype=bool))
@@ -95,12 +125,13 @@ class TimedOps:
     r_worker: Any = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     r_op: Any = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     workers: Sequence[str] = ()  # worker index -> name
-    uncertainty: Any = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # by worker index, µs
-    start_us: int = 0  # the run's start on the timeline (for seconds in witnesses)
+    clocks: Sequence[Clock] = ()  # by worker index; none: every clock exact
+    start_ns: int = 0  # the run's start on the timeline (for seconds in witnesses)
 
     def intervals(self, which: Any = None, *, read: bool = False) -> tuple[Any, Any]:
         """(invoke, completion) of the writes (or reads) ``which`` selects (all: None), each widened by its
-        process's clock uncertainty. With exact clocks these may be the arrays themselves: read only."""
+        process's clock uncertainty (the truncation is in ``cmp`` already). With exact clocks these may be
+        the arrays themselves: read only."""
         return self.invoked(which, read=read), self.completed(which, read=read)
 
     def invoked(self, which: Any = None, *, read: bool = False) -> Any:
@@ -113,11 +144,23 @@ class TimedOps:
 
     def _widened(self, times: Any, which: Any, read: bool, side: int) -> Any:
         times = times if which is None else times[which]
-        if not self.uncertainty.any():
+        unc = self._uncertainty(times, which, read)
+        if unc is None:
             return times
-        worker = self.r_worker if read else self.worker
-        unc = self.uncertainty[worker if which is None else worker[which]]
         return times + unc if side > 0 else times - unc
+
+    def _uncertainty(self, times: Any, which: Any, read: bool) -> Any:
+        """Each time's clock uncertainty (ns), None when every clock is exact."""
+        if not any(c.uncertainty_ns or c.sampled for c in self.clocks):
+            return None
+        worker = self.r_worker if read else self.worker
+        w = worker if which is None else worker[which]
+        unc = np.array([c.uncertainty_ns for c in self.clocks], dtype=np.int64)[w]
+        spans = [c.sampled or (-NEVER, NEVER) for c in self.clocks]
+        first = np.array([a for a, _ in spans], dtype=np.int64)[w]
+        last = np.array([b for _, b in spans], dtype=np.int64)[w]
+        beyond = np.maximum(np.maximum(first - times, times - last), 0)  # time from the nearest sample
+        return unc + drift_ns(beyond)
 
     def amount_if_one(self) -> int | None:
         """The amount every write asks for, if they all ask for the same (None: they differ, or no write)."""
@@ -137,9 +180,11 @@ class TimedOps:
             w, op, value, inv, cmp = (self.worker[i], self.op[i], self.value[i], self.inv[i], self.cmp[i])
         return {"process": self.workers[int(w)] if len(self.workers) else str(int(w)), "op": int(op),
                 "kind": "read" if read else ("increment" if int(self.amount[i]) > 0 else "decrement"),
+                "amount": 0 if read else int(self.amount[i]),
                 "value": int(value) if read or bool(self.has_value[i]) else None,
-                "invoked_s": round((int(inv) - self.start_us) / 1e6, 6),
-                "completed_s": None if int(cmp) >= NEVER else round((int(cmp) - self.start_us) / 1e6, 6)}
+                "invoked_s": round((int(inv) - self.start_ns) / 1e9, 6),
+                "completed_s": None if int(cmp) >= NEVER else round((int(cmp) - TRUNCATION_NS - self.start_ns) / 1e9,
+                                                                    6)}
 
 
 def later_but_behind(first: dict[str, Any], second: dict[str, Any], *, noun: str = "op", process: bool = True) -> str:

@@ -57,6 +57,8 @@ def load_scenarios(path: str | Path) -> dict[str, Scenario]:
         except ValidationError as e:
             sub = _sub_map(smap, ("scenarios", name))
             problems.append(_format_errors(e, body, sub, prefix=f"scenarios.{name}."))
+            continue
+        problems += _late_faults(out[name], smap)
     for suite, names in parsed.suites.items():
         for i, n in enumerate(names):
             if n not in parsed.scenarios:
@@ -75,6 +77,18 @@ def load_suite(path: str | Path, name: str) -> list[str]:
     if name not in suites:
         raise ConfigError(f"{path}: no suite named {name!r}; known: {', '.join(sorted(suites)) or '(none)'}")
     return list(suites[name])
+
+
+def _late_faults(scenario: Scenario, smap: SourceMap | None, *, flag: str = "") -> list[str]:
+    """``file:line: key: ...`` of each fault planned at or after the load's end (``flag``: the option that
+    set the duration, when one did)."""
+    out = []
+    for i, f in scenario.late_faults():
+        key = ("scenarios", scenario.name, "faults", i, "at")
+        where = f"{smap.path}:{smap.line_of(key)}: " if smap is not None else ""
+        end = f"{scenario.load.duration} s{f', set by {flag}' if flag else ''}"
+        out.append(f"{where}{dotted(key)}: {f.action} planned at {f.at:g} s, at or after the load's end ({end})")
+    return out
 
 
 def _sub_map(smap: SourceMap, root: tuple[str, ...]) -> SourceMap:
@@ -101,8 +115,10 @@ def with_overrides(
     spawn_rate: float | None = None,
     duration: int | None = None,
     target_url: str | None = None,
+    path: str | Path | None = None,
 ) -> Scenario:
-    """The scenario with command-line overrides applied, validated again."""
+    """The scenario with command-line overrides applied, validated again; ``path``, the file it came from,
+    lets an error name the line it conflicts with."""
     load = scenario.load.model_dump()
     for key, value in (("users", users), ("spawn_rate", spawn_rate), ("duration", duration)):
         if value is not None:
@@ -112,10 +128,14 @@ def with_overrides(
         target["url"] = target_url
     raw = {**scenario.model_dump(), "load": load, "target": target}
     try:
-        return Scenario.model_validate(raw)
+        overridden = Scenario.model_validate(raw)
     except ValidationError as e:
         first = e.errors(include_url=False)[0]
         loc = ".".join(str(p) for p in first["loc"] if p not in TARGET_KINDS)
         flag = {"load.users": "--users", "load.spawn_rate": "--spawn-rate", "load.duration": "--duration",
                 "target.url": "--target-url"}.get(loc, loc)
         raise ConfigError(f"{flag}: {first['msg'].removeprefix('Value error, ')}") from None
+    if overridden.late_faults():  # a shorter --duration ends the load before a planned fault
+        smap = load_yaml(Path(path))[1] if path is not None else None
+        raise ConfigError("\n".join(_late_faults(overridden, smap, flag="--duration" if duration is not None else "")))
+    return overridden

@@ -213,6 +213,13 @@ class Scenario(Frozen):
     slo: Slo | None = None
     faults: tuple[Fault, ...] = ()
 
+    def late_faults(self) -> tuple[tuple[int, Fault], ...]:
+        """Faults planned at or after the load's end, each with its place in the list: no run of the scenario
+        could see them happen, so none could pass. Refused where a scenario is read (``harness.config.files``,
+        naming the fault's line and ``--duration``), not by a validator here: a run folder recorded before
+        the rule must still be judged (as unknown), and a validator's error could not point at the line."""
+        return tuple((i, f) for i, f in enumerate(self.faults) if f.at >= self.load.duration)
+
     @property
     def returns(self) -> Literal["after", "before"]:
         """Whether acknowledged ops return the value after the update or before it."""

@@ -3,7 +3,8 @@
     process.py      kill (SIGKILL, restart after the window) and pause (SIGSTOP/SIGCONT) of a local server
     network.py      stall, drop, latency, lost responses on the fault proxy between the load and the target
     replication.py  failover and stall-replication of a replicated local server
-    nemesis.py   the scheduler: opens and heals each window at its time, records it in the run folder
+    nemesis.py      the scheduler: opens and heals each window at its time, records every outcome in the run folder
+    outcomes.py     what became of each planned fault (from faults.jsonl alone), and the verdict that allows
 
 A fault kind opens its window on what it acts on and heals it; ``network`` says which that is (the
 proxy, or a server of the embedded stack), ``needs_duration`` whether a window must end.

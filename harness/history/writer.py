@@ -38,6 +38,21 @@ from harness.ops import Completion, OpKind, Outcome
 from harness.secrets import scrub
 
 
+def _read_id(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii") as f:
+            return f.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def clock_identity() -> dict[str, str | None]:
+    """Which monotonic clock this process reads: its machine and boot (``harness.checks.timed.host_of``).
+    A host name cannot tell two machines of one name apart; containers on one kernel share its boot
+    id, and its clock, and are rightly placed as one host."""
+    return {"machine_id": _read_id("/etc/machine-id"), "boot_id": _read_id("/proc/sys/kernel/random/boot_id")}
+
+
 def _same_or_all(column: list[int]) -> int | list[int]:
     """A column's one value when every row has it (one key, one amount: the usual case), which
     numpy fills without converting each Python int; else the column."""
@@ -84,6 +99,7 @@ class HistoryWriter:
             "run_id": run_id,
             "scenario": scenario,
             "host": socket.gethostname(),
+            **clock_identity(),
             "pid": os.getpid(),
             "anchor_wall_ns": time.time_ns(),
             "anchor_monotonic_ns": self._anchor_ns,

@@ -25,11 +25,11 @@ from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
+from harness.load.clock import ClockSamples
 from harness.load.shipping import Receiver, chunks
 from harness.runfolder import RunFolder, write_json
 
 log = logging.getLogger("counterbench")
-_MAX_SAMPLES = 20_000  # five and a half hours of one a second
 
 
 class MasterSide:
@@ -48,7 +48,7 @@ class MasterSide:
         runner.register_message("cb_done", lambda msg, **_: self._receiver().done(msg.data))
         runner.register_message("cb_clock", lambda msg, **_: self._clock_answer(msg))
         self.anchor = (time.time_ns(), time.monotonic_ns())
-        self.samples: dict[str, list[tuple[int, int, int]]] = {}  # Locust node id -> clock samples
+        self.samples: dict[str, ClockSamples] = {}  # Locust node id -> its clock samples
         self._asked: dict[str, int] = {}  # node id -> when it was last asked (monotonic ns)
 
     def start(self, folder: RunFolder, sent: dict[str, Any] | None) -> Any:
@@ -73,13 +73,12 @@ class MasterSide:
     def _clock_answer(self, msg: Message) -> None:
         answered = time.monotonic_ns()
         asked = self._asked.pop(msg.node_id, None)
-        samples = self.samples.setdefault(msg.node_id, [])
-        if asked is not None and len(samples) < _MAX_SAMPLES:
-            samples.append((asked, answered, int(msg.data["t"])))
+        if asked is not None:
+            self.samples.setdefault(msg.node_id, ClockSamples()).add((asked, answered, int(msg.data["t"])))
 
     def write_clocks(self) -> None:
         """clocks.json: the samples by worker name (workers that never said hello are left out)."""
-        named = {self.names[n]: s for n, s in self.samples.items() if n in self.names and s}
+        named = {self.names[n]: kept for n, s in self.samples.items() if n in self.names and (kept := s.samples())}
         if named and self.folder is not None:
             self.folder.write_clocks(anchor_wall_ns=self.anchor[0], anchor_monotonic_ns=self.anchor[1],
                                      samples=named)

@@ -26,7 +26,14 @@ from harness.report.data import (
 )
 from harness.report.lost import LostIncrements, describe, lost_increments
 from harness.report.lost import table as lost_table
-from harness.report.summary import detection_sentence, finding, shown_totals, unexplained_line
+from harness.report.summary import (
+    detection_sentence,
+    fault_line,
+    finding,
+    planned_fault_rows,
+    shown_totals,
+    unexplained_line,
+)
 from harness.report.summary import resolution_line as _resolution_line
 
 
@@ -157,6 +164,23 @@ def _cost(spend: Cost) -> list[str]:
             if spend.lines else ""]
 
 
+def _faults(data: RunData, v: dict[str, Any]) -> list[str]:
+    """Each planned fault, when it opened and healed or why it did not; each window with the ops in it."""
+    planned, windows = planned_fault_rows(v), fault_rows(data)
+    if not planned and not windows:
+        return []
+    out = ["<h2>Faults</h2>"]
+    if planned:
+        out += ["<p>Each planned fault: when it opened and healed (seconds since the load started), or why it "
+                "did not. A run whose planned faults did not all happen cannot pass.</p>", h.table(planned),
+                *(f'<div class="warn"><b>{h.esc(fault_line(f))}</b></div>' for f in v["faults"] if f.get("why"))]
+    elif "faults" not in v:  # a verdict written before faults were judged: what the run noted of them
+        out += [f'<div class="warn">fault not applied: {h.esc(e)}</div>' for e in data.run.get("fault_errors") or []]
+    if windows:
+        out += ["<p>Each window (shaded in the plots) and the ops completed during it.</p>", h.table(windows)]
+    return out
+
+
 def _witnesses(data: RunData, v: dict[str, Any]) -> list[str]:
     """Each violation's witness: its sentence, its ops as a small table and on a timeline."""
     out = []
@@ -208,12 +232,7 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
             sections.append(f"<p>SLO: {h.esc(slo.model_dump(exclude_none=True))}. "
                             + (f"<b>Highest step meeting it: step {best['step']}</b> ({best['ok_per_s']} ok ops/s)."
                                if best else "<b>No step meets it.</b>") + "</p>")
-    faults = fault_rows(data)
-    if faults:
-        sections += ["<h2>Faults</h2>", "<p>Each scheduled fault's window (seconds since the load started, "
-                     "shaded in the plots) and the ops completed during it.</p>", h.table(faults)]
-        errors = data.run.get("fault_errors") or []
-        sections += [f'<div class="warn">fault not applied: {h.esc(e)}</div>' for e in errors]
+    sections += _faults(data, v)
     if lost is not None and len(lost.lost_t):
         windows = fault_spans(data)
         sections += ["<h2>Lost increments</h2>", *(f"<p>{h.esc(line)}</p>" for line in describe(lost, windows)),

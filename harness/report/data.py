@@ -89,7 +89,25 @@ def load_run(path: Path) -> RunData:
     intervals = read_logs(folder.latency_logs())
     start = min((i.start for i in intervals), default=float(run.get("started_at", 0.0)))
     return RunData(folder=folder, run=run, verdict=verdict, scenario=folder.scenario(),
-                   start=start, intervals=intervals, faults=folder.fault_windows())
+                   start=start, intervals=intervals, faults=fault_windows(folder.fault_events() or []))
+
+
+def fault_windows(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fault windows from faults.jsonl's events: action, server, start and end (wall clock; end None if
+    never healed)."""
+    windows: list[dict[str, Any]] = []
+    for rec in events:
+        if rec["event"] == "begin":
+            windows.append({"fault": rec.get("fault"), "action": rec["action"], "server": rec["server"],
+                            "start": rec["time"], "end": None})
+        elif rec["event"] == "end":
+            for w in windows:  # version 1 names no fault: the first open window of its action and server
+                same = w["fault"] == rec["fault"] if rec.get("fault") is not None else \
+                    (w["action"], w["server"]) == (rec["action"], rec["server"])
+                if same and w["end"] is None:
+                    w["end"] = rec["time"]
+                    break
+    return windows
 
 
 def fault_rows(data: RunData) -> list[dict[str, Any]]:

@@ -52,6 +52,35 @@ def unexplained_line(v: dict[str, Any]) -> str | None:
             "not a finding")
 
 
+def _secs(x: float) -> str:
+    return f"{round(x, 1):g}"
+
+
+def fault_line(f: dict[str, Any]) -> str:
+    """A planned fault in one sentence: when it opened and healed, or why it did not go as planned."""
+    if f.get("why"):
+        return str(f["why"])
+    said = f"{f['action']} planned at {_secs(f['at'])} s"
+    if f["server"] != "target":
+        said += f" on the {f['server']}"
+    if f.get("opened_s") is not None:
+        said += f" opened at {_secs(f['opened_s'])} s"
+    if f.get("healed_s") is not None:
+        said += f", healed at {_secs(f['healed_s'])} s" + (" (when the load ended)" if f.get("healed_at_load_end")
+                                                            else "")
+    elif f.get("duration") is None:
+        said += ", and stays open (no duration)"
+    return said
+
+
+def planned_fault_rows(v: dict[str, Any]) -> list[dict[str, Any]]:
+    """The verdict's planned faults as table rows (none for verdicts written before faults were judged)."""
+    return [{"fault": f["action"], "server": f["server"], "planned at (s)": f["at"], "duration (s)": f["duration"],
+             "opened at (s)": f.get("opened_s"), "healed at (s)": f.get("healed_s"),
+             "as planned": "yes" if not f.get("why") else "NO", "what happened": fault_line(f)}
+            for f in v.get("faults") or []]
+
+
 def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
@@ -89,6 +118,13 @@ def print_summary(v: dict[str, Any]) -> None:
     power = detection_sentence(v.get("detection"))
     if power and v["verdict"] == "pass":
         print(f"  {power}")
+    faults = v.get("faults") or []
+    if faults:
+        missed = sum(1 for f in faults if f.get("why"))
+        print(f"  faults: {len(faults) - missed} of {len(faults)} as planned" + (
+            "; a run whose planned faults did not all happen cannot pass" if missed else ""))
+        for f in faults:
+            print(f"    {fault_line(f)}")
     if v.get("stopped"):
         print(f"  stopped by {v['stopped']['signal']} after {v['stopped']['after_s']} s: the load ended early, "
               "and the verdict covers what ran")

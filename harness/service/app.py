@@ -5,13 +5,18 @@
     POST /counters/{key}/decrement-if-positive  (no body)       -> 200 {"value": int after} | 409 sold out
     GET  /counters/{key}                                         -> 200 {"value": int} | 404
 
-With an ``Idempotency-Key`` header, an increment or a reservation is applied once per key: a
-repeated key gets the first answer again (``Idempotent-Replayed: true``) without being applied
-again. After a run, a client asks whether a key's op was applied:
+With an ``Idempotency-Key`` header (the IETF Idempotency-Key draft), an increment or a reservation
+is applied once per key: a repeat of a key whose first request is done gets the first answer again
+(``Idempotent-Replayed: true``) without being applied again; a repeat while the first is still
+being processed gets 409 "in progress" (neither a second application nor a wait). A first request
+whose op did not apply (sold out, a store error before applying) leaves the key free for a retry.
+After a run, a client asks whether a key's op was applied:
 
     POST /idempotency/{token}/resolve                            -> 200 {"value": int} | 404 not applied
 
-and "not applied" is final: the key is fenced, and an op arriving with it later answers 409.
+and "not applied" is final: the key is fenced -- also a key whose op is still in progress, which
+can then no longer apply -- and an op arriving with it later answers 409. Keys are kept for the
+life of the store's data. Each 409 says which it is: sold out, in progress, or fenced.
 
 Bad keys or bodies get 400 with a JSON error, never a 500; a store that fails
 answers 503 (the client cannot know whether the update was applied).
@@ -25,7 +30,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from harness.service.stores import Fenced, NotSupported, SoldOut, Store
+from harness.service.stores import Fenced, InProgress, NotSupported, SoldOut, Store
 
 KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 ROUTE = re.compile(r"^/counters/([^/]+)(/increment|/decrement-if-positive)?$")
@@ -139,6 +144,9 @@ def make_app(store: Store) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
             return
         except Fenced:
             await _reply(send, 409, {"error": "this idempotency key was resolved as not applied"})
+            return
+        except InProgress:  # the draft's rule: a concurrent repeat is refused, not applied and not made to wait
+            await _reply(send, 409, {"error": "a request with this idempotency key is still in progress"})
             return
         except NotSupported as e:
             await _reply(send, 501, {"error": str(e)})

@@ -38,8 +38,11 @@ def retrying(attempt: Callable[[], Completion], retries: int, *, retry: Callable
     """An op sent again while ``retry`` says its answer asks for it, up to ``retries`` more times.
 
     A retried op is what its last attempt says only if no earlier attempt can have been applied
-    (each was a refusal: ``fail``), or if ``exactly_once`` (an idempotency key the target honours
-    makes the repeats one op); otherwise it is ``indeterminate``, with its attempt count."""
+    (each was a refusal: ``fail``). After an uncertain attempt it is ``ok`` only if ``exactly_once``
+    (an idempotency key the target honours makes the repeats one op) and the last attempt was
+    acknowledged (the key's first answer, replayed). A refusal then -- 409 "in progress" while the
+    first attempt still works, 429, a connection refused -- proves only that *that* attempt did not
+    apply: the op is ``indeterminate``, with its attempt count, for the lookup to resolve."""
     done = attempt()
     refused: list[bool] = []
     while retry(done) and len(refused) < retries:
@@ -48,7 +51,7 @@ def retrying(attempt: Callable[[], Completion], retries: int, *, retry: Callable
     attempts = len(refused) + 1
     if attempts == 1:
         return done
-    if done.outcome is not Outcome.INDETERMINATE and (exactly_once or all(refused)):
+    if (all(refused) and done.outcome is not Outcome.INDETERMINATE) or (exactly_once and done.outcome is Outcome.OK):
         return done._replace(attempts=attempts)
     reason = f"{attempts} attempts; last: {done.outcome.value}{': ' + done.error if done.error else ''}"
     return Completion(Outcome.INDETERMINATE, None, reason[:200], attempts)

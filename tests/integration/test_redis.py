@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.history import RECORD_BYTES, history_files
+from harness.history import RECORD_BYTES, history_files, read_history
 from harness.targets.redis import RedisAddress, RedisAdmin
 from tests.integration.conftest import SHIPPED, SHORT, run_cli
 
@@ -29,6 +29,11 @@ def test_safe_scenario_passes(tmp_path, redis_url, scenario):
     admin = RedisAdmin(RedisAddress.parse(redis_url))
     assert admin.read(list(state["final"])) == state["final"]
     admin.close()
+    # the load lasted its duration (2 s): Locust's timer once ran on the event loop's stale clock, 1.2 s short
+    first, last = [], []
+    read_history(tmp_path / "run" / "history",
+                 lambda c: (first.append(int(c.invoked_us.min())), last.append(int(c.invoked_us.max()))))
+    assert 1.8 <= (max(last) - min(first)) / 1e6 <= 2.5
 
 
 def test_reads_during_the_run_are_checked_against_the_writes_around_them(tmp_path, redis_url):

@@ -27,6 +27,9 @@ def test_redis_failover_after_a_stalled_replica_loses_acknowledged_increments(tm
     assert v["totals"]["out_of_order"] > 0  # ... handing out values below ones already acknowledged
     faults = [json.loads(line) for line in (tmp_path / "run" / "faults.jsonl").read_text().splitlines()]
     assert {(f["action"], f["event"]) for f in faults} >= {("stall-replication", "begin"), ("failover", "begin")}
+    stall, failover = v["faults"]  # both happened; the stall was planned for 30 s, so the load's end healed it
+    assert (stall["status"], stall["healed_at_load_end"], failover["status"]) == ("healed", True, "healed")
+    assert 3 <= failover["opened_s"] < 3.5 and failover["healed_s"] >= 8
 
 
 def test_the_lost_increments_are_named_with_when_they_were_acknowledged(tmp_path):

@@ -106,3 +106,26 @@ def test_sigterm_stops_serve_with_every_worker(tmp_path, redis_url):
     proc.communicate(timeout=30)
     time.sleep(0.5)
     assert not alive(children | {proc.pid}), alive(children)
+
+
+def test_sigterm_before_a_planned_fault_makes_the_verdict_unknown_naming_the_fault(tmp_path):
+    """A run stopped before its fault proves nothing about that fault, however clean its history."""
+    scenarios = tmp_path / "s.yaml"
+    scenarios.write_text("schema_version: 1\nscenarios:\n  late-pause:\n    target: {kind: redis, timeout: 1}\n"
+                         "    workload: {kind: counter}\n    load: {users: 8, spawn_rate: 8, duration: 8, drain: 2}\n"
+                         "    faults: [{at: 5, action: pause, duration: 1}]\n")
+    run = tmp_path / "run"
+    proc = start(["run", "-s", "late-pause", "-f", str(scenarios), "--no-report", "--out", str(run)])
+    wait_for_load(proc, run, processes=1)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    v = json.loads((run / "verdict.json").read_text())
+    assert (proc.returncode, v["verdict"]) == (2, "unknown"), out.decode()[-3000:]
+    (fault,) = v["faults"]
+    assert (fault["status"], fault["stopped_by"], fault["opened_s"]) == ("load-ended", "SIGTERM", None)
+    assert 0 < fault["load_ended_s"] < 5
+    ended = f"{round(fault['load_ended_s'], 1):g}"
+    assert v["reason"] == f"pause planned at 5 s did not happen: the load ended at {ended} s (stopped by SIGTERM)"
+    assert "pause planned at 5 s did not happen" in out.decode()  # the terminal says so too
+    events = [json.loads(line) for line in (run / "faults.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in events] == ["not-opened"]

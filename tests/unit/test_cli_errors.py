@@ -89,3 +89,23 @@ def test_a_bug_is_an_internal_error_with_its_trace_in_a_file(tmp_path, capsys, m
     assert line.startswith("counterbench: internal error: RuntimeError: a bug (the full trace is in ")
     trace = next(tmp_path.glob("counterbench-crash-*.txt")).read_text()
     assert "Traceback" in trace and "a bug" in trace
+
+
+def test_a_duration_that_ends_the_load_before_a_planned_fault_is_refused_before_any_load(capsys):
+    """The issue's run: --duration 2 on a scenario whose failover is at 3 s ran and passed, proving nothing."""
+    shipped = Path(__file__).resolve().parents[2] / "scenarios.yaml"
+    line_of_failover = next(n for n, text in enumerate(shipped.read_text().splitlines(), 1)
+                            if "{at: 3, action: failover, duration: 5}" in text)
+    line = one_line_error(capsys, ["run", "-f", str(shipped), "-s", "redis-replicated-failover-wait",
+                                   "--duration", "2"])
+    assert line == (f"counterbench: error: {shipped}:{line_of_failover}: "
+                    "scenarios.redis-replicated-failover-wait.faults.1.at: "
+                    "failover planned at 3 s, at or after the load's end (2 s, set by --duration)")
+
+
+def test_a_scenario_file_with_a_fault_after_its_load_is_refused(tmp_path, capsys):
+    (tmp_path / "s.yaml").write_text("schema_version: 1\nscenarios:\n  x:\n    target: {kind: redis}\n"
+                                     "    workload: {kind: counter}\n    load: {duration: 2}\n"
+                                     "    faults: [{at: 2, action: kill, duration: 1}]\n")
+    line = one_line_error(capsys, ["run", "-f", str(tmp_path / "s.yaml"), "-s", "x"])
+    assert line.endswith("s.yaml:7: scenarios.x.faults.0.at: kill planned at 2 s, at or after the load's end (2 s)")

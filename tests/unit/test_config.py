@@ -182,3 +182,51 @@ def test_replication_and_retry_settings_are_checked(tmp_path, target, faults, er
                  f"    faults: {faults}\n")
     with pytest.raises(ConfigError, match=error):
         load_scenarios(p)
+
+
+# --- a fault planned at or after the load's end: no run could see it happen ----------------------
+
+LATE = """
+schema_version: 1
+scenarios:
+  s:
+    target: {kind: redis}
+    workload: {kind: counter}
+    load: {duration: 3}
+    faults:
+      - {at: 1, action: pause, duration: 1}
+      - {at: 3, action: kill}
+"""
+
+
+def test_a_fault_at_the_load_end_names_file_line_and_key(tmp_path):
+    msg = error_of(tmp_path, LATE)
+    assert msg == (f"{tmp_path / 'scenarios.yaml'}:9: scenarios.s.faults.1.at: kill planned at 3 s, "
+                   "at or after the load's end (3 s)")
+
+
+def test_a_fault_just_before_the_load_end_is_fine(tmp_path):
+    s = load_scenarios(write(tmp_path, LATE.replace("{at: 3, action: kill}", "{at: 2.9, action: kill}")))["s"]
+    assert s.late_faults() == ()
+
+
+def test_steps_set_the_end_that_faults_must_come_before(tmp_path):
+    text = LATE.replace("load: {duration: 3}", "load: {steps: [{users: 2, duration: 1}, {users: 4, duration: 1}]}")
+    assert "scenarios.s.faults.1.at: kill planned at 3 s, at or after the load's end (2 s)" in error_of(tmp_path, text)
+
+
+def test_a_shorter_duration_on_the_command_line_names_the_fault_line_and_the_flag(tmp_path):
+    path = write(tmp_path, LATE.replace("{at: 3, action: kill}", "{at: 2, action: kill}"))
+    s = load_scenarios(path)["s"]
+    with pytest.raises(ConfigError) as e:
+        with_overrides(s, duration=2, path=path)
+    assert str(e.value) == (f"{path}:9: scenarios.s.faults.1.at: kill planned at 2 s, at or after the load's end "
+                            "(2 s, set by --duration)")
+    assert with_overrides(s, duration=3, path=path).load.duration == 3
+
+
+def test_every_shipped_scenario_runs_its_faults_within_its_load():
+    for name, s in load_scenarios(ROOT / "scenarios.yaml").items():
+        assert not s.late_faults(), name
+    for name, s in load_scenarios(ROOT / "tests" / "integration" / "scenarios.yaml").items():
+        assert not s.late_faults(), name

@@ -172,8 +172,8 @@ def rewrite_header(path: Path, old: str, new: str) -> None:
 def test_processes_of_two_hosts_without_clock_samples(tmp_path, wall_anchor):
     folder, want, _ = written_run(tmp_path)
     w1 = history_file(folder.history_dir, "w1")
-    host = read_worker_history(w1).header["host"]
-    rewrite_header(w1, f'"host": "{host}"', f'"host": "{"x" * len(host) if set(host) != {"x"} else "y" * len(host)}"')
+    boot = read_worker_history(w1).header["boot_id"]  # another boot: another host, though of the same name
+    rewrite_header(w1, f'"boot_id": "{boot}"', f'"boot_id": "{"x" * len(boot)}"')
     if not wall_anchor:
         rewrite_header(w1, '"anchor_wall_ns"', '"anchor_wall_nX"')
     headers = {w: read_worker_history(history_file(folder.history_dir, w)).header for w in ("w0", "w1")}

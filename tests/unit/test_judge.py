@@ -33,7 +33,8 @@ def test_v1_folder_passes(folder):
     assert v["verdict"] == "pass"
     assert v["totals"] == {"ops": 3, "reads": 0, "ok": 1, "fail": 1, "indeterminate": 1, "keys": 1, "lost": 0,
                            "duplicated": 0, "duplicate_values": 0, "oversold": 0, "out_of_order": 0,
-                           "bad_reads": 0, "phantoms": 0, "unexplained": 0, "retried_ops": 0, "retry_attempts": 0}
+                           "overlapping": 0, "bad_reads": 0, "phantoms": 0, "unexplained": 0, "retried_ops": 0,
+                           "retry_attempts": 0}
     assert json.loads(folder.verdict_json.read_text())["schema_version"] == 1
 
 
@@ -253,3 +254,101 @@ def test_a_damaged_counter_history_still_proves_loss(tmp_path):
     p.write_bytes(bytes(data))
     v = judge(folder)
     assert v["verdict"] == "fail" and v["totals"]["lost"] > 0
+
+
+# --- planned faults: part of the verdict, rebuilt from the run folder alone ----------------------
+
+KILL = {"at": 3, "action": "kill", "duration": 1}
+START = 1795784679.0
+
+
+def with_faults(folder: RunFolder, faults: list[dict[str, object]], events: list[dict[str, object]] | None,
+                **load: object) -> RunFolder:
+    """The fixture's run with these faults planned in run.json and these faults.jsonl events (None: no file)."""
+    run = json.loads(folder.run_json.read_text())
+    run["scenario"]["faults"] = faults
+    run["scenario"]["load"].update(load)
+    folder.run_json.write_text(json.dumps(run))
+    if events is not None:
+        folder.faults_jsonl.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return folder
+
+
+def event(name: str, t: float | None = None, version: int = 2, **extra: object) -> dict:
+    """An event about the one planned fault, as the nemesis writes it (version 1 names no fault)."""
+    about = {**({"fault": 0} if version == 2 else {}), **KILL, "server": "target"}
+    return {"schema_version": version, "event": name, **about, "time": START + (t or 0.0),
+            **({"t": t} if version == 2 else {}), **extra}
+
+
+def test_a_run_without_faults_lists_none_and_passes(folder):
+    v = judge(folder)
+    assert v["faults"] == [] and v["verdict"] == "pass"
+
+
+def test_a_fault_that_opened_and_healed_keeps_the_pass(folder):
+    with_faults(folder, [KILL], [event("begin", 3.002), event("end", 4.21)])
+    v = judge(folder)
+    assert v["verdict"] == "pass", v["reason"]
+    (f,) = v["faults"]
+    assert (f["action"], f["at"], f["duration"], f["status"], f["opened_s"], f["healed_s"], f["why"]) == (
+        "kill", 3.0, 1.0, "healed", 3.002, 4.21, None)
+
+
+def test_a_fault_planned_after_the_load_ended_makes_a_pass_unknown(folder):
+    with_faults(folder, [KILL], [event("not-opened", 2.0, why="load-ended", load_ended_s=2.0, stopped_by=None)])
+    v = judge(folder)
+    assert v["verdict"] == "unknown"
+    assert v["reason"] == "kill planned at 3 s did not happen: the load ended at 2 s"
+    assert v["faults"][0]["status"] == "load-ended" and v["faults"][0]["happened"] is False
+
+
+def test_a_fault_whose_open_raised_makes_a_pass_unknown_naming_the_error(folder):
+    with_faults(folder, [KILL], [event("open-error", 3.0, error="StackError: redis-server is not running")])
+    v = judge(folder)
+    assert v["verdict"] == "unknown" and "it raised StackError: redis-server is not running" in v["reason"]
+
+
+def test_planned_faults_without_a_faults_file_make_a_pass_unknown(folder):
+    with_faults(folder, [KILL], None)
+    v = judge(folder)
+    assert v["verdict"] == "unknown" and "there is no faults.jsonl" in v["reason"]
+
+
+def test_a_fail_stays_a_fail_when_a_fault_did_not_happen(folder):
+    with_faults(folder, [KILL], [event("not-opened", None, why="load-never-started")])
+    edit(folder.state_json, final={"cb:r:counter": 0})
+    v = judge(folder)
+    assert v["verdict"] == "fail" and v["totals"]["lost"] == 1
+    assert v["faults"][0]["why"] == "kill planned at 3 s did not happen: the load never started"
+
+
+def test_a_version_1_faults_file_is_still_read_with_times_from_the_progress_files(folder):
+    with_faults(folder, [KILL], [event("begin", 3.0, version=1), event("end", 4.5, version=1)])
+    (folder.progress_dir).mkdir()
+    (folder.progress_dir / "fixture-1-0.json").write_text(json.dumps({"start_wall": START}))
+    v = judge(folder)
+    assert v["verdict"] == "pass", v["reason"]
+    assert (v["faults"][0]["status"], v["faults"][0]["opened_s"], v["faults"][0]["healed_s"]) == ("healed", 3.0, 4.5)
+
+
+def test_an_older_run_that_planned_a_fault_after_its_end_is_still_judged(folder, capsys):
+    """Before the rule, `--duration 2` with a fault at 3 s ran and passed: re-judged, it is unknown."""
+    from harness.cli import main
+
+    with_faults(folder, [KILL], [], duration=2)
+    v = judge(folder)
+    assert v["verdict"] == "unknown" and v["reason"] == \
+        "kill planned at 3 s did not happen: faults.jsonl has no record of it"
+    capsys.readouterr()
+    assert main(["check", str(folder.path)]) == 2
+    out = capsys.readouterr().out
+    assert "UNKNOWN  (expected pass) - kill planned at 3 s did not happen" in out
+    assert "faults: 0 of 1 as planned" in out
+
+
+def test_a_garbled_faults_file_is_named_not_skipped(folder):
+    with_faults(folder, [KILL], [event("begin", 3.0)])
+    folder.faults_jsonl.write_text(folder.faults_jsonl.read_text() + '{"schema_version": 9, "event": "begin"}\n')
+    with pytest.raises(RunFolderError, match=r"faults.jsonl:2: not a fault event of version 1 or 2"):
+        judge(folder)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
 from harness.checks import Completeness, run_checks
-from harness.checks.columns import ColumnTally
+from harness.checks.columns import ColumnTally, Resolution
 from harness.checks.timed import Clock, clocks, offset
 from harness.history import OpColumns
 from harness.ops import Op, Outcome
@@ -23,9 +25,13 @@ def read(inv: int, cmp: int, value: int, worker: str = "w") -> Op:
 
 
 def check(name: str, ops: list[Op], final: int, *, initial: int = 0, history: Completeness = UP,
-          clocks: dict[str, Clock] | None = None):
+          clocks: dict[str, Clock] | None = None, applied: dict[int, int] | None = None):
+    """One check's result; ``applied``: uncertain ops (by id, of worker "w") a lookup found applied, with
+    the value each left."""
     if clocks is None:
-        r = run_checks(checks=(name,), ops=ops, initial={KEY: initial}, final={KEY: final}, history=history)
+        resolutions = {"w": Resolution([[i, v] for i, v in applied.items()], [])} if applied else None
+        r = run_checks(checks=(name,), ops=ops, initial={KEY: initial}, final={KEY: final}, history=history,
+                       resolutions=resolutions)
     else:
         t = ColumnTally(timed=True, clocks=clocks)
         for w in sorted({x.worker for x in ops}):
@@ -61,7 +67,7 @@ def test_clock_uncertainty_makes_a_close_order_undecidable():
     a, b = o("ok", 0, 10, 2, worker="w1"), o("ok", 15, 30, 1, worker="w2")
     exact = {"w1": Clock(0, 0), "w2": Clock(0, 0)}
     assert check("realtime-order", [a, b], 2, clocks=exact).valid is False
-    loose = {"w1": Clock(0, 10), "w2": Clock(0, 10)}  # either clock may be 10 us off: the order is not known
+    loose = {"w1": Clock(0, 10_000), "w2": Clock(0, 10_000)}  # either clock may be 10 us off: the order is not known
     assert check("realtime-order", [a, b], 2, clocks=loose).valid is True
 
 
@@ -99,14 +105,111 @@ def test_ops_of_several_hosts_are_placed_by_the_measured_offsets():
     sampled = {"anchor_wall_ns": 10**18, "anchor_monotonic_ns": 0,
                "workers": {"a": [(0, 100_000, 50_000)], "b": [(0, 100_000, 50_000)]}}
     c = clocks(headers, sampled)
-    assert c is not None and c["b"].base_us - c["a"].base_us == 0  # b's wall clock ran 3 s ahead: taken back
+    assert c is not None and c["b"].base_ns - c["a"].base_ns == 0  # b's wall clock ran 3 s ahead: taken back
     # each clock is known within 50 us (half the round trip) and 0.5 ms of drift: 1.1 ms between two processes
-    assert c["a"].uncertainty_us == c["b"].uncertainty_us and 550 <= c["a"].uncertainty_us <= 560
+    assert c["a"].uncertainty_ns == c["b"].uncertainty_ns and 550_000 <= c["a"].uncertainty_ns <= 560_000
     # b's op, 2 ms after a's finished on the master's clock, got a lower value: a violation beyond the bound
     a, b = o("ok", 0, 10, 2, worker="a"), o("ok", 2_000, 2_100, 1, worker="b")
     assert check("realtime-order", [a, b], 2, clocks=c).valid is False
     near = o("ok", 600, 700, 1, worker="b")  # within the clocks' uncertainty of a's end: not an order
     assert check("realtime-order", [a, near], 2, clocks=c).valid is True
+
+
+def test_hosts_are_told_apart_by_machine_and_boot_not_by_name():
+    def header(host: str, boot: str) -> dict:
+        return {"host": host, "machine_id": "m-" + boot, "boot_id": boot, "anchor_wall_ns": 10**18,
+                "anchor_monotonic_ns": 5}
+
+    # two machines both named "worker": two clocks, which cannot be placed without the master's samples
+    assert clocks({"a": header("worker", "b1"), "b": header("worker", "b2")}) is None
+    # one machine under two names (a UTS namespace, a container): one monotonic clock, exact
+    one = clocks({"a": header("worker-a", "b1"), "b": header("worker-b", "b1")})
+    assert one == {"a": Clock(5), "b": Clock(5)}
+    # histories written before boot ids were recorded: by host name, as they were
+    old = {"host": "h", "anchor_monotonic_ns": 5}
+    assert clocks({"a": old, "b": old}) == {"a": Clock(5), "b": Clock(5)}
+
+
+def test_ops_less_than_a_microsecond_apart_are_never_read_in_an_order():
+    # two processes whose anchors lie 600 ns apart: a's op ended in its microsecond 10, b's began in its
+    # microsecond 10 -- b's began 600 ns later on the timeline, which a's truncated end may pass
+    a, b = o("ok", 0, 10, 2, worker="a"), o("ok", 10, 20, 1, worker="b")
+    assert check("realtime-order", [a, b], 2, clocks={"a": Clock(0), "b": Clock(600)}).valid is True
+    # a whole microsecond after a's end could be: the order holds
+    assert check("realtime-order", [a, b], 2, clocks={"a": Clock(0), "b": Clock(1_000)}).valid is False
+
+
+def test_a_clock_beyond_its_last_sample_is_placed_ever_more_loosely():
+    # sampled for the first second only (sampling stopped): 1 ms of uncertainty, growing by 0.5 ms each second
+    loose = Clock(0, 1_000_000, (0, 1_000_000_000))
+    for at_s, gap_us, ordered in ((0.5, 1_500, True), (60, 1_500, False), (60, 65_000, True)):
+        t = int(at_s * 1e6)
+        a, b = o("ok", t - 10, t, 2, worker="a"), o("ok", t + gap_us, t + gap_us + 10, 1, worker="b")
+        exact_a = {"a": Clock(0), "b": loose}
+        assert (check("realtime-order", [a, b], 2, clocks=exact_a).valid is False) == ordered, (at_s, gap_us)
+
+
+def test_clock_sampling_thins_out_evenly_but_never_stops():
+    from harness.load.clock import ClockSamples
+
+    kept = ClockSamples(cap=1_000)
+    for t in range(1, 100_002):  # a day and more of one sample a second, kept in at most 1,001
+        kept.add((t, t, t))
+    samples = kept.samples()
+    assert len(samples) <= 1_001 and samples[0][0] == 1 and samples[-1][0] == 100_001  # the newest: always
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(samples)]
+    assert max(gaps) <= 128 and sorted(gaps)[len(gaps) // 2] == 128  # evenly spread over the whole run
+
+
+def test_an_op_of_any_amount_occupies_the_range_it_moved_the_counter_through():
+    # +2 -> 2 finished, then +5 -> 5: the second took the counter from 0 to 5, missing the first's change
+    a, b = o("ok", 0, 10, 2, amount=2), o("ok", 20, 30, 5, amount=5)
+    r = check("realtime-order", [a, b], 7)
+    assert r.valid is False and r.evidence["out_of_order"] == 1
+    assert r.evidence["reason"] == (f"op {a.id} (w) finished at 0.000010 s, having taken the counter from 0 to 2; "
+                                    f"op {b.id} (w) started later, at 0.000020 s, and took it from 0 to 5: it "
+                                    "missed the change before it")
+    # ... +2 -> 2 then +5 -> 7 is the truth
+    assert check("realtime-order", [a, o("ok", 20, 30, 7, amount=5)], 7).valid is True
+
+
+def test_ranges_that_overlap_count_one_change_twice_whenever_they_ran():
+    a, b = o("ok", 0, 30, 2, amount=2), o("ok", 10, 40, 5, amount=5)  # concurrent: no order, but (0,2] and (0,5]
+    r = check("realtime-order", [a, b], 5)
+    assert r.valid is False and (r.evidence["out_of_order"], r.evidence["overlapping"]) == (0, 1)
+    assert "from 0 to 2" in r.evidence["reason"] and "from 0 to 5" in r.evidence["reason"]
+    # the same two ops, each seeing the other: (5,7] above (0,5]
+    assert check("realtime-order", [o("ok", 0, 30, 7, amount=2), o("ok", 10, 40, 5, amount=5)], 7).valid is True
+
+
+def test_a_range_lies_within_the_initial_and_final_values():
+    # +3 -> 2 from 0 started at -1, a state the counter never had
+    r = check("realtime-order", [o("ok", 0, 10, 2, amount=3)], 3)
+    assert r.valid is False and (r.evidence["outside"], r.evidence["overlapping"]) == (1, 1)
+    assert "took the counter from -1 to 2, but the counter started at 0" in r.evidence["reason"]
+    # +3 -> 5 from 0, yet the counter ended at 4: it went to a state later lost
+    r = check("realtime-order", [o("ok", 0, 10, 2, amount=2), o("ok", 20, 30, 5, amount=3)], 4)
+    assert r.valid is False and "but the counter ended at 4" in r.evidence["reason"]
+    assert check("realtime-order", [o("ok", 0, 10, 2, amount=2), o("ok", 20, 30, 5, amount=3)], 5).valid is True
+
+
+def test_ranges_of_values_before_and_of_decrements():
+    before = Completeness(complete=True, op_signs=frozenset({1}))
+    # UPDATED_OLD: 0 (+2) then 1 (+5): the second started from 1 after the first had taken it to 2
+    ops = [o("ok", 0, 10, 0, amount=2), o("ok", 20, 30, 1, amount=5)]
+    r = run_checks(checks=("realtime-order",), ops=ops, initial={KEY: 0}, final={KEY: 7}, history=before,
+                   returns="before")
+    assert r.checks[0].valid is False
+    ops = [o("ok", 0, 10, 0, amount=2), o("ok", 20, 30, 2, amount=5)]
+    r = run_checks(checks=("realtime-order",), ops=ops, initial={KEY: 0}, final={KEY: 7}, history=before,
+                   returns="before")
+    assert r.checks[0].valid is True
+    down = Completeness(complete=True, op_signs=frozenset({-1}))
+    # 10 -3 -> 7, then -2 -> 8: the second began at 10, above where the first had left it
+    ops = [o("ok", 0, 10, 7, amount=-3), o("ok", 20, 30, 8, amount=-2)]
+    assert check("realtime-order", ops, 5, initial=10, history=down).valid is False
+    ops = [o("ok", 0, 10, 7, amount=-3), o("ok", 20, 30, 5, amount=-2)]
+    assert check("realtime-order", ops, 5, initial=10, history=down).valid is True
 
 
 def test_realtime_order_without_values_is_undecided():
@@ -162,12 +265,88 @@ def test_an_incomplete_history_only_proves_stale_reads_of_increments():
     assert check("reads", [o("ok", 0, 10, 1), read(20, 30, 0)], 1, history=missing).valid is False
 
 
+def test_a_read_is_at_least_where_an_acknowledged_write_left_the_counter():
+    # a slow acknowledgement: +1 applied first but answered at 100; +1 -> 2 answered at 10. A read sent at
+    # 20 counts only one write acknowledged before it (so 1 would do by counts), yet 2 was already handed out
+    slow, fast, r = o("ok", 0, 100, 1), o("ok", 0, 10, 2), read(20, 30, 1)
+    result = check("reads", [slow, fast, r], 2)
+    assert result.valid is False and result.evidence["stale"] == 1
+    assert [x["op"] for x in result.evidence["witness"]] == [fast.id, r.id]
+    assert check("reads", [slow, fast, read(20, 30, 2)], 2).valid is True
+
+
+def test_a_read_is_at_most_where_a_write_sent_after_its_answer_found_the_counter():
+    # three writes sent before the read's answer (counts allow 3), but the one that made 3 was sent after it
+    ops = [o("ok", 0, 50, 1), o("ok", 0, 50, 2), o("indeterminate", 0, 50), o("ok", 20, 30, 3)]
+    r = read(0, 10, 3)
+    result = check("reads", [*ops, r], 4)
+    assert result.valid is False and result.evidence["ahead"] == 1
+    assert result.evidence["witness"][0]["op"] == ops[3].id and "found the counter at 2" in result.evidence["reason"]
+    assert check("reads", [*ops, read(0, 10, 2)], 4).valid is True
+
+
+def test_a_read_beyond_the_final_value_of_a_counter_that_only_grows_saw_a_state_later_lost():
+    ops = [o("indeterminate", 0, 5) for _ in range(3)]
+    r = check("reads", [*ops, read(10, 20, 3)], 2)  # counts allow 3, but the counter ended at 2
+    assert r.valid is False and r.evidence["lost_state"] == 1
+    assert "which only grows, ended at 2: it read a state that was later lost" in r.evidence["reason"]
+    assert check("reads", [*ops, read(10, 20, 2)], 2).valid is True
+    # seats go down: a read below where they ended
+    down = Completeness(complete=True, op_signs=frozenset({-1}))
+    takes = [o("indeterminate", 0, 5, kind="decr_if_positive", amount=-1) for _ in range(2)]
+    r = check("reads", [*takes, read(10, 20, 8)], 9, initial=10, history=down)
+    assert r.valid is False and "which only shrinks, ended at 9" in r.evidence["reason"]
+
+
+# --- ops a lookup showed applied: no known completion -------------------------------------------------
+
+def test_an_op_resolved_applied_may_have_landed_after_its_client_gave_up():
+    # timed out at 10, found applied with 2 after the run; an op sent at 20 got 1: it landed before the late one
+    late, after = o("indeterminate", 0, 10), o("ok", 20, 30, 1)
+    assert check("realtime-order", [late, after], 2, applied={late.id: 2}).valid is True
+    # ... and a read at 20 need not see it
+    late = o("indeterminate", 0, 10)
+    assert check("reads", [late, read(20, 30, 0)], 1, applied={late.id: 1}).valid is True
+    # ... and an uncertain op sent after it gave up may have made the value below its own
+    first, late, other = o("ok", 0, 2, 1), o("indeterminate", 0, 5), o("indeterminate", 20, 25)
+    r = check("gaps", [first, late, other], 3, applied={late.id: 3})
+    assert r.valid is True and r.evidence["phantoms"] == 0
+    # but its invoke is known: it cannot have landed before it was sent
+    early, late = o("ok", 0, 10, 2), o("indeterminate", 20, 30)
+    assert check("realtime-order", [early, late], 2, applied={late.id: 1}).valid is False
+
+
 # --- gaps --------------------------------------------------------------------------------------------
 
 def test_a_value_nobody_returned_is_the_uncertain_op_that_was_out_then():
     ops = [o("ok", 0, 10, 1), o("indeterminate", 5, 25), o("ok", 20, 30, 3)]
     r = check("gaps", ops, 3)
     assert r.valid is True and (r.evidence["gaps"], r.evidence["shown_applied"]) == (1, 1)
+
+
+def test_a_value_a_read_saw_was_made_before_the_read_was_answered():
+    # the read saw 2 by 12: 1 and 2 were made by then, and not by b (which made 3). Only u was out by
+    # then; v, sent at 50, came too late for either
+    u, v, b, r = o("indeterminate", 0, None), o("indeterminate", 50, None), o("ok", 0, 100, 3), read(10, 12, 2)
+    result = check("gaps", [u, v, b, r], 3)
+    assert result.valid is False and result.evidence["phantoms"] == 1
+    # sent before the read was answered, v may have made 2
+    assert check("gaps", [u, o("indeterminate", 11, None), b, r], 3).valid is True
+
+
+def test_a_read_bounds_the_gaps_below_it_for_values_before_and_for_decrements():
+    # values before (UPDATED_OLD): b moved 2 -> 3; the read saw 2, so 0 -> 1 and 1 -> 2 were made by 12
+    u, v, b, r = o("indeterminate", 0, None), o("indeterminate", 50, None), o("ok", 0, 100, 2), read(10, 12, 2)
+    result = run_checks(checks=("gaps",), ops=[u, v, b, r], initial={KEY: 0}, final={KEY: 3}, history=UP,
+                        returns="before")
+    assert result.checks[0].valid is False and result.checks[0].evidence["phantoms"] == 1
+    # seats: b took the last seat (-> 0); the read saw 1 left, so 3 -> 2 and 2 -> 1 were taken by 12
+    down = Completeness(complete=True, op_signs=frozenset({-1}))
+    takes = [o("indeterminate", 0, None, kind="decr_if_positive", amount=-1),
+             o("indeterminate", 50, None, kind="decr_if_positive", amount=-1),
+             o("ok", 0, 100, 0, kind="decr_if_positive", amount=-1)]
+    result = check("gaps", [*takes, read(10, 12, 1)], 0, initial=3, history=down)
+    assert result.valid is False and result.evidence["phantoms"] == 1
 
 
 def test_a_value_no_op_could_have_produced_is_a_phantom():

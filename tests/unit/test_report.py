@@ -191,3 +191,53 @@ def test_long_run_windows_are_exact_per_second(tmp_path):
         want.add(hist[(1, row.t)])
         assert row.count == want.get_total_count()
         assert (row.p50, row.p99, row.max) == tuple(percentiles(want)[k] for k in ("p50", "p99", "max"))
+
+
+# --- planned faults: which happened (opened at, healed at) and which did not, and why ------------
+
+def faulted_run(tmp_path: Path) -> Path:
+    """The fixture run with two planned faults: a pause that opened and healed, a kill the load ended before."""
+    import json
+
+    shutil.copytree(FIXTURE, tmp_path / "run")
+    folder = RunFolder(tmp_path / "run")
+    run = json.loads(folder.run_json.read_text())
+    run["scenario"]["faults"] = [{"at": 1, "action": "pause", "duration": 2}, {"at": 6, "action": "kill"}]
+    folder.run_json.write_text(json.dumps(run))
+    start = run["started_at"]
+    events = [{"event": "begin", "fault": 0, "t": 1.004},
+              {"event": "end", "fault": 0, "t": 3.012, "action": "pause", "server": "target"},
+              {"event": "not-opened", "fault": 1, "t": 4.2, "why": "load-ended", "load_ended_s": 4.2,
+               "stopped_by": "SIGTERM"}]
+    folder.faults_jsonl.write_text("".join(
+        json.dumps({"schema_version": 2, "action": "pause", "server": "target", **e,
+                    "time": start + e["t"]}) + "\n" for e in events))
+    judge(folder)
+    return folder.path
+
+
+def test_the_summary_shows_which_faults_happened_and_why_one_did_not(tmp_path, capsys):
+    from harness.report.summary import print_summary
+
+    folder = RunFolder(faulted_run(tmp_path))
+    v = folder.read(folder.verdict_json)
+    assert v["verdict"] == "unknown"
+    print_summary(v)
+    out = capsys.readouterr().out
+    assert "UNKNOWN  (expected pass) - kill planned at 6 s did not happen: the load ended at 4.2 s (stopped by " \
+           "SIGTERM)" in out
+    assert "  faults: 1 of 2 as planned; a run whose planned faults did not all happen cannot pass" in out
+    assert "    pause planned at 1 s opened at 1 s, healed at 3 s\n" in out
+    assert "    kill planned at 6 s did not happen: the load ended at 4.2 s (stopped by SIGTERM)\n" in out
+
+
+def test_the_report_shows_each_planned_fault_and_its_window(tmp_path):
+    page = build_report(faulted_run(tmp_path)).read_text()
+    faults = page[page.index("<h2>Faults</h2>"):]
+    assert "<th>opened at (s)</th><th>healed at (s)</th>" in faults
+    assert "<td>pause</td><td>target</td><td class=\"num\">1</td><td class=\"num\">2</td>" \
+           "<td class=\"num\">1</td><td class=\"num\">3.01</td><td>yes</td>" in faults
+    assert "<td>NO</td><td>kill planned at 6 s did not happen: the load ended at 4.2 s (stopped by SIGTERM)</td>" \
+           in faults
+    assert '<div class="warn"><b>kill planned at 6 s did not happen' in faults
+    assert "ops completed during it" in faults  # the pause's window, with its ops

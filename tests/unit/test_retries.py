@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.ops import Outcome
+from harness.ops import Completion, Outcome
 from harness.targets.http import HttpContract, HttpOps, Idempotency
 
 OK, FAIL, IND = Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE
@@ -35,7 +35,12 @@ KEYED = HttpContract(idempotency=Idempotency())
     (HttpContract(), [(503, b""), (503, b""), (503, b"")], IND, 3),
     (HttpContract(), [(409, b"")], FAIL, 1),  # a refusal is not retried
     (KEYED, [ConnectionResetError(), (200, b'{"value": 5}')], OK, 2),  # the key made both one op
-    (KEYED, [TimeoutError(), (409, b"")], FAIL, 2),  # the service refused the op (its key fenced)
+    # a refusal after an uncertain attempt proves only that the retry did not apply: the first may still
+    # (409: the key's first request still in progress, as the IETF draft answers; 429; a fence)
+    (KEYED, [TimeoutError(), (409, b"")], IND, 2),
+    (KEYED, [ConnectionResetError(), (429, b"")], IND, 2),
+    (KEYED, [TimeoutError(), (503, b""), (409, b"")], IND, 3),
+    (KEYED, [(409, b"")], FAIL, 1),  # a refusal with no uncertain attempt before it
     (KEYED, [TimeoutError(), TimeoutError(), TimeoutError()], IND, 3),
 ])
 def test_retried_ops(contract, steps, outcome, attempts):
@@ -61,7 +66,6 @@ def test_no_key_is_sent_without_idempotency_in_the_contract():
 
 
 def test_a_redis_op_retried_after_refusals_of_the_moment_is_what_its_last_attempt_says():
-    from harness.ops import Completion
     from harness.targets import retrying
     from harness.targets.redis import _transient
 
@@ -74,3 +78,19 @@ def test_a_redis_op_retried_after_refusals_of_the_moment_is_what_its_last_attemp
     assert (done.outcome, done.attempts) == (IND, 2)  # the timed-out one may have landed too
     done = retrying(lambda: Completion.fail("redis: SOLDOUT no seats left"), 3, retry=_transient)
     assert (done.outcome, done.attempts) == (FAIL, 1)  # a real refusal is not retried
+    answers = iter([Completion.indeterminate("timeout"), Completion.fail("not sent: connect refused")])
+    done = retrying(lambda: next(answers), 3, retry=lambda d: d.outcome is Outcome.INDETERMINATE)
+    assert (done.outcome, done.attempts) == (IND, 2)  # refused now; the timed-out one may have landed
+
+
+@pytest.mark.parametrize("last", [Completion.fail("409 in progress"), Completion.fail("429 throttled"),
+                                  Completion.fail("not sent: connect refused")])
+def test_with_an_idempotency_key_a_refusal_after_an_uncertain_attempt_is_indeterminate(last):
+    from harness.targets import retrying
+
+    answers = iter([Completion.indeterminate("timeout"), last])
+    done = retrying(lambda: next(answers), 2, retry=lambda d: d.outcome is Outcome.INDETERMINATE, exactly_once=True)
+    assert (done.outcome, done.attempts) == (IND, 2), done
+    answers = iter([Completion.indeterminate("timeout"), Completion.ok(4)])
+    done = retrying(lambda: next(answers), 2, retry=lambda d: d.outcome is Outcome.INDETERMINATE, exactly_once=True)
+    assert (done.outcome, done.value, done.attempts) == (OK, 4, 2)  # the key's first answer, replayed

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from harness.service.stores import STORE_ROUND_TRIP, NotSupported, SoldOut
+from harness.service.stores import STORE_ROUND_TRIP, Claim, NotSupported, SoldOut, once
+
+NO_KEYS = ("the dynamodb store does not support idempotency keys: applying an op and recording its key as one "
+           "step needs TransactWriteItems, which the local DynamoDB (dynalite) lacks")
 
 
 class DynamoStore:
@@ -73,14 +76,30 @@ class DynamoStore:
                              ExpressionAttributeValues={":n": {"N": str(amount)}}, ReturnValues="UPDATED_NEW")
         return int(r["Attributes"]["v"]["N"])
 
+    # idempotency keys: refused (501) in both variants, never applied without the key's record. The
+    # op and the key's record must change in one step, and across two items only TransactWriteItems
+    # does that -- which the local DynamoDB (dynalite 4.0) does not implement.
+
+    async def claim(self, token: str) -> Claim | int:
+        raise NotSupported(NO_KEYS)
+
+    async def add_claimed(self, key: str, amount: int, claim: Claim) -> int:
+        raise NotSupported(NO_KEYS)
+
+    async def take_claimed(self, key: str, claim: Claim) -> int:
+        raise NotSupported(NO_KEYS)
+
+    async def release(self, claim: Claim) -> None:
+        raise NotSupported(NO_KEYS)
+
     async def add_once(self, key: str, amount: int, token: str) -> tuple[int, bool]:
-        raise NotSupported("idempotency keys need a transaction the local DynamoDB (dynalite) lacks")
+        return await once(self, token, lambda claim: self.add_claimed(key, amount, claim))
 
     async def take_once(self, key: str, token: str) -> tuple[int, bool]:
-        raise NotSupported("idempotency keys need a transaction the local DynamoDB (dynalite) lacks")
+        return await once(self, token, lambda claim: self.take_claimed(key, claim))
 
     async def resolve(self, token: str) -> int | None:
-        raise NotSupported("idempotency keys need a transaction the local DynamoDB (dynalite) lacks")
+        raise NotSupported(NO_KEYS)
 
     async def take(self, key: str) -> int:
         from botocore.exceptions import ClientError
