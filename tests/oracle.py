@@ -42,13 +42,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from harness.checks import Completeness, run_checks
+from harness.checks import Completeness, default_checks, run_checks
 from harness.checks.columns import Resolution
 from harness.ops import Op, OpKind, Outcome
 
 KEY = "k"
-CHECKS = ("bounds", "unique-values", "realtime-order", "reads", "gaps")
-SEATS_CHECKS = (*CHECKS, "no-oversell")
 NEVER = 1 << 62  # the deadline of an op that may land any time after its invoke
 
 Domain = Literal["unit-with-values", "amounts", "without-values", "seats"]
@@ -695,8 +693,10 @@ def history_at(seed: int, i: int) -> History:
 # --- counterbench's checks against the oracle ----------------------------------------------------
 
 def judge(h: History) -> tuple[str, tuple[str, ...]]:
-    """counterbench's verdict on the history, and the checks that failed it."""
-    r = run_checks(checks=SEATS_CHECKS if h.seats else CHECKS, ops=list(h.ops), initial={KEY: h.initial},
+    """counterbench's verdict on the history by the checks its workload runs by default (the amount
+    workload's leave out gaps, which is for ops of one), and the checks that failed it."""
+    workload = "seats" if h.seats else "amount" if h.domain == "amounts" else "counter"
+    r = run_checks(checks=default_checks(workload), ops=list(h.ops), initial={KEY: h.initial},
                    final={KEY: h.final},
                    history=Completeness(complete=True, op_signs=frozenset({-1} if h.seats else {1})),
                    returns="after", resolutions=h.resolutions())

@@ -11,8 +11,10 @@ For a key that moves one way, the values writes returned bound a read too -- cou
 value by every write applied but not yet answered: a write of amount ``a`` that returned ``v`` took the
 counter from ``v - a`` to ``v``, so a read is at least where any write acknowledged before it was sent
 left the counter, and at most where any write sent after its answer came found it. A read beyond the
-final value of such a key saw a state that was later lost. And if read r1 completed before read r2
-was invoked, r2 lies at or beyond r1 (reads are monotonic in real time). For a key that goes down
+final value of such a key saw a state that was later lost, and a read strictly inside the range of one
+write (an amount other than one: ``+3`` took it from 0 to 3 at once) saw a value the counter never
+held. And if read r1 completed before read r2 was invoked, r2 lies at or beyond r1 (reads are
+monotonic in real time). For a key that goes down
 (seats) "stale" and "ahead" are meant along its way: a stale read shows seats already taken as free.
 
 Times are widened by their truncation to the microsecond and by clock uncertainty
@@ -32,7 +34,7 @@ import numpy as np
 
 from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally, noted
 from harness.checks.realtime import order_violations
-from harness.checks.timed import later_but_behind
+from harness.checks.timed import later_but_behind, moved
 
 NAME = "reads"
 _INF = np.iinfo(np.int64).max // 4  # beyond any counter value: no bound
@@ -108,6 +110,26 @@ def value_bounds(t: Any, direction: int, returns: Literal["after", "before"]) ->
     return lower, upper
 
 
+def _inside(T: Any, value: Any, d: int, returns: Literal["after", "before"]) -> Any:
+    """Which reads (their values turned to go up) fell strictly inside the range of a write that
+    returned a value: a state the counter passed over at once, and never held."""
+    rows = np.flatnonzero(T.has_value)
+    if not len(rows):
+        return np.zeros(len(value), dtype=bool)
+    start = _ends(T, d, returns, start=True)[rows]
+    end = _ends(T, d, returns, start=False)[rows]
+    order = np.argsort(start, kind="stable")
+    reach = np.maximum.accumulate(end[order])  # the furthest any range starting this low goes
+    k = np.searchsorted(start[order], value, side="left") - 1  # the ranges starting below each value
+    return (k >= 0) & (value < reach[np.maximum(k, 0)])
+
+
+def _holding(T: Any, v: int, d: int, returns: Literal["after", "before"]) -> int:
+    """A write whose range holds ``v`` (turned to go up) strictly inside it."""
+    start, end = _ends(T, d, returns, start=True), _ends(T, d, returns, start=False)
+    return int(np.flatnonzero(T.has_value & (start < v) & (v < end))[0])
+
+
 def _furthest_before(T: Any, i: int, d: int, returns: Literal["after", "before"]) -> int:
     """The acknowledged write, finished before read ``i`` was sent, that took the counter furthest (-1: none)."""
     before = np.flatnonzero(T.ok & T.has_value & (T.completed() < T.invoked(i, read=True)))
@@ -142,12 +164,19 @@ def check_reads(*, key: str, initial: int, final: int | None, t: KeyTally, histo
     stale = value < lower
     ahead = value > upper
     lost = value > final * d if one_way and final is not None else np.zeros(len(value), dtype=bool)
+    # a change of more than one moved the counter past the values between, at once: none was ever read
+    between = _inside(T, value, d, returns) if one_way and T.amount_if_one() not in (1, -1) else None
+    if between is not None:
+        lost |= between
     if not history.complete:  # a missing write of the workload's sign widens the bound on its side
         if d in history.op_signs:
             ahead[:] = False
         if -d in history.op_signs:
             stale[:] = False
     ev.update(stale=int(stale.sum()), ahead=int(ahead.sum()), lost_state=int(lost.sum()))
+    if between is not None:
+        ev["never_held"] = int(between.sum())
+        ev["lost_state"] -= ev["never_held"]
     backwards, a, b = 0, -1, -1
     if one_way:
         backwards, a, b = order_violations(value, *T.intervals(read=True))  # equal is fine
@@ -180,6 +209,10 @@ def check_reads(*, key: str, initial: int, final: int | None, t: KeyTally, histo
                    f"{int(upper[i]) * d}")
         else:
             why = f"all the changes sent before its answer came could take the counter to {int(upper[i]) * d} at most"
+    elif between is not None and between[i]:
+        w = T.witness(_holding(T, value[i], d, returns))
+        ev["witness"] = [w, read]
+        why = f"op {w['op']} ({w['process']}) took the counter {moved(w, returns)} at once: it never held that value"
     else:
         why = (f"the counter, which only {'grows' if d > 0 else 'shrinks'}, ended at {final}: it read a state that "
                "was later lost")
@@ -196,6 +229,7 @@ def describe(r: CheckResult) -> str:
         return f"{e['reads']:,} reads, each within what the writes around it allow, none going back"
     counts = ", ".join(f"{e[k]:,} {w}" for k, w in (("stale", "stale"), ("ahead", "ahead of every write sent"),
                                                        ("lost_state", "of a state later lost"),
+                                                       ("never_held", "of a value the counter never held"),
                                                        ("backwards", "going back")) if e.get(k))
     return f"{counts}: {e['reason']}"
 

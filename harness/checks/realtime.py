@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 
 from harness.checks.model import Check, CheckResult, Completeness, KeyTally, noted
-from harness.checks.timed import TimedOps, later_but_behind
+from harness.checks.timed import TimedOps, later_but_behind, moved
 
 NAME = "realtime-order"
 _NONE = np.iinfo(np.int64).max
@@ -181,26 +181,20 @@ def check_realtime_order(*, key: str, initial: int, final: int | None, t: KeyTal
         ev["witness"] = [w]
         bound = f"started at {initial}" if final is None or (int(start[crossed[1]]) < initial * direction) \
             else f"ended at {final}"
-        ev["reason"] = (f"op {w['op']} ({w['process']}) took the counter {_span(w, returns)}, but the counter "
+        ev["reason"] = (f"op {w['op']} ({w['process']}) took the counter {moved(w, returns)}, but the counter "
                         f"{bound} and moves one way")
     else:
         first, second = T.witness(row(crossed[1])), T.witness(row(crossed[2]))
         ev["witness"] = [first, second]
-        ev["reason"] = (f"op {first['op']} ({first['process']}) took the counter {_span(first, returns)} and op "
-                        f"{second['op']} ({second['process']}) {_span(second, returns)}: one change counted by both")
+        ev["reason"] = (f"op {first['op']} ({first['process']}) took the counter {moved(first, returns)} and op "
+                        f"{second['op']} ({second['process']}) {moved(second, returns)}: one change counted by both")
     return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
-
-
-def _span(w: dict[str, Any], returns: Literal["after", "before"]) -> str:
-    """Where an op took the counter, from its witness: "from 3 to 5"."""
-    v, a = int(w["value"]), int(w["amount"])
-    return f"from {v - a} to {v}" if returns == "after" else f"from {v} to {v + a}"
 
 
 def _missed(first: dict[str, Any], second: dict[str, Any], returns: Literal["after", "before"]) -> str:
     return (f"op {first['op']} ({first['process']}) finished at {first['completed_s']:.6f} s, having taken the "
-            f"counter {_span(first, returns)}; op {second['op']} ({second['process']}) started later, at "
-            f"{second['invoked_s']:.6f} s, and took it {_span(second, returns)}: it missed the change before it")
+            f"counter {moved(first, returns)}; op {second['op']} ({second['process']}) started later, at "
+            f"{second['invoked_s']:.6f} s, and took it {moved(second, returns)}: it missed the change before it")
 
 
 def describe(r: CheckResult) -> str:

@@ -187,6 +187,12 @@ class TimedOps:
                                                                     6)}
 
 
+def moved(w: dict[str, Any], returns: str) -> str:
+    """Where a write took the counter, from its witness and what its value is (after / before): "from 3 to 5"."""
+    v, a = int(w["value"]), int(w["amount"])
+    return f"from {v - a} to {v}" if returns == "after" else f"from {v} to {v + a}"
+
+
 def later_but_behind(first: dict[str, Any], second: dict[str, Any], *, noun: str = "op", process: bool = True) -> str:
     """The sentence of an order witness: ``second`` began after ``first`` ended, yet got a value behind it."""
     def who(w: dict[str, Any]) -> str:

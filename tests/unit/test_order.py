@@ -298,6 +298,17 @@ def test_a_read_beyond_the_final_value_of_a_counter_that_only_grows_saw_a_state_
     assert r.valid is False and "which only shrinks, ended at 9" in r.evidence["reason"]
 
 
+def test_a_read_inside_one_changes_range_saw_a_value_the_counter_never_held():
+    # +3 took the counter from 0 to 3 at once; the read, sent before the only other op, saw 1
+    plus3, late, r = o("ok", 0, 10, 3, amount=3), o("indeterminate", 20, None), read(0, 10, 1)
+    result = check("reads", [plus3, late, r], 4)
+    assert result.valid is False and result.evidence["never_held"] == 1
+    assert [w["op"] for w in result.evidence["witness"]] == [plus3.id, r.id]
+    assert "took the counter from 0 to 3 at once: it never held that value" in result.evidence["reason"]
+    assert check("reads", [plus3, late, read(0, 10, 3)], 4).valid is True
+    assert check("reads", [plus3, late, read(0, 10, 0)], 4).valid is True
+
+
 # --- ops a lookup showed applied: no known completion -------------------------------------------------
 
 def test_an_op_resolved_applied_may_have_landed_after_its_client_gave_up():
