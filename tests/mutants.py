@@ -291,6 +291,11 @@ MUTANTS: tuple[Mutant, ...] = (
            file="harness/service/app.py",
            old='await _reply(send, 409, {"error": "a request with this idempotency key is still in progress"})',
            new='await _reply(send, 409, {"error": "this idempotency key was resolved as not applied"})', tests=REPEAT),
+    Mutant(rule="config: idempotency keys over the reference service's DynamoDB store are refused",
+           file="harness/targets/http.py",
+           old='self.contract.idempotency is not None and self.service.store == "dynamodb":', new="False:",
+           tests=("tests/unit/test_config.py::test_idempotency_keys_over_the_reference_services_dynamodb_store_are_"
+                  "refused",)),
     # comparisons across repeated runs
     Mutant(rule="compare: a difference's interval has the exact Mann-Whitney coverage",
            file="harness/report/stats.py", old="k, cov = u + 1, c", new="k, cov = u + 2, c", tests=STATS),

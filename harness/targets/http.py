@@ -74,6 +74,14 @@ class HttpTarget(TargetConfig):
 
     network_faults: ClassVar[bool] = True
 
+    @model_validator(mode="after")
+    def _keys_where_kept(self) -> HttpTarget:
+        if self.url is None and self.contract.idempotency is not None and self.service.store == "dynamodb":
+            raise ValueError("the reference service keeps no idempotency keys over DynamoDB (it would need "
+                             "TransactWriteItems, which the embedded DynamoDB lacks): use the memory, redis or "
+                             "postgres store")
+        return self
+
     @property
     def has_store(self) -> bool:
         return self.service.store != "memory"

@@ -230,3 +230,12 @@ def test_every_shipped_scenario_runs_its_faults_within_its_load():
         assert not s.late_faults(), name
     for name, s in load_scenarios(ROOT / "tests" / "integration" / "scenarios.yaml").items():
         assert not s.late_faults(), name
+
+
+def test_idempotency_keys_over_the_reference_services_dynamodb_store_are_refused(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("schema_version: 1\nscenarios:\n  x:\n    target:\n      kind: http\n"
+                    "      service: {store: dynamodb}\n      contract: {idempotency: {}}\n"
+                    "    workload: {kind: counter}\n")
+    with pytest.raises(ConfigError, match=r"s.yaml:4: scenarios.x.target: .*no idempotency keys over DynamoDB"):
+        load_scenarios(path)
