@@ -188,6 +188,12 @@ class Fault(Frozen):
     server: Literal["target", "store"] = Field(default="target", description="kill/pause: which local server")
     delay_ms: float = Field(default=100, gt=0, le=60_000, description="latency: added to each chunk")
     fraction: float = Field(default=0.1, gt=0, le=1, description="lose-responses: the share of answers reset")
+    isolate: Literal["primary"] = Field(default="primary", description="partition: the node cut off from the "
+                                                                         "other servers (the primary at the time)")
+    clients: Literal["keep", "split", "cut"] = Field(
+        default="keep", description="partition: the load's side -- keep: the isolated node's (its connections "
+                                    "stay up), split: half the users on each side, cut: the others' (it loses "
+                                    "the isolated node too and follows the failover)")
 
     @model_validator(mode="after")
     def _window(self) -> Fault:

@@ -2,7 +2,7 @@
 
     process.py      kill (SIGKILL, restart after the window) and pause (SIGSTOP/SIGCONT) of a local server
     network.py      stall, drop, latency, lost responses on the fault proxy between the load and the target
-    replication.py  failover and stall-replication of a replicated local server
+    replication.py  failover, stall-replication and partition of a replicated local server
     nemesis.py      the scheduler: opens and heals each window at its time, records every outcome in the run folder
     outcomes.py     what became of each planned fault (from faults.jsonl alone), and the verdict that allows
 
@@ -36,4 +36,5 @@ FAULTS: dict[str, FaultKind] = {
     "lose-responses": network.LoseResponses(),
     "failover": replication.Failover(),
     "stall-replication": replication.StallReplication(),
+    "partition": replication.Partition(),
 }

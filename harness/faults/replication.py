@@ -16,6 +16,14 @@ class Replicated(Protocol):
 
     def stall_replication(self, on: bool) -> None: ...
 
+    def partition(self, on: bool, *, isolate: str, clients: str) -> None:
+        """Cut (``on``) or heal the links between the node ``isolate`` names (``primary``: the one that is
+        primary when the window opens) and every other server of the group, in both directions and
+        silently (connections stay open and deliver nothing); ``clients`` says which side the load is on
+        (``keep``: the isolated node's, ``split``: half on each, ``cut``: the others', following the
+        failover)."""
+        ...
+
 
 class Failover:
     """Kill the primary, as a crash would; a replica is promoted (by the Sentinel, or by counterbench
@@ -45,3 +53,20 @@ class StallReplication:
 
     def heal(self, on: Replicated, fault: Fault) -> None:
         on.stall_replication(False)
+
+
+class Partition:
+    """The primary cut off, not dead: every link between it and the other servers goes silent both ways
+    (through the proxies every link between servers counterbench starts goes through), so the systems'
+    own timeouts notice, and another node may be promoted while clients on its side are still answered.
+    Heals after the window; what the old primary acknowledged meanwhile may then be thrown away."""
+
+    network = False
+    needs_duration = True
+    replicated = True
+
+    def open(self, on: Replicated, fault: Fault) -> None:
+        on.partition(True, isolate=fault.isolate, clients=fault.clients)
+
+    def heal(self, on: Replicated, fault: Fault) -> None:
+        on.partition(False, isolate=fault.isolate, clients=fault.clients)
