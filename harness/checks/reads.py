@@ -157,31 +157,27 @@ def check_reads(*, key: str, initial: int, final: int | None, t: KeyTally, histo
     lower, upper = read_bounds(T, initial)
     if d < 0:
         lower, upper = -upper, -lower
+    v_upper = None
     if one_way:
         v_lower, v_upper = value_bounds(T, d, returns)
         lower, upper = np.maximum(lower, v_lower), np.minimum(upper, v_upper)
     value = T.r_value * d
     stale = value < lower
     ahead = value > upper
-    lost = value > final * d if one_way and final is not None else np.zeros(len(value), dtype=bool)
-    # a change of more than one moved the counter past the values between, at once: none was ever read
-    between = _inside(T, value, d, returns) if one_way and T.amount_if_one() not in (1, -1) else None
-    if between is not None:
-        lost |= between
+    none = np.zeros(len(value), dtype=bool)
+    lost = value > final * d if one_way and final is not None else none
+    # a change of more than one moved the counter past the values between at once: none was ever read
+    never = _inside(T, value, d, returns) if one_way and T.amount_if_one() not in (1, -1) else none
     if not history.complete:  # a missing write of the workload's sign widens the bound on its side
         if d in history.op_signs:
             ahead[:] = False
         if -d in history.op_signs:
             stale[:] = False
-    ev.update(stale=int(stale.sum()), ahead=int(ahead.sum()), lost_state=int(lost.sum()))
-    if between is not None:
-        ev["never_held"] = int(between.sum())
-        ev["lost_state"] -= ev["never_held"]
-    backwards, a, b = 0, -1, -1
-    if one_way:
-        backwards, a, b = order_violations(value, *T.intervals(read=True))  # equal is fine
+    ev.update(stale=int(stale.sum()), ahead=int(ahead.sum()), lost_state=int(lost.sum()),
+              never_held=int(never.sum()))
+    backwards, a, b = order_violations(value, *T.intervals(read=True)) if one_way else (0, -1, -1)  # equal: fine
     ev["backwards"] = backwards
-    bad = stale | ahead | lost
+    bad = stale | ahead | lost | never
     if not (bad.any() or backwards):
         return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
     ev["bad_reads"] = int(bad.sum()) + backwards
@@ -192,32 +188,31 @@ def check_reads(*, key: str, initial: int, final: int | None, t: KeyTally, histo
         return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
     i = int(np.flatnonzero(bad)[0])
     read = T.witness(i, read=True)
-    ev["witness"] = [read]
     ev["bounds"] = sorted((int(lower[i]) * d, int(upper[i]) * d))
-    said = (f"read op {read['op']} ({read['process']}), sent at {read['invoked_s']:.6f} s and answered at "
-            f"{read['completed_s']:.6f} s, got {read['value']}")
+    ev["stale_reads"] = [int(x) * d for x in value[stale][:EVIDENCE_CAP].tolist()]
     if stale[i]:
         writer = _furthest_before(T, i, d, returns) if one_way else -1
-        if writer >= 0:
-            ev["witness"] = [T.witness(writer), read]
+        witness = [T.witness(writer), read] if writer >= 0 else [read]
         why = f"the changes acknowledged before it was sent had already taken the counter to {int(lower[i]) * d}"
+    elif ahead[i] and v_upper is not None and upper[i] == v_upper[i]:  # a write sent after the answer set it
+        w = T.witness(_nearest_after(T, i, d, returns))
+        witness = [w, read]
+        why = (f"op {w['op']} ({w['process']}), sent only after that answer came, found the counter at "
+               f"{int(upper[i]) * d}")
     elif ahead[i]:
-        if one_way and upper[i] == v_upper[i]:  # the value a later write found is the bound
-            w = T.witness(_nearest_after(T, i, d, returns))
-            ev["witness"] = [w, read]
-            why = (f"op {w['op']} ({w['process']}), sent only after that answer came, found the counter at "
-                   f"{int(upper[i]) * d}")
-        else:
-            why = f"all the changes sent before its answer came could take the counter to {int(upper[i]) * d} at most"
-    elif between is not None and between[i]:
+        witness = [read]
+        why = f"all the changes sent before its answer came could take the counter to {int(upper[i]) * d} at most"
+    elif never[i]:
         w = T.witness(_holding(T, value[i], d, returns))
-        ev["witness"] = [w, read]
+        witness = [w, read]
         why = f"op {w['op']} ({w['process']}) took the counter {moved(w, returns)} at once: it never held that value"
     else:
+        witness = [read]
         why = (f"the counter, which only {'grows' if d > 0 else 'shrinks'}, ended at {final}: it read a state that "
                "was later lost")
-    ev["reason"] = f"{said}; {why}"
-    ev["stale_reads"] = [int(x) * d for x in value[stale][:EVIDENCE_CAP].tolist()]
+    ev["witness"] = witness
+    ev["reason"] = (f"read op {read['op']} ({read['process']}), sent at {read['invoked_s']:.6f} s and answered at "
+                    f"{read['completed_s']:.6f} s, got {read['value']}; {why}")
     return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
 
 

@@ -148,46 +148,47 @@ def check_realtime_order(*, key: str, initial: int, final: int | None, t: KeyTal
         return CheckResult(name=NAME, key=key, valid=None,
                            evidence={**ev, "reason": "no acknowledged op returned a value"})
     direction = -1 if signs == {-1} else 1
-    unit = T.amount_if_one() in (1, -1)
-    if unit:  # a range is its value: the order of values, in the lean form 10M ops need (no copy of them)
+    if T.amount_if_one() in (1, -1):  # a range is its value: the order of values, lean for 10M ops (no copy)
         which = None if compared == len(T.has_value) else T.has_value
         count, a, b = order_violations(T.value if direction > 0 else -T.value, *T.intervals(), which)
-        crossed = (0, -1, -1)
-        rows = None
-    else:
-        rows = np.flatnonzero(T.has_value)
-        start, end, pos = ranges(T, rows, direction, returns)
-        count, a, b = range_order_violations(start, end, pos, *T.intervals(rows))
-        crossed = overlaps(start, end, pos)
-        # a counter moving one way stays within (I, F]: a range reaching out of it came from a state it
-        # never had, or went to one it lost
-        out = (start < initial * direction) | (end > final * direction if final is not None else False)
-        ev["outside"] = int(np.count_nonzero(out))
-        ev["overlapping"] = crossed[0] + ev["outside"]
-        if not crossed[0] and ev["outside"]:
-            crossed = (ev["outside"], int(np.argmax(out)), -1)
-    ev["out_of_order"] = count
-    if not count and not crossed[0]:
-        return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
-    def row(i: int) -> int:
-        return i if rows is None else int(rows[i])
+        ev["out_of_order"] = count
+        if not count:
+            return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
+        first, second = T.witness(a), T.witness(b)
+        return CheckResult(name=NAME, key=key, valid=False,
+                           evidence={**ev, "witness": [first, second], "reason": later_but_behind(first, second)})
+    return _check_ranges(key, T, ev, initial, final, direction, returns)
 
+
+def _check_ranges(key: str, T: TimedOps, ev: dict[str, Any], initial: int, final: int | None, direction: int,
+                  returns: Literal["after", "before"]) -> CheckResult:
+    """realtime-order for amounts other than one: the order of ranges, their overlaps, and their bounds."""
+    rows = np.flatnonzero(T.has_value)
+    start, end, pos = ranges(T, rows, direction, returns)
+    count, a, b = range_order_violations(start, end, pos, *T.intervals(rows))
+    crossed, i, j = overlaps(start, end, pos)
+    # a counter moving one way stays within (I, F]: a range reaching out of it came from a state it
+    # never had, or went to one it lost
+    below = start < initial * direction
+    out = below | (end > final * direction) if final is not None else below
+    ev.update(out_of_order=count, outside=int(np.count_nonzero(out)))
+    ev["overlapping"] = crossed + ev["outside"]
+    if not count and not ev["overlapping"]:
+        return CheckResult(name=NAME, key=key, valid=True, evidence=ev)
     if count:
-        first, second = T.witness(row(a)), T.witness(row(b))
-        ev["witness"] = [first, second]
-        ev["reason"] = later_but_behind(first, second) if unit else _missed(first, second, returns)
-    elif crossed[2] < 0:  # a range out of the counter's
-        w = T.witness(row(crossed[1]))
-        ev["witness"] = [w]
-        bound = f"started at {initial}" if final is None or (int(start[crossed[1]]) < initial * direction) \
-            else f"ended at {final}"
-        ev["reason"] = (f"op {w['op']} ({w['process']}) took the counter {moved(w, returns)}, but the counter "
-                        f"{bound} and moves one way")
+        first, second = T.witness(int(rows[a])), T.witness(int(rows[b]))
+        ev.update(witness=[first, second], reason=_missed(first, second, returns))
+    elif crossed:
+        first, second = T.witness(int(rows[i])), T.witness(int(rows[j]))
+        ev.update(witness=[first, second],
+                  reason=f"op {first['op']} ({first['process']}) took the counter {moved(first, returns)} and op "
+                         f"{second['op']} ({second['process']}) {moved(second, returns)}: one change counted by both")
     else:
-        first, second = T.witness(row(crossed[1])), T.witness(row(crossed[2]))
-        ev["witness"] = [first, second]
-        ev["reason"] = (f"op {first['op']} ({first['process']}) took the counter {moved(first, returns)} and op "
-                        f"{second['op']} ({second['process']}) {moved(second, returns)}: one change counted by both")
+        k = int(np.argmax(out))
+        w = T.witness(int(rows[k]))
+        bound = f"started at {initial}" if below[k] else f"ended at {final}"
+        ev.update(witness=[w], reason=f"op {w['op']} ({w['process']}) took the counter {moved(w, returns)}, but the "
+                                      f"counter {bound} and moves one way")
     return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
 
 
