@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh Debian machine: `make demo` and `make test`.
-# Both install what is missing (Debian's redis-server; a .venv with counterbench), then run.
+# Both install what is missing (Debian's redis-server, postgresql, etcd-server and patroni; a .venv with
+# counterbench), then run.
 
 VENV    ?= .venv
 PYTHON  ?= python3
@@ -7,12 +8,14 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system venv dynalite demo demo-replication test lint clean bench bench-system
+.PHONY: setup system venv dynalite demo demo-replication demo-partitions test lint clean bench bench-system
 
 DYNALITE := .stack/node_modules/.bin/dynalite
 APT_NEEDS := $(if $(shell command -v redis-server),,redis-server redis-tools) \
              $(if $(shell command -v node),,nodejs) $(if $(shell command -v npm),,npm) \
-             $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+             $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) \
+             $(if $(shell command -v etcd),,etcd-server) $(if $(shell command -v patroni),,patroni)
+# patroni: Debian's, on the system Python -- it runs as the postgres user, who cannot execute a venv under /root
 
 setup: system venv dynalite
 
@@ -41,6 +44,9 @@ demo: setup
 
 demo-replication: setup
 	$(BIN)/counterbench run --suite replication
+
+demo-partitions: setup
+	$(BIN)/counterbench run --suite partitions
 
 # bench/: wrk (bench/http_load.py) and redis-benchmark (redis-tools, bench/redis_load.py), installed when missing
 BENCH_APT_NEEDS := $(if $(shell command -v wrk),,wrk) $(if $(shell command -v redis-benchmark),,redis-tools)

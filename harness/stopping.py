@@ -15,6 +15,10 @@ While ``counterbench run`` or ``worker`` runs (``StopSignals``):
 Children are started by ``spawn``: each leads a new session, so a terminal's Ctrl-C reaches only
 counterbench (which decides), and a group signal reaches the whole of a child: uvicorn's workers,
 PostgreSQL's backends, Locust's forked workers. No process is ever found by name.
+
+A SIGKILLed counterbench handles nothing: for that, ``spawn`` also tells the reaper
+(``harness.stack.reaper``), a small process that SIGKILLs every child's group once counterbench is
+gone, whatever ended it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
+
+from harness.stack.lifeline import LIFELINE
 
 
 class Interrupted(BaseException):
@@ -57,10 +63,19 @@ CHILDREN = _Children()
 
 
 def spawn(cmd: list[str], **popen: Any) -> subprocess.Popen[bytes]:
-    """``subprocess.Popen`` in a new session (its own process group), registered for a stop at once."""
+    """``subprocess.Popen`` in a new session (its own process group), registered for a stop at once
+    and with the reaper (its environment marked first), which kills it if counterbench dies."""
+    popen["env"] = LIFELINE.mark(popen.get("env"))
     proc: subprocess.Popen[bytes] = subprocess.Popen(cmd, start_new_session=True, **popen)
+    LIFELINE.watch(proc.pid)
     CHILDREN.add(proc)
     return proc
+
+
+def forget(proc: subprocess.Popen[bytes]) -> None:
+    """The child's group is stopped: the reaper lets it go. Said before waiting for a SIGKILLed child
+    where possible (once waited for, its pid is free for another program)."""
+    LIFELINE.forget(proc.pid)
 
 
 def kill_group(proc: subprocess.Popen[bytes], sig: int) -> None:

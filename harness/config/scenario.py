@@ -192,8 +192,8 @@ class Fault(Frozen):
                                                                          "other servers (the primary at the time)")
     clients: Literal["keep", "split", "cut"] = Field(
         default="keep", description="partition: the load's side -- keep: the isolated node's (its connections "
-                                    "stay up), split: half the users on each side, cut: the others' (it loses "
-                                    "the isolated node too and follows the failover)")
+                                    "stay up), split: half the users on each side, cut: the others' (its path to "
+                                    "the isolated node goes silent too; a client that can, follows the failover)")
 
     @model_validator(mode="after")
     def _window(self) -> Fault:
@@ -258,7 +258,7 @@ class Scenario(Frozen):
         for f in self.faults:
             if FAULTS[f.action].replicated and f.server not in target.replicated_servers:
                 raise ValueError(f"a {f.action} fault needs a replicated {f.server} (redis: target.replicas; "
-                                 "a service over postgres: target.service.replicas)")
+                                 "a service over postgres: target.service.replicas or target.service.patroni)")
         target.check(self)
         for name in self.checks:
             if not CHECKS[name].applies_to(self.workload.kind):

@@ -22,7 +22,7 @@ from harness.load.progress import watch
 from harness.runfolder import RunFolder
 from harness.shipped import LOCUSTFILES
 from harness.stack.process import free_port
-from harness.stopping import StopSignals, kill_group, spawn
+from harness.stopping import StopSignals, forget, kill_group, spawn
 
 # the run's own scenario and target URL, credentials included, for the load processes: by environment,
 # never on their command line (``ps`` shows argv to every user of the machine); run.json has them redacted
@@ -94,7 +94,9 @@ def run_worker(scenario: Scenario, *, master_host: str, master_port: int, stagin
             proc.send_signal(signal.SIGTERM)
 
     with stop.on_stop(forward):
-        return proc.wait()
+        code = proc.wait()
+    forget(proc)
+    return code
 
 
 def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: StopSignals, quiet: bool = True,
@@ -118,8 +120,10 @@ def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: St
             kill_group(proc, signal.SIGKILL)  # never leave load running behind an interrupted command
             proc.wait()
             reap(folder, grace=0)
+            forget(proc)
             raise
     reap(folder, grace=scenario.load.drain + 10)
+    forget(proc)  # only now: Locust's forked workers, in its group, may outlive its master until reaped
     return code
 
 

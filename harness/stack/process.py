@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import StackError
-from harness.stopping import kill_group, spawn
+from harness.stopping import forget, kill_group, spawn
 
 # A port is picked when a server is built and bound when it starts, seconds later (a replica set builds
 # four at once): the kernel may hand the same free port out twice meanwhile (about 1 stack in 4,000 here),
@@ -151,6 +151,7 @@ class LocalServer:
         self._downed = True
         if self._proc is not None and self._proc.poll() is None:
             kill_group(self._proc, signal.SIGKILL)
+            forget(self._proc)  # before the wait: once waited for, its pid may be another's
             self._proc.wait()
 
     def died(self) -> list[dict[str, Any]]:
@@ -191,6 +192,7 @@ class LocalServer:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(timeout=10)
             kill_group(self._proc, signal.SIGKILL)
+            forget(self._proc)
             self._proc.wait()
         self._proc = None
         shutil.rmtree(self.dir, ignore_errors=True)

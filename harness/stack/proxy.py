@@ -3,7 +3,8 @@ responses (a fraction of the target's answers is replaced by a reset: the reques
 client cannot know).
 
 It runs an asyncio loop in a thread of the CLI process; the load goes through it,
-setup and final reads go to the target directly.
+setup and final reads go to the target directly. A replicated local stack puts one in front of every
+link between its servers too (``harness.stack.redis_sentinel``): a partition stalls them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class TcpProxy:
     def __init__(self, upstream_host: str, upstream_port: int) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.port = free_port()
-        self.stalled = False
+        self._stalled = False
         self.delay = 0.0
         self.dropping = False
         self.lose_responses = 0.0  # the fraction of answers reset on their way back
@@ -32,6 +33,26 @@ class TcpProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, name="counterbench-proxy", daemon=True)
         self._writers: set[asyncio.StreamWriter] = set()
         self._server: asyncio.base_events.Server | None = None
+        # set while bytes may flow: a held connection waits on it rather than polling (a partition holds
+        # a hundred: the Sentinels reconnect to a silent node every half second)
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    @property
+    def stalled(self) -> bool:
+        """Whether the path delivers nothing: bytes are held (connections stay open) until it flows again."""
+        return self._stalled
+
+    @stalled.setter
+    def stalled(self, on: bool) -> None:
+        self._stalled = on  # seen at once by every pump; the event follows on the proxy's loop
+        self._loop.call_soon_threadsafe(self._update_flow)
+
+    def _update_flow(self) -> None:
+        if self._stalled and not self.dropping:
+            self._flowing.clear()
+        else:
+            self._flowing.set()
 
     def start(self) -> None:
         self._thread.start()
@@ -70,8 +91,11 @@ class TcpProxy:
                 self.lost += 1
                 writer.transport.abort()  # the request was delivered and done; its answer is a reset
                 return
-            while self.stalled and not self.dropping:
-                await asyncio.sleep(0.005)  # hold the bytes: a stalled path delivers nothing
+            while self._stalled and not self.dropping:  # hold the bytes: a stalled path delivers nothing
+                if self._flowing.is_set():
+                    await asyncio.sleep(0.005)  # the flag is set and its event not yet cleared: a moment
+                else:
+                    await self._flowing.wait()
             if self.dropping:
                 writer.transport.abort()
                 return
@@ -83,6 +107,7 @@ class TcpProxy:
     def drop(self, on: bool) -> None:
         """On: reset every connection and every new one until off."""
         self.dropping = on
+        self._loop.call_soon_threadsafe(self._update_flow)
         if on:
             for w in list(self._writers):
                 self._loop.call_soon_threadsafe(w.transport.abort)

@@ -42,6 +42,7 @@ IND, FAIL = Outcome.INDETERMINATE, Outcome.FAIL
 REDIS_REFUSALS = frozenset({
     "ERR", "OOM", "READONLY", "LOADING", "BUSY", "NOSCRIPT", "WRONGTYPE", "NOAUTH", "NOPERM", "MISCONF",
     "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "MOVED", "ASK", "EXECABORT", "SOLDOUT",
+    "NOREPLICAS",  # min-replicas-to-write: refused before it runs, as too few replicas are in good standing
 })
 
 REDIS_RULES: tuple[Rule, ...] = (

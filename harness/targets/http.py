@@ -39,7 +39,32 @@ if TYPE_CHECKING:
     from harness.config.scenario import Scenario
 
 __all__ = ["BACKEND", "BaseUrl", "HttpAdmin", "HttpCall", "HttpCodec", "HttpContract", "HttpOps", "HttpTarget",
-           "Idempotency", "LookupCall", "ServiceSpec", "Transport", "ValueSpec"]
+           "Idempotency", "LookupCall", "PatroniSpec", "ServiceSpec", "Transport", "ValueSpec"]
+
+
+class PatroniSpec(Frozen):
+    """PostgreSQL nodes each run by Patroni over etcd (``harness.stack.patroni``); the settings are
+    Patroni's own, by its names, with timings short enough for a failover in seconds."""
+
+    nodes: int = Field(default=3, ge=2, le=5, description="PostgreSQL nodes, each run by its Patroni")
+    synchronous_mode: bool = Field(default=False, description="Patroni keeps a synchronous standby and promotes "
+                                                              "only it")
+    synchronous_mode_strict: bool = Field(default=False, description="with no synchronous standby, commits wait "
+                                                                     "rather than go asynchronous")
+    ttl: int = Field(default=10, ge=2, le=300, description="s: the leader key's lease")
+    loop_wait: int = Field(default=1, ge=1, le=60, description="s: between two runs of Patroni's HA loop")
+    retry_timeout: int = Field(default=4, ge=1, le=120, description="s: etcd and PostgreSQL operations give up "
+                                                                    "(a leader then demotes itself)")
+
+    @model_validator(mode="after")
+    def _patroni_rules(self) -> PatroniSpec:
+        if self.synchronous_mode_strict and not self.synchronous_mode:
+            raise ValueError("synchronous_mode_strict needs synchronous_mode: true")
+        if self.loop_wait + 2 * self.retry_timeout > self.ttl:
+            # Patroni's own rule: a leader must notice it cannot renew its key and demote before it expires
+            raise ValueError(f"loop_wait + 2 * retry_timeout ({self.loop_wait + 2 * self.retry_timeout} s) must "
+                             f"not exceed ttl ({self.ttl} s)")
+        return self
 
 
 class ServiceSpec(Frozen):
@@ -49,6 +74,8 @@ class ServiceSpec(Frozen):
     workers: int = Field(default=1, ge=1, le=64)
     replicas: int = Field(default=0, ge=0, le=1, description="postgres: a streaming replica, promoted on failover")
     synchronous: bool = Field(default=False, description="postgres replica: commits wait for it")
+    patroni: PatroniSpec | None = Field(default=None, description="postgres: a cluster Patroni runs over etcd "
+                                                                  "(instead of replicas)")
 
     @model_validator(mode="after")
     def _workers(self) -> ServiceSpec:
@@ -56,9 +83,18 @@ class ServiceSpec(Frozen):
             raise ValueError("the memory store lives in one process: workers must be 1")
         if (self.replicas or self.synchronous) and self.store != "postgres":
             raise ValueError("replicas and synchronous are for the postgres store")
+        if self.patroni is not None and self.store != "postgres":
+            raise ValueError("patroni runs PostgreSQL: it is for the postgres store")
+        if self.patroni is not None and (self.replicas or self.synchronous):
+            raise ValueError("patroni runs its own nodes (patroni.nodes) and replication (patroni.synchronous_mode):"
+                             " drop replicas and synchronous")
         if self.synchronous and not self.replicas:
             raise ValueError("synchronous replication needs a replica (replicas: 1)")
         return self
+
+    @property
+    def replicated(self) -> bool:
+        return bool(self.replicas) or self.patroni is not None
 
 
 class HttpTarget(TargetConfig):
@@ -88,7 +124,19 @@ class HttpTarget(TargetConfig):
 
     @property
     def replicated_servers(self) -> frozenset[str]:
-        return frozenset({"store"}) if self.service.replicas else frozenset()
+        return frozenset({"store"}) if self.service.replicated else frozenset()
+
+    def check(self, scenario: Scenario) -> None:
+        for f in scenario.faults:
+            if f.action != "partition" or self.url is not None:
+                continue
+            if self.service.patroni is None:
+                raise ValueError("a partition needs a cluster manager that notices it and promotes another node: "
+                                 "service.patroni (with replicas alone nothing would)")
+            if f.clients == "split":
+                raise ValueError("clients: split puts half the load on each side, but the reference service is one "
+                                 "client with one connection pool: use keep (its path to the isolated primary "
+                                 "stays up) or cut (that path goes silent too)")
 
 
 
@@ -253,6 +301,13 @@ def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
         from harness.stack.redis import RedisServer
 
         store = stack.enter_context(RedisServer())
+    elif t.service.store == "postgres" and t.service.patroni is not None:
+        from harness.stack.patroni import PatroniCluster, PatroniSettings
+
+        p = t.service.patroni
+        store = stack.enter_context(PatroniCluster(nodes=p.nodes, settings=PatroniSettings(
+            synchronous_mode=p.synchronous_mode, synchronous_mode_strict=p.synchronous_mode_strict, ttl=p.ttl,
+            loop_wait=p.loop_wait, retry_timeout=p.retry_timeout)))
     elif t.service.store == "postgres" and t.service.replicas:
         from harness.stack.postgres_replica import PostgresReplicaSet
 

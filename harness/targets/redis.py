@@ -7,6 +7,7 @@ redis-py.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
@@ -33,6 +34,15 @@ class WaitSpec(Frozen):
     timeout_ms: int = Field(default=100, ge=1, le=60_000)
 
 
+class MinReplicas(Frozen):
+    """Redis's ``min-replicas-to-write`` / ``min-replicas-max-lag``, set on every local node (a promoted
+    replica keeps the rule): a primary refuses writes (NOREPLICAS) while fewer than ``to_write`` replicas
+    have acknowledged the stream within ``max_lag`` seconds."""
+
+    to_write: int = Field(default=1, ge=1, le=16)
+    max_lag: int = Field(default=10, ge=1, le=3600, description="seconds")
+
+
 class RedisTarget(TargetConfig):
     kind: Literal["redis"]
     url: str | None = Field(default=None, description="redis://host:port/db; default: a local redis-server")
@@ -44,8 +54,12 @@ class RedisTarget(TargetConfig):
         default="none", description="the local redis-server: no persistence, or AOF fsynced every second/write")
     pipeline: int = Field(default=1, ge=1, le=1000,
                           description="increments per round trip; each is still its own op in the history")
-    replicas: int = Field(default=0, ge=0, le=2, description="the local Redis: replicas and a Sentinel (0: one "
-                                                             "server)")
+    replicas: int = Field(default=0, ge=0, le=2, description="the local Redis: replicas, watched by Sentinels (0: "
+                                                             "one server)")
+    sentinels: int = Field(default=1, ge=1, le=5, description="the local Redis with replicas: Sentinels (quorum: "
+                                                               "a majority of them)")
+    min_replicas: MinReplicas | None = Field(default=None, description="the local Redis with replicas: a primary "
+                                                                       "refuses writes without enough replicas")
     wait: WaitSpec | None = Field(default=None, description="WAIT for replicas after each op")
     read_from: Literal["primary", "replica"] = Field(default="primary", description="workload.reads: where reads "
                                                                                    "go (a replica: needs a Sentinel)")
@@ -70,6 +84,22 @@ class RedisTarget(TargetConfig):
             raise ValueError("target.wait follows each atomic op (not pipelined, not an unsafe variant)")
         if self.wait is not None and self.wait.timeout_ms / 1000 >= self.timeout:
             raise ValueError("target.wait.timeout_ms must be shorter than target.timeout")
+        self._check_replicated(scenario)
+
+    def _check_replicated(self, scenario: Scenario) -> None:
+        """The settings of the local replicated Redis, and the partitions it can take."""
+        if self.sentinels > 1 and not self.replicas:
+            raise ValueError("target.sentinels watch replicas: set target.replicas too")
+        if self.min_replicas is not None and (self.url or not self.replicas):
+            raise ValueError("target.min_replicas configures the local Redis's replicas: it needs target.replicas "
+                             "(and no target.url)")
+        if self.min_replicas is not None and self.min_replicas.to_write > self.replicas:
+            raise ValueError(f"target.min_replicas.to_write is {self.min_replicas.to_write} with "
+                             f"{self.replicas} replicas: the primary would refuse every write")
+        if any(f.action == "partition" for f in scenario.faults) and (self.url or not self.replicas):
+            raise ValueError("a partition cuts the links between the servers counterbench starts: it needs the local "
+                             "Redis with target.replicas (a Sentinel to fail over, replicas to promote), not "
+                             "target.url")
 
 
 # Sold out is an error reply: Redis ran the script, and the script changed nothing.
@@ -284,8 +314,8 @@ class RedisAdmin:
 
             sentinel = Sentinel(list(address.sentinels), socket_timeout=timeout, socket_connect_timeout=timeout)
             try:
-                host, port = address._safe(*sentinel.discover_master(address.service))
-            except RedisError as e:
+                host, port = address.reach(*address._safe(*sentinel.discover_master(address.service)))
+            except (RedisError, ConnectionError) as e:  # ConnectionError: no route to the primary it names
                 raise TargetUnreachable(f"no Sentinel at {address.host}:{address.port} names a primary of "
                                         f"{address.service!r}: {e}") from e
         self._r = redis.Redis(host=host, port=port, db=address.db, username=address.username,
@@ -336,7 +366,10 @@ def _admin(scenario: Scenario, url: str | None) -> RedisAdmin:
 def _ops(scenario: Scenario, url: str, ctx: OpContext) -> RedisOps:
     t = scenario.target
     assert isinstance(t, RedisTarget)
-    return RedisOps(RedisAddress.parse(url, allow_remote=scenario.allow_remote), variant=t.variant, timeout=t.timeout,
+    address = RedisAddress.parse(url, allow_remote=scenario.allow_remote)
+    if address.sides > 1:  # users alternate between the sides of a partition, in the order they start
+        address = address.on_side(next(ctx.shared("redis-sides", itertools.count)))
+    return RedisOps(address, variant=t.variant, timeout=t.timeout,
                     gap=t.gap, deadlines=ctx.deadlines, wait=(t.wait.replicas, t.wait.timeout_ms) if t.wait else None,
                     retries=t.retries, read_from=t.read_from)
 
@@ -348,7 +381,11 @@ def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
     if t.replicas:
         from harness.stack.redis_sentinel import RedisReplicaSet
 
-        server = stack.enter_context(RedisReplicaSet(replicas=t.replicas, persistence=t.persistence))
+        server = stack.enter_context(RedisReplicaSet(
+            replicas=t.replicas, sentinels=t.sentinels, persistence=t.persistence,
+            min_replicas=(t.min_replicas.to_write, t.min_replicas.max_lag) if t.min_replicas else None,
+            # the load's own path to each node, per side, for a partition to cut (cut, split) or keep
+            client_proxies=any(f.action == "partition" for f in scenario.faults)))
     else:
         from harness.stack.redis import RedisServer
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import hiredis
 
@@ -39,10 +39,44 @@ def read_reply(sock: socket.socket, reader: Any, wait: Callable[[], None] | None
     return reply
 
 
+HostPort = tuple[str, int]
+
+
+def _host_port(text: str) -> HostPort:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"{text!r} is not host:port")
+    return host, int(port)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route:
+    """How this client reaches a server a Sentinel names by ``announced``: one path per side of a partition.
+
+    A local replicated stack has every server know the others by a proxy address (so that it can cut the
+    links between them); the Sentinels name the primary by that address, which the load must not use (it
+    would go silent with the servers' links). The stack gives the load its own paths instead, in the URL:
+    ``route=127.0.0.1:7001>127.0.0.1:6001`` (the node itself), or ``>127.0.0.1:8001|127.0.0.1:8002``
+    (a proxy per side: a partition's ``clients`` says which sides it cuts)."""
+
+    announced: HostPort
+    paths: tuple[HostPort, ...]
+
+    @staticmethod
+    def parse(text: str) -> Route:
+        announced, sep, paths = text.partition(">")
+        if not sep or not paths:
+            raise ValueError(f"route {text!r}: expected host:port>host:port[|host:port...]")
+        return Route(announced=_host_port(announced), paths=tuple(_host_port(p) for p in paths.split("|")))
+
+    def text(self) -> str:
+        return f"{self.announced[0]}:{self.announced[1]}>" + "|".join(f"{h}:{p}" for h, p in self.paths)
+
+
 @dataclass(frozen=True, kw_only=True)
 class RedisAddress:
     """Where Redis is: one server (``redis://host:port/db``), or the primary a Sentinel names
-    (``redis+sentinel://host:port[,host:port...]/<service>/<db>``)."""
+    (``redis+sentinel://host:port[,host:port...]/<service>/<db>[?route=...&route=...]``, routes: ``Route``)."""
 
     host: str
     port: int
@@ -53,6 +87,30 @@ class RedisAddress:
     service: str = ""
     allow_remote: bool = False  # the primary a Sentinel names must be loopback unless the scenario allows more
     role: str = "primary"  # or "replica": one of the replicas the Sentinel knows (reads from a replica)
+    routes: tuple[Route, ...] = ()  # none: go where the Sentinel says; else every server it names has one
+    side: int = 0  # which path of each route this client takes (a partition's side; 0 for setup and reads)
+
+    @property
+    def sides(self) -> int:
+        """How many sides the routes offer (1 without routes)."""
+        return max((len(r.paths) for r in self.routes), default=1)
+
+    def on_side(self, n: int) -> RedisAddress:
+        """This address for a client on side ``n`` (taken modulo the sides: users alternate)."""
+        return replace(self, side=n % self.sides)
+
+    def reach(self, host: str, port: int) -> HostPort:
+        """The path to the server a Sentinel named ``host:port``: that address itself without routes, else
+        this side's path of its route. A server with no route is an error, not a detour: the announced
+        address is the servers' own link, which a partition cuts."""
+        if not self.routes:
+            return host, port
+        for r in self.routes:
+            if r.announced == (host, port):
+                path = r.paths[self.side % len(r.paths)]
+                return self._safe(*path)
+        raise ConnectionError(f"no route to {host}:{port}, which the Sentinel named (routes to "
+                              f"{', '.join(f'{h}:{p}' for h, p in (r.announced for r in self.routes))})")
 
     @staticmethod
     def parse(url: str, *, allow_remote: bool = False) -> RedisAddress:
@@ -71,9 +129,10 @@ class RedisAddress:
                 service, _, db = parts.path.lstrip("/").partition("/")
                 if not service:
                     raise ValueError("the Sentinel's service name is missing (redis+sentinel://host:port/<service>/0)")
+                routes = tuple(Route.parse(v) for k, v in parse_qsl(parts.query) if k == "route")
                 return RedisAddress(host=sentinels[0][0], port=sentinels[0][1], db=int(db or 0), username=username,
                                     password=password, sentinels=sentinels, service=service,
-                                    allow_remote=allow_remote)
+                                    allow_remote=allow_remote, routes=routes)
             db_number = int(parts.path.lstrip("/") or 0)
             port = parts.port or 6379
         except ValueError as e:
@@ -93,7 +152,7 @@ class RedisAddress:
                     return self._a_replica(self._ask(host, port, "SENTINEL", "REPLICAS", self.service, timeout=timeout))
                 reply = self._ask(host, port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service, timeout=timeout)
                 if isinstance(reply, list) and len(reply) == 2:
-                    return self._safe(reply[0].decode(), int(reply[1]))
+                    return self.reach(*self._safe(reply[0].decode(), int(reply[1])))
                 problems.append(f"{host}:{port} knows no primary of {self.service!r}")
             except (OSError, ValueError) as e:
                 problems.append(f"{host}:{port}: {e}")
@@ -103,7 +162,7 @@ class RedisAddress:
         for entry in reply if isinstance(reply, list) else []:
             info = {entry[i].decode(): entry[i + 1].decode() for i in range(0, len(entry) - 1, 2)}
             if not {"s_down", "o_down", "disconnected"} & set(info.get("flags", "").split(",")):
-                return self._safe(info["ip"], int(info["port"]))
+                return self.reach(*self._safe(info["ip"], int(info["port"])))
         raise ValueError(f"the Sentinel knows no replica of {self.service!r} in good standing")
 
     @staticmethod

@@ -34,6 +34,28 @@ def wait_for_load(proc: subprocess.Popen[bytes], run: Path, *, processes: int, t
     raise AssertionError(f"the load did not start: {proc.communicate()[0].decode()[-2000:]}")
 
 
+def listening_ports(pids: set[int]) -> set[int]:
+    """The TCP ports any of ``pids`` listens on, from /proc."""
+    by_inode: dict[str, int] = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            f = row.split()
+            if f[3] == "0A":  # LISTEN
+                by_inode[f"socket:[{f[9]}]"] = int(f[1].rsplit(":", 1)[1], 16)
+    ports: set[int] = set()
+    for pid in pids:
+        try:
+            links = {os.readlink(fd.path) for fd in os.scandir(f"/proc/{pid}/fd")}
+        except OSError:
+            continue
+        ports |= {by_inode[link] for link in links if link in by_inode}
+    return ports
+
+
+def is_reaper(pid: int) -> bool:
+    return b"harness/stack/reaper.py" in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
 def test_sigterm_ends_the_load_early_judges_and_stops_every_server(tmp_path):
     run = tmp_path / "run"
     proc = start(["run", "-s", "service-postgres-counter", "-f", str(SHIPPED), "--duration", "60",
@@ -129,3 +151,36 @@ def test_sigterm_before_a_planned_fault_makes_the_verdict_unknown_naming_the_fau
     assert "pause planned at 5 s did not happen" in out.decode()  # the terminal says so too
     events = [json.loads(line) for line in (run / "faults.jsonl").read_text().splitlines()]
     assert [e["event"] for e in events] == ["not-opened"]
+
+
+def test_a_sigkilled_run_leaves_no_server_and_no_load_process_behind(tmp_path):
+    """No finally, no signal handler runs: the reaper kills PostgreSQL (run as the postgres user), the
+    reference service and Locust's master and workers, and their ports are free again."""
+    run = tmp_path / "run"
+    proc = start(["run", "-s", "service-postgres-counter", "-f", str(SHIPPED), "--duration", "60",
+                  "--processes", "2", "--no-report", "--out", str(run)])
+    children = wait_for_load(proc, run, processes=2)
+    ports = listening_ports(children)
+    assert len(ports) >= 3, ports  # PostgreSQL, the service, Locust's master
+    proc.kill()
+    out, _ = proc.communicate(timeout=30)  # the reaper holds the output too: this returns once it is done
+    deadline = time.monotonic() + 5
+    while (alive(children) or any(port_open(p) for p in ports)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(children), alive(children)
+    assert not [p for p in ports if port_open(p)]
+    assert "counterbench-reaper: counterbench" in out.decode(), out.decode()[-2000:]
+
+
+def test_a_normal_run_leaves_no_reaper_behind(tmp_path):
+    run = tmp_path / "run"
+    proc = start(["run", "-s", "redis-counter", "-f", str(SHIPPED), "--duration", "4", "--no-report",
+                  "--out", str(run)])
+    children = wait_for_load(proc, run, processes=1)
+    assert [p for p in children if is_reaper(p)]
+    proc.wait(timeout=60)  # not communicate: the reaper shares the output pipe, and its end would wait for it
+    left = alive(children)  # at once: counterbench waited for its reaper
+    out = proc.communicate()[0].decode()
+    assert proc.returncode == 0, out[-2000:]
+    assert not left, left
+    assert "counterbench-reaper" not in out

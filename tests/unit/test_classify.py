@@ -72,6 +72,7 @@ def test_http_exceptions(exc, outcome):
     ("OOM command not allowed when used memory > 'maxmemory'", FAIL),
     ("READONLY You can't write against a read only replica.", FAIL),
     ("LOADING Redis is loading the dataset in memory", FAIL),
+    ("NOREPLICAS Not enough good replicas to write.", FAIL),
     ("WRONGTYPE Operation against a key holding the wrong kind of value", FAIL),
     ("SOMETHINGNEW we have never seen", IND),
 ])
