@@ -139,6 +139,26 @@ def test_a_normal_exit_leaves_no_reaper_behind(tmp_path):
         os.kill(pids["stranger"], signal.SIGKILL)
 
 
+def test_a_normal_exit_waits_until_the_reaper_has_swept_and_gone():
+    from harness.stack.lifeline import Lifeline
+
+    class Reaper:  # stands in for the reaper's process: what close() asks of it
+        def __init__(self) -> None:
+            self.waited: float | None = None
+
+        def wait(self, timeout: float | None = None) -> int:
+            self.waited = timeout
+            return 0
+
+    read, write = os.pipe()
+    life, reaper = Lifeline(), Reaper()
+    life._fd, life._proc = write, reaper  # type: ignore[assignment]
+    life.close()
+    assert os.read(read, 100) == b"bye\n" and os.read(read, 100) == b""  # told, then the pipe's end
+    assert reaper.waited is not None  # and waited for: none is left running after counterbench
+    os.close(read)
+
+
 class _Told:
     """Stands in for the lifeline: what it was told."""
 
