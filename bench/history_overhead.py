@@ -7,10 +7,11 @@ in reverse order): the load loop's path (each completed op recorded whole, held 
 encoded in bulk), the same with 200 ms flushes and with the latency histograms taken from the
 flushed blocks, the eager path (an invoke record, then a completion record, each packed on the
 spot: what ops still out at a flush take), and the version-1 JSON-lines writer (its hot path, kept
-here for the comparison). Every variant gets the two clock readings the load loop takes anyway;
-its net cost is its time less the loop alone's in the same round. Prints microseconds per op and
-the share of a Redis op's client-side CPU budget (~60 us for a lean RESP round trip on this kind
-of machine): the median of the rounds with their range.
+here for the comparison), and version 3's uncompressed blocks. Every variant gets the two clock
+readings the load loop takes anyway; its net cost is its time less the loop alone's in the same
+round. Prints microseconds per op and the share of a Redis op's client-side CPU budget (~60 us for
+a lean RESP round trip on this kind of machine): the median of the rounds with their range; then
+the bytes per op versions 4 and 3 wrote.
 """
 
 from __future__ import annotations
@@ -71,6 +72,17 @@ class JsonLinesWriter:
         self._f.close()
 
 
+class Version3Writer(HistoryWriter):
+    """Version 3's hand-over, for comparison: the block's records as they are, not compressed."""
+
+    def _write_block(self) -> None:
+        if self._buf:
+            self._out += self._buf
+            del self._buf[:]
+        if self._out:
+            self._write_all(self._out)
+
+
 def run(w: HistoryWriter | JsonLinesWriter | None, ops: int, *, whole: bool, flush: bool,
         recorder: LatencyRecorder | None = None) -> float:
     done = Completion.ok(1)
@@ -121,10 +133,15 @@ def main() -> None:
             "recorded whole, no flush": lambda r: run(writer("a", r), args.ops, whole=True, flush=False),
             "recorded whole + 200 ms flushes": lambda r: run(writer("b", r), args.ops, whole=True, flush=True),
             "... + latency histograms": with_histograms,
+            "... as version 3 (not compressed)": lambda r: run(
+                Version3Writer(history_file(folder, f"v3-{r}"), worker="v3", run_id="bench", scenario="bench"),
+                args.ops, whole=True, flush=True),
             "invoke + complete + flushes": lambda r: run(writer("d", r), args.ops, whole=False, flush=True),
             "version 1 (JSON lines) + flushes": lambda r: run(JsonLinesWriter(folder / f"v1-{r}.jsonl"), args.ops,
                                                               whole=False, flush=True),
         })
+        on_disk = {tag: sum(p.stat().st_size for p in folder.glob(f"{tag}[0-9]*.cbhist")) / (args.ops * args.rounds)
+                   for tag in ("b", "v3-")}
     loop_name, loop = next(iter(got.items()))
     print(f"  {'variant':36} {'us/op':>20} {'net us/op':>22} {'of a 60 us op':>24}")
     print(f"  {loop_name:36} {spread(loop, '.2f'):>20}")
@@ -132,6 +149,8 @@ def main() -> None:
         net = [u - base for u, base in zip(us, loop, strict=True)]  # less the loop alone, round by round
         print(f"  {name:36} {spread(us, '.2f'):>20} {spread(net, '.2f'):>22} "
               f"{spread([n / BUDGET_US for n in net], '.1%'):>24}", flush=True)
+    print(f"  on disk: {on_disk['b']:.1f} bytes per op (version 4), {on_disk['v3-']:.1f} (version 3); these ops "
+          "are alike, so version 4 compresses them more than a real run's (bench/check_scaling.py)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import zstandard
+
 from harness.errors import HistoryError
 from harness.history.format import (
     _BUFFER,
@@ -22,6 +24,8 @@ from harness.history.format import (
     _OUTCOME_CODE,
     _ROWS,
     _TEXT_BYTES,
+    _ZSTD_LEVEL,
+    BLOCK_CODEC,
     KINDS,
     OUTCOMES,
     RECORD_BYTES,
@@ -33,6 +37,7 @@ from harness.history.format import (
     T_VALUE,
     _monotonic_ns,
     _pack,
+    encode_block,
 )
 from harness.ops import Completion, OpKind, Outcome
 from harness.secrets import scrub
@@ -61,10 +66,10 @@ def _same_or_all(column: list[int]) -> int | list[int]:
 
 
 class HistoryWriter:
-    """Appends one worker's op records (version 2); any I/O failure raises HistoryError.
+    """Appends one worker's op records (version 4); any I/O failure raises HistoryError.
 
     Records are packed into an in-memory block; ``flush`` (every 200 ms) hands the block to the
-    OS, and a block that outgrows 256 KiB is handed over at once.
+    OS, compressed (``format.encode_block``), and a block that outgrows 256 KiB is handed over at once.
 
     ``on_latencies``, when given, gets every completed op's latency as the block holding it is
     handed over, in bulk: ``(codes, completed_ns, latency_ns)``, numpy int64 arrays, a code being
@@ -88,6 +93,7 @@ class HistoryWriter:
         self._strings: dict[str, int] = {}
         self._next_string = 1
         self._buf: bytearray | None = bytearray()
+        self._out = bytearray()  # blocks encoded and not yet written whole
         # ops recorded whole (``record``), as columns until they are encoded in bulk: the head word
         # of the invoke record (tag, kind, key), amount, invoke t_ns, completion t_ns, value
         self._heads: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
@@ -104,13 +110,14 @@ class HistoryWriter:
             "anchor_wall_ns": time.time_ns(),
             "anchor_monotonic_ns": self._anchor_ns,
             "record_bytes": RECORD_BYTES,
+            "block_codec": BLOCK_CODEC,
         }
-        line = json.dumps(header).encode()
-        line += b" " * (-(len(line) + 1) % RECORD_BYTES) + b"\n"
+        line = json.dumps(header).encode() + b"\n"
+        self._compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._f = open(path, "xb", buffering=0)  # noqa: SIM115 - lives with the writer
-            self._write_all(line)
+            self._write_all(bytearray(line))
         except OSError as e:
             raise HistoryError(f"cannot write history {path}: {e}") from e
 
@@ -264,8 +271,8 @@ class HistoryWriter:
             return HistoryError(f"cannot write history {self.path}: I/O operation on closed file")
         return HistoryError(f"cannot write history {self.path}: {what}: {e}")
 
-    def _write_all(self, data: bytes | bytearray) -> None:
-        """Write every byte; what was written leaves a bytearray block, even when a write fails."""
+    def _write_all(self, data: bytearray) -> None:
+        """Write every byte; what was written leaves ``data``, even when a write fails."""
         done = 0
         try:
             with memoryview(data) as view:
@@ -276,8 +283,19 @@ class HistoryWriter:
                         raise OSError(f"wrote nothing at byte {done} of a {len(view)}-byte block")
                     done += n
         finally:
-            if done and isinstance(data, bytearray):
+            if done:
                 del data[:done]
+
+    def _write_block(self) -> None:
+        """The block's records, compressed, to the OS. Encoded records leave the block at once and wait
+        in ``_out`` until written: a write that fails part-way is continued by the next one, so no
+        record is written twice (a process killed mid-write leaves a torn last block)."""
+        buf = self._buf
+        if buf:
+            self._out += encode_block(buf, self._compressor)
+            del buf[:]
+        if self._out:
+            self._write_all(self._out)
 
     def _hand_over_latencies(self) -> None:
         """The latencies of ops completed one record at a time, to on_latencies."""
@@ -292,10 +310,8 @@ class HistoryWriter:
     def _spill(self) -> None:
         self._encode()
         self._hand_over_latencies()
-        if not self._buf:
-            return
         try:
-            self._write_all(self._buf)
+            self._write_block()
         except (OSError, ValueError) as e:
             raise HistoryError(f"cannot write history {self.path}: {e}") from e
 
@@ -317,7 +333,7 @@ class HistoryWriter:
             self._encode()
             self._hand_over_latencies()
             self._buf += _pack(T_FOOTER, 0, 0, 0, self._next_id, 0, self._completed)  # type: ignore[operator]
-            self._write_all(self._buf)  # type: ignore[arg-type]
+            self._write_block()
             os.fsync(self._f.fileno())
             self._f.close()
         except (OSError, ValueError) as e:

@@ -79,10 +79,10 @@ def test_check_reruns_offline_and_an_incomplete_history_is_unknown(tmp_path, red
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
     hist = history_files(copy / "history")[0]
-    hist.write_bytes(hist.read_bytes()[:-RECORD_BYTES])  # the worker "died" before its footer (the last record)
+    hist.write_bytes(hist.read_bytes()[:-RECORD_BYTES])  # the worker "died" writing its last block (the footer's)
     assert main(["check", str(copy)]) == 2
     verdict = json.loads((copy / "verdict.json").read_text())
-    assert verdict["verdict"] == "unknown" and "no footer" in verdict["reason"]
+    assert verdict["verdict"] == "unknown" and "is torn" in verdict["reason"]
 
 
 def test_remote_target_is_refused_before_anything_is_sent(tmp_path, capsys):

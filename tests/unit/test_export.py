@@ -13,7 +13,7 @@ import pytest
 from harness import secrets
 from harness.errors import ConfigError, RunFolderError
 from harness.export import HISTORY_COLUMNS, WINDOWS_COLUMNS, export, history_frame, windows_frame
-from harness.history import HistoryWriter, history_file, read_worker_history
+from harness.history import SCHEMA_VERSION, HistoryWriter, history_file, read_worker_history
 from harness.judge import judge
 from harness.ops import Completion, Outcome
 from harness.runfolder import RunFolder
@@ -113,6 +113,8 @@ def written_run(tmp_path: Path) -> tuple[RunFolder, list[tuple], int]:
         for i, (key, kind, amount, done) in enumerate(ops):
             start, end = t + i * 1000, t + i * 1000 + 400 + i
             op = writer.invoke(key, kind, amount, start)
+            if w == "w0" and i == len(ops) - 1:
+                writer.flush()  # the last op's invoke in a block before its answer's
             if done is not None:
                 writer.complete(op, done, end)
             want.append((w, op, key, kind, amount, start, None if done is None else end,
@@ -128,9 +130,9 @@ def written_run(tmp_path: Path) -> tuple[RunFolder, list[tuple], int]:
     return folder, want, t0  # type: ignore[return-value]
 
 
-def test_version_3_history_round_trips_in_both_formats(tmp_path):
+def test_the_writers_history_round_trips_in_both_formats(tmp_path):
     folder, want, t0 = written_run(tmp_path)
-    assert read_worker_history(history_file(folder.history_dir, "w0")).header["schema_version"] == 3
+    assert read_worker_history(history_file(folder.history_dir, "w0")).header["schema_version"] == SCHEMA_VERSION
     totals = judge(folder)["totals"]
     secrets.register(SECRET)  # after the run wrote it: the export, not the writer, must scrub it
     assert SECRET in read_worker_history(history_file(folder.history_dir, "w0")).ops[2].error  # as written
@@ -217,7 +219,7 @@ def test_no_credential_reaches_any_exported_file(tmp_path):
 def test_a_damaged_history_exports_what_reads_and_still_matches_its_verdict(tmp_path):
     folder, _, _ = written_run(tmp_path)
     p = history_file(folder.history_dir, "w0")
-    p.write_bytes(p.read_bytes()[:-40])  # the footer and part of the last record are gone
+    p.write_bytes(p.read_bytes()[:-40])  # the last block (the last op's answer and the footer) is torn
     totals = judge(folder)["totals"]
     h, _, meta = read_back(export(folder.path), "csv")
     assert meta["incomplete"] is True and any("torn" in problem for problem in meta["problems"])
