@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HistoryError
 from harness.history import format as fmt
-from harness.history.format import _MAX_BLOCK_RECORDS, BLOCK_CODEC, BLOCK_MAGIC, FRAME, RECORD_BYTES, decode_block
+from harness.history.format import _MAX_BLOCK_RECORDS, BLOCK_CODEC, BLOCK_MAGIC, FRAME, decode_block_into
 from harness.history.records import RecordsReader
 
 
@@ -30,56 +32,104 @@ class BlocksReader(RecordsReader):
         at = f" (in the block at byte {self._offsets[i]})" if self._offsets else ""
         return f"{self.path}: record {record}{at}"
 
-    def blocks(self, f: Any) -> Iterator[tuple[bytes, bool]]:
+    def blocks(self, f: Any) -> Iterator[tuple[bytes | memoryview, bool]]:
+        """Batches of at least ``_CHUNK_RECORDS`` records (the last may be short), each decoded straight
+        into one array by a second thread while the caller checks the batch before it (zstd and numpy
+        let go of the GIL: on two cores the decoding mostly hides); the first torn or damaged block
+        ends them (``tail_problem`` says which)."""
         import zstandard
 
         decompressor = zstandard.ZstdDecompressor()
-        want = fmt._CHUNK_RECORDS * RECORD_BYTES  # read at call time: tests make it small
+        want = fmt._CHUNK_RECORDS  # read at call time: tests make it small
         offset = self.header_bytes
         record = 0
-        batch: list[bytes] = []
+        frames: list[tuple[int, bytes, int]] = []  # this batch's blocks: records, payload, byte offset
         size = 0
-        firsts: list[int] = []
-        offsets: list[int] = []
-        eof = False
-        while not eof:
-            problem = None
-            try:
-                frame = f.read(FRAME.size)
-                if not frame:
-                    eof = True
-                elif len(frame) < FRAME.size:
-                    problem = "is torn (the writer stopped mid-block)"
-                else:
-                    magic, n, length, crc = FRAME.unpack(frame)
-                    if magic != BLOCK_MAGIC or not 0 < n <= _MAX_BLOCK_RECORDS:
-                        problem = f"is damaged: not a block (magic {magic:#x}, {n} records)"
-                    else:
-                        payload = f.read(length)
-                        if len(payload) < length:
-                            problem = "is torn (the writer stopped mid-block)"
-                        elif fmt._frame_crc(n, payload) != crc:
-                            problem = "is damaged: its CRC-32 does not match"
-                        else:
-                            try:
-                                records = decode_block(n, payload, decompressor)
-                            except ValueError as e:
-                                problem = f"is damaged: {e}"
-            except OSError as e:
-                problem = f"cannot be read: {e}"
-            if problem is not None:
-                self.tail_problem = f"the block at byte {offset} {problem}; every block before it was read"
-                eof = True
-            elif not eof:
-                firsts.append(record)
-                offsets.append(offset)
-                batch.append(records)
-                size += len(records)
-                record += n
-                offset += FRAME.size + length
-            if batch and (size >= want or eof):
-                self._firsts, self._offsets = firsts, offsets
-                yield b"".join(batch), eof
-                batch, size, firsts, offsets = [], 0, [], []
-            elif eof:
-                yield b"", True
+        ahead: Future[_Batch] | None = None  # the batch being decoded
+        problem: str | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="cbhist-decode") as pool:
+            while True:
+                try:
+                    got = self._frame(f)
+                except OSError as e:
+                    got = f"cannot be read: {e}"
+                if isinstance(got, tuple):
+                    frames.append((got[0], got[1], offset))
+                    size += got[0]
+                    offset += FRAME.size + len(got[1])
+                    if size < want:
+                        continue
+                elif got is not None:
+                    problem = f"the block at byte {offset} {got}; every block before it was read"
+                # a batch is whole, or the blocks ended: decode it while the one before is checked
+                submitted = pool.submit(_decode, frames, size, record, decompressor) if frames else None
+                record += size
+                frames, size = [], 0
+                if ahead is not None:
+                    done = ahead.result()
+                    self._hand_over(done)
+                    if done.broken is not None:
+                        yield done.data, True
+                        return
+                    yield done.data, False
+                ahead = submitted
+                if got is None or isinstance(got, str):
+                    break
+            done = ahead.result() if ahead is not None else None
+            if done is not None:
+                self._hand_over(done)
+            self.tail_problem = (done.broken if done is not None else None) or problem
+            yield (done.data if done is not None else b""), True
+
+    def _hand_over(self, batch: _Batch) -> None:
+        """The batch the caller checks next: its blocks name any damage in it."""
+        self._firsts, self._offsets = batch.firsts, batch.offsets
+        if batch.broken is not None:
+            self.tail_problem = batch.broken
+
+    @staticmethod
+    def _frame(f: Any) -> tuple[int, bytes] | str | None:
+        """The next block's records count and payload; None at the end; why, when it is torn or damaged."""
+        frame = f.read(FRAME.size)
+        if not frame:
+            return None
+        if len(frame) < FRAME.size:
+            return "is torn (the writer stopped mid-block)"
+        magic, n, length, crc = FRAME.unpack(frame)
+        if magic != BLOCK_MAGIC or not 0 < n <= _MAX_BLOCK_RECORDS:
+            return f"is damaged: not a block (magic {magic:#x}, {n} records)"
+        payload = f.read(length)
+        if len(payload) < length:
+            return "is torn (the writer stopped mid-block)"
+        if fmt._frame_crc(n, payload) != crc:
+            return "is damaged: its CRC-32 does not match"
+        return n, payload
+
+
+
+@dataclass(frozen=True)
+class _Batch:
+    data: memoryview  # the records, whole
+    firsts: list[int]  # each block's first record and byte offset
+    offsets: list[int]
+    broken: str | None  # why a block did not decode (it and what follows are left out)
+
+
+def _decode(frames: list[tuple[int, bytes, int]], size: int, record: int, decompressor: Any) -> _Batch:
+    """The batch's records in one array; a block that does not decode ends them."""
+    import numpy as np
+
+    out = np.empty((size, 4), dtype="<u8")
+    firsts: list[int] = []
+    offsets: list[int] = []
+    at = 0
+    for n, payload, offset in frames:
+        try:
+            decode_block_into(n, payload, decompressor, out[at:at + n])
+        except ValueError as e:
+            return _Batch(memoryview(out[:at]).cast("B") if at else memoryview(b""), firsts, offsets,
+                          f"the block at byte {offset} is damaged: {e}; every block before it was read")
+        firsts.append(record + at)
+        offsets.append(offset)
+        at += n
+    return _Batch(memoryview(out).cast("B"), firsts, offsets, None)

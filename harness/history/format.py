@@ -13,8 +13,8 @@ wrote (every 200 ms, or 256 KiB of records):
            then the payload: the block's records (whole, as version 3 defines them) as four
            little-endian 64-bit columns (the record's first word, id, t, num), each column's
            values minus the value two records earlier (wrapping; an op's invoke and completion
-           alternate, so the differences are the gaps between ops), its bytes regrouped by
-           significance (all least significant bytes first), compressed with zstd.
+           alternate, so the differences are the gaps between ops), one column after the other,
+           compressed with zstd.
 
 A block is written whole or, when the process dies in its write, torn: a torn or damaged block and
 everything after it is lost, every block before it is read (the history is then incomplete). The
@@ -85,7 +85,7 @@ from harness.ops import OpKind, Outcome
 #   1: JSON lines, one record per line (read only since version 2)
 #   2: a JSON header line, then 32-byte binary records; keys and errors interned as string records
 #   3: as 2, with op kind 2: a read of the key (amount 0; its completion's value is the value read)
-#   4: as 3, the records in blocks: delta-coded columns, bytes regrouped, zstd; a CRC per block
+#   4: as 3, the records in blocks: delta-coded columns, zstd; a CRC per block
 SCHEMA_VERSION = 4
 READ_VERSIONS = (1, 2, 3, 4)
 SUFFIX = ".cbhist"  # version 2
@@ -112,6 +112,7 @@ _ROWS = _BUFFER // (2 * RECORD_BYTES)  # completed ops held as columns before th
 _OK_COMPLETION_HEAD = T_VALUE | 1 << 16  # the head word of an ok completion with a value, one attempt
 _CHUNK_RECORDS = 1 << 19  # records the reader decodes at a time (16 MiB)
 _monotonic_ns = time.monotonic_ns
+_OK = Outcome.OK
 
 BLOCK_CODEC = "zstd"
 BLOCK_MAGIC = 0x34424243  # b"CBB4" little-endian
@@ -132,13 +133,21 @@ def encode_block(records: bytes | bytearray, compressor: Any) -> bytes:
     cols = np.frombuffer(records, dtype="<u8", count=n * 4).reshape(n, 4)
     delta = cols.copy()
     delta[2:] -= cols[:-2]  # wraps: exact for any values
-    planes = delta.view(np.uint8).reshape(n, 32).T  # byte j of every record's word, together
-    payload = compressor.compress(np.ascontiguousarray(planes).tobytes())
+    payload = compressor.compress(np.ascontiguousarray(delta.T).tobytes())  # column after column
     return FRAME.pack(BLOCK_MAGIC, n, len(payload), _frame_crc(n, payload)) + payload
 
 
 def decode_block(records: int, payload: bytes, decompressor: Any) -> bytes:
     """The records of a block's payload (``encode_block`` backwards); ValueError when it does not decode."""
+    import numpy as np
+
+    out = np.empty((records, 4), dtype="<u8")
+    decode_block_into(records, payload, decompressor, out)
+    return out.tobytes()
+
+
+def decode_block_into(records: int, payload: bytes, decompressor: Any, out: Any) -> None:
+    """``decode_block`` into ``out``, a ``(records, 4)`` uint64 array (the reader's batch, in place)."""
     import numpy as np
 
     try:
@@ -147,11 +156,13 @@ def decode_block(records: int, payload: bytes, decompressor: Any) -> bytes:
         raise ValueError(f"the payload does not decompress: {e}") from e
     if len(raw) != records * RECORD_BYTES:
         raise ValueError(f"the payload holds {len(raw)} bytes, not {records} records")
-    delta = np.frombuffer(raw, dtype=np.uint8).reshape(32, records).T.copy().view("<u8").reshape(records, 4)
-    delta[0::2] = np.cumsum(delta[0::2], axis=0, dtype=np.uint64)
-    delta[1::2] = np.cumsum(delta[1::2], axis=0, dtype=np.uint64)
-    return delta.tobytes()
-_OK = Outcome.OK
+    cols = np.frombuffer(raw, dtype="<u8").reshape(4, records)
+    even = records - records % 2
+    if even:  # the two interleaved running sums at once: rows of (invoke, completion) pairs
+        np.cumsum(cols[:, :even].reshape(4, even // 2, 2).transpose(1, 2, 0), axis=0, dtype=np.uint64,
+                  out=out[:even].reshape(even // 2, 2, 4))
+    if records % 2:
+        out[even] = cols[:, even] + (out[even - 2] if even else 0)
 
 
 def history_file(directory: Path, worker: str) -> Path:

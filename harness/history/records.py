@@ -99,7 +99,7 @@ class RecordsReader:
                 self._restore(state)
                 self._read_before(data, base, damage, emit)
                 break
-            leftover = data[used * RECORD_BYTES:]
+            leftover = bytes(data[used * RECORD_BYTES:])  # a block may be a view of an array: keep the bytes
             base += used
             if eof or self.problem is not None:
                 break
@@ -119,7 +119,7 @@ class RecordsReader:
         return WorkerHistory(self.worker, self.path, self.header, complete=self.problem is None, problem=self.problem,
                              op_count=self.op_count, _columns=None if on_columns is not None else kept)
 
-    def blocks(self, f: Any) -> Iterator[tuple[bytes, bool]]:
+    def blocks(self, f: Any) -> Iterator[tuple[bytes | memoryview, bool]]:
         """The file's records in large blocks, and whether the block is the last: version 2 and 3 store
         them as they are."""
         size = fmt._CHUNK_RECORDS * RECORD_BYTES  # read at call time: tests make it small

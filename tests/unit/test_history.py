@@ -125,7 +125,9 @@ def test_unflushed_records_are_lost_but_the_header_is_there(tmp_path):
     assert not h.complete and h.ops == []
 
 
-def test_a_torn_last_block_loses_only_itself_wherever_it_was_cut(tmp_path):
+@pytest.mark.parametrize("batch", [1 << 19, 2])
+def test_a_torn_last_block_loses_only_itself_wherever_it_was_cut(tmp_path, monkeypatch, batch):
+    monkeypatch.setattr(history_format, "_CHUNK_RECORDS", batch)
     w = writer(tmp_path)
     w.complete(w.invoke("k", "incr", 1), Completion.ok(1))
     w.flush()  # the first block
@@ -145,7 +147,9 @@ def test_a_torn_last_block_loses_only_itself_wherever_it_was_cut(tmp_path):
     assert not h.complete and "no footer" in (h.problem or "") and [o.value for o in h.ops] == [1]
 
 
-def test_a_damaged_block_ends_the_readable_part_and_keeps_the_blocks_before(tmp_path):
+@pytest.mark.parametrize("batch", [1 << 19, 2])  # records decoded at a time: all blocks in one batch, or one each
+def test_a_damaged_block_ends_the_readable_part_and_keeps_the_blocks_before(tmp_path, monkeypatch, batch):
+    monkeypatch.setattr(history_format, "_CHUNK_RECORDS", batch)
     w = writer(tmp_path)
     sizes = []
     for i in range(3):
@@ -158,6 +162,22 @@ def test_a_damaged_block_ends_the_readable_part_and_keeps_the_blocks_before(tmp_
     w.path.write_bytes(bytes(data))
     h = read_worker_history(w.path)
     assert not h.complete and f"the block at byte {sizes[0]} is damaged: its CRC-32" in (h.problem or "")
+    assert [o.value for o in h.ops] == [1]
+
+
+@pytest.mark.parametrize("batch", [1 << 19, 2])
+def test_a_block_that_does_not_decode_ends_the_readable_part(tmp_path, monkeypatch, batch):
+    monkeypatch.setattr(history_format, "_CHUNK_RECORDS", batch)
+    w = writer(tmp_path)
+    w.complete(w.invoke("k", "incr", 1), Completion.ok(1))
+    w.close()
+    garbage = b"not zstd at all"  # a frame whose CRC holds: written so, yet not a block's payload
+    size = w.path.stat().st_size
+    with open(w.path, "ab") as f:
+        f.write(history_format.FRAME.pack(history_format.BLOCK_MAGIC, 2, len(garbage),
+                                          history_format._frame_crc(2, garbage)) + garbage)
+    h = read_worker_history(w.path)
+    assert f"the block at byte {size} is damaged: the payload does not decompress" in (h.problem or "")
     assert [o.value for o in h.ops] == [1]
 
 
@@ -382,7 +402,9 @@ def test_malformed_records_in_a_block_are_named_by_record_and_block(tmp_path, re
     assert [(o.id, o.outcome, o.value) for o in by_id(v4)] == [(o.id, o.outcome, o.value) for o in by_id(v2)]
 
 
-def test_damage_in_a_later_block_is_named_there_and_keeps_the_earlier_blocks(tmp_path):
+@pytest.mark.parametrize("batch", [1 << 19, 2])
+def test_damage_in_a_later_block_is_named_there_and_keeps_the_earlier_blocks(tmp_path, monkeypatch, batch):
+    monkeypatch.setattr(history_format, "_CHUNK_RECORDS", batch)
     p = v4_file(tmp_path, [string(1, "k"), inv(0), done(0, 1), inv(1)], [done(1, 2), done(0, 3)])
     second = len(v4_file(tmp_path / "one", [string(1, "k"), inv(0), done(0, 1), inv(1)]).read_bytes())
     h = read_worker_history(p)
