@@ -50,9 +50,10 @@ demo-partitions: setup
 
 # bench/: wrk (bench/http_load.py) and redis-benchmark (redis-tools, bench/redis_load.py), installed when missing
 BENCH_APT_NEEDS := $(if $(shell command -v wrk),,wrk) $(if $(shell command -v redis-benchmark),,redis-tools)
-# the benches of README's Performance table, in its order; the last, aa_compare.py (the real A/A
-# test of `compare`), takes about 12 minutes on its own
-BENCHES := redis_load.py http_load.py history_overhead.py check_scaling.py stack_throughput.py aa_compare.py
+# the benches of README's Performance table, in its order; soak.py (a 10-minute run) and aa_compare.py
+# (the real A/A test of `compare`) take about 12 minutes each
+BENCHES := redis_load.py http_load.py history_overhead.py history_format.py check_scaling.py soak.py \
+           stack_throughput.py aa_compare.py
 
 bench-system: system
 	@if [ -n "$(strip $(BENCH_APT_NEEDS))" ]; then \

@@ -84,8 +84,11 @@ def main() -> None:
             last = statistics.median(m for t, m in load if t >= load[-1][0] - 60)
             grew = last / first - 1
             flat &= grew <= GROWTH
+            minutes = [statistics.median(m for t, m in load if k * 60 <= t < (k + 1) * 60)
+                       for k in range(int(load[-1][0] // 60) + 1) if any(k * 60 <= t < (k + 1) * 60 for t, _ in load)]
             print(f"  load process {pid}: RSS first minute {first:.0f} MiB, last minute {last:.0f} MiB "
-                  f"({grew:+.1%}); peak {max(m for _, m in rows):.0f} MiB")
+                  f"({grew:+.1%}); peak {max(m for _, m in rows):.0f} MiB; by minute "
+                  + " ".join(f"{m:.0f}" for m in minutes))
         checks = [measure("check", str(folder.path)) for _ in range(3)]
         secs = [t for t, _, _ in checks]
         print(f"  check: {spread(secs, '.1f')} s, peak {spread([m for _, m, _ in checks], '.0f')} MiB "

@@ -35,7 +35,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """A load worker for a master on another machine: stages its files locally, ships them at the end."""
+    """A load worker for a master on another machine: stages its files locally, ships them as they grow."""
     import tempfile
 
     from harness.load.runner import run_worker

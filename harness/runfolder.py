@@ -11,7 +11,7 @@ Each stage reads only what the stage before it wrote, and finds it here:
       progress/         <worker>.json each local load process's figures, refreshed every second;
                         remote/<worker>.json a remote worker's, kept by the master; master.json its workers
       faults.jsonl      the nemesis's events: each planned fault opened, healed, failed or not opened, and why
-      shipping.json     what each remote worker sent the master, and whether it arrived whole
+      shipping.json     what each remote worker sent the master while the run went, and whether it arrived whole
       resolutions.json  uncertain ops looked up after the run by their idempotency keys: applied or not
       clocks.json       a distributed run's clock samples: the master's clock against each worker's
       locust.log, locust.json, locust.out   Locust's own log, final stats and output
@@ -47,7 +47,8 @@ if TYPE_CHECKING:
     from harness.config.scenario import Fault, Scenario
 
 # Version history of run.json, state.json, verdict.json, shipping.json and progress files:
-#   1: first version (verdict.json has since gained ``faults``: older verdicts lack it, "not recorded")
+#   1: first version (verdict.json has since gained ``faults``: older verdicts lack it, "not recorded"; shipping.json
+#      ``stopped_wall``, ``end_wait_s`` and, per worker, what came when: older ones lack them)
 SCHEMA_VERSION = 1
 # Version history of faults.jsonl (one event a line, each with its own schema_version):
 #   1: ``begin`` and ``end`` of each window (action, server, at, duration, wall-clock time)
@@ -289,14 +290,13 @@ class RunFolder:
             raise RunFolderError(f"{self.faults_jsonl}:{n}: not a fault event of version 1 or {FAULTS_SCHEMA_VERSION}")
         return events
 
-    def write_shipping(self, workers: list[dict[str, Any]]) -> None:
-        write_json(self.shipping_json, {"workers": workers})
+    def write_shipping(self, workers: list[dict[str, Any]], **about: Any) -> None:
+        write_json(self.shipping_json, {"workers": workers, **about})  # about: the end as the master saw it
 
     def shipping(self) -> dict[str, dict[str, Any]]:
         """What each remote worker sent, by worker (empty without remote workers)."""
-        if not self.shipping_json.exists():
-            return {}
-        return {w["worker"]: w for w in read_versioned(self.shipping_json, SCHEMA_VERSION, RunFolderError)["workers"]}
+        doc = read_versioned(self.shipping_json, SCHEMA_VERSION, RunFolderError) if self.shipping_json.exists() else {}
+        return {w["worker"]: w for w in doc.get("workers", [])}
 
     def shipped_file(self, name: str) -> Path:
         """Where a file a worker ships (``history/<worker>.cbhist``) goes; anything else is refused."""

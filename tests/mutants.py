@@ -27,6 +27,7 @@ FAULTS = ("tests/unit/test_fault_outcomes.py",)
 NEMESIS = ("tests/unit/test_nemesis.py",)
 LATE = ("tests/unit/test_config.py::test_a_fault_at_the_load_end_names_file_line_and_key",)
 REAPER = ("tests/unit/test_reaper.py",)
+SHIPPING = ("tests/unit/test_shipping.py",)
 ROUTES = "tests/unit/test_redis_partition_routes.py"
 PARTITION_STALLS = (f"{ROUTES}::test_a_partition_of_the_first_primary_stalls_every_link_to_it_and_the_load_paths_"
                     "clients_says",)
@@ -222,10 +223,39 @@ MUTANTS: tuple[Mutant, ...] = (
            old='problem = f"the block at byte {offset} {got}; every block before it was read"',
            new='problem, frames, size = f"the block at byte {offset} {got}", [], 0', tests=HISTORY),
     Mutant(rule="history: a block decoded ahead is handed over in order, with the blocks that name its damage",
-           file="harness/history/blocks.py", old="                    self._hand_over(done)\n                    if done",
-           new="                    if done", tests=HISTORY),
+           file="harness/history/blocks.py", tests=HISTORY,
+           old="                    self._hand_over(done)\n                    if done",
+           new="                    if done"),
     Mutant(rule="history: a block's records are whole when written (a failed write is continued, not redone)",
            file="harness/history/writer.py", old="            del buf[:]\n", new="", tests=HISTORY),
+    # shipping while the run goes
+    Mutant(rule="shipping: the master takes a chunk only at the offset of the bytes it holds",
+           file="harness/load/shipping.py", old="if offset != f.held:", new="if False:", tests=SHIPPING),
+    Mutant(rule="shipping: the master takes a chunk only with its SHA-256",
+           file="harness/load/shipping.py", old='if hashlib.sha256(data).hexdigest() != part.get("sha256"):',
+           new="if False:", tests=SHIPPING),
+    Mutant(rule="shipping: a refused file takes nothing more (its copy stays a prefix)",
+           file="harness/load/shipping.py", old='f.refused = why = f"{name}: {taken}"', new='why = f"{name}: {taken}"',
+           tests=SHIPPING),
+    Mutant(rule="shipping: a worker has at most a window of chunks unacknowledged",
+           file="harness/load/shipping.py",
+           old="if len(self._unacked) >= self.window_chunks or self._unacked_bytes + n > self.window_bytes:",
+           new="if False:", tests=SHIPPING),
+    Mutant(rule="shipping: ... and of bytes", file="harness/load/shipping.py",
+           old=" or self._unacked_bytes + n > self.window_bytes:", new=":", tests=SHIPPING),
+    Mutant(rule="shipping: text files go in whole lines while the run goes", file="harness/load/shipping.py",
+           old='        if out.how == "lines" and not final:', new="        if False:", tests=SHIPPING),
+    Mutant(rule="shipping: a file that shrinks was rewritten and is named", file="harness/load/shipping.py",
+           old="        if size < out.sent:", new="        if False:", tests=SHIPPING),
+    Mutant(rule="shipping: the master appends, never replaces, after the first chunk", file="harness/load/shipping.py",
+           old='with open(f.path, "ab" if f.held else "wb") as out:', new='with open(f.path, "wb") as out:',
+           tests=SHIPPING),
+    Mutant(rule="shipping: the manifest is checked", file="harness/load/shipping.py",
+           old='            elif held != want.get("bytes") or sha != want.get("sha256"):',
+           new="            elif False:", tests=SHIPPING),
+    Mutant(rule="shipping: an ack that frees a full window sends more at once", file="harness/load/distributed.py",
+           old="            if self.shipper.blocked:\n                self._wake.set()", new="            pass",
+           tests=SHIPPING),
     Mutant(rule="retries: after an uncertain attempt, a refusal (409 in progress, 429) is indeterminate",
            file="harness/targets/__init__.py", old="(exactly_once and done.outcome is Outcome.OK)",
            new="(exactly_once and done.outcome is not Outcome.INDETERMINATE)", tests=RETRIES),

@@ -3,14 +3,17 @@
     cb_run       master -> workers   the run (run.json) and its target, before they spawn
     cb_hello     worker -> master    its counterbench name, and whether it ships its files
     cb_progress  worker -> master    its figures, every second (workers on other machines)
-    cb_file      worker -> master    a chunk of a file it ships
-    cb_done      worker -> master    the manifest of what it shipped (sizes, SHA-256)
+    cb_chunk     worker -> master    what one of its files gained: name, offset, bytes, SHA-256 (every
+                                     second while the run goes, the rest at its end)
+    cb_ack       master -> worker    the master took (or refused) a chunk: it leaves the worker's window
+    cb_done      worker -> master    the manifest of what it shipped (sizes, SHA-256), after its last chunk
     cb_bye       master -> worker    the master has its files: leave
     cb_clock     both ways           every second, the master asks each worker for its clock; the
                                      answers place every worker's ops on the master's timeline
 
 Workers forked on this machine (``--processes``) write straight into the run folder; workers on
-other machines (``counterbench worker``) stage their files and ship them (``harness.load.shipping``).
+other machines (``counterbench worker``) stage their files and ship them as they grow
+(``harness.load.shipping``).
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
+from gevent.event import Event
+from gevent.lock import Semaphore
 from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.load.clock import ClockSamples
-from harness.load.shipping import Receiver, chunks
+from harness.load.shipping import SEND_EVERY, Receiver, Shipper
 from harness.runfolder import RunFolder, write_json
 
 log = logging.getLogger("counterbench")
@@ -42,10 +47,11 @@ class MasterSide:
         self.receiver: Receiver | None = None
         self.shippers: set[str] = set()  # workers that announced they will ship their files
         self.names: dict[str, str] = {}  # Locust node id -> counterbench worker name
+        self._heard: dict[str, float] = {}  # node id -> when it last said anything of counterbench's (monotonic)
         runner.register_message("cb_hello", lambda msg, **_: self._hello(msg))
-        runner.register_message("cb_progress", lambda msg, **_: self._remote_progress(msg.data))
-        runner.register_message("cb_file", lambda msg, **_: self._receiver().file(msg.data))
-        runner.register_message("cb_done", lambda msg, **_: self._receiver().done(msg.data))
+        runner.register_message("cb_progress", lambda msg, **_: self._remote_progress(msg))
+        runner.register_message("cb_chunk", lambda msg, **_: self._chunk(msg))
+        runner.register_message("cb_done", lambda msg, **_: self._done(msg))
         runner.register_message("cb_clock", lambda msg, **_: self._clock_answer(msg))
         self.anchor = (time.time_ns(), time.monotonic_ns())
         self.samples: dict[str, ClockSamples] = {}  # Locust node id -> its clock samples
@@ -72,6 +78,7 @@ class MasterSide:
 
     def _clock_answer(self, msg: Message) -> None:
         answered = time.monotonic_ns()
+        self._heard[msg.node_id] = time.monotonic()
         asked = self._asked.pop(msg.node_id, None)
         if asked is not None:
             self.samples.setdefault(msg.node_id, ClockSamples()).add((asked, answered, int(msg.data["t"])))
@@ -84,12 +91,15 @@ class MasterSide:
                                      samples=named)
 
     def _hello(self, msg: Message) -> None:
+        self._heard[msg.node_id] = time.monotonic()
         self.names[msg.node_id] = str(msg.data["worker"])
         if msg.data.get("ships", True):
             self.shippers.add(str(msg.data["worker"]))
 
-    def _remote_progress(self, doc: dict[str, Any]) -> None:
+    def _remote_progress(self, msg: Message) -> None:
         """A remote worker's figures of the last second, for the live progress line."""
+        self._heard[msg.node_id] = time.monotonic()
+        doc: dict[str, Any] = msg.data
         if self.folder is not None:
             try:
                 write_json(self.folder.remote_progress_file(str(doc.get("worker"))), doc)
@@ -114,10 +124,30 @@ class MasterSide:
             self.receiver = Receiver(self.folder, lambda m: log.error("counterbench: %s", m))
         return self.receiver
 
+    def _chunk(self, msg: Message) -> None:
+        """A chunk of a worker's file: on disk at once, then acknowledged (which frees the worker's window)."""
+        self._heard[msg.node_id] = time.monotonic()
+        self.runner.send_message("cb_ack", self._receiver().chunk(msg.data), client_id=msg.node_id)
+
+    def _done(self, msg: Message) -> None:
+        self._heard[msg.node_id] = time.monotonic()
+        self._receiver().done(msg.data)
+
+    def _gone(self, worker: str, quiet_for: float) -> bool:
+        """Whether a worker that has not sent its manifest will never send it: Locust found it missing (no
+        heartbeat), or it left Locust's roster (stopped, quit or dead) and has said nothing for ``quiet_for`` s."""
+        node = next((n for n, w in self.names.items() if w == worker), None)
+        if node is None:
+            return False  # never said hello: the deadline decides
+        client = self.runner.clients.get(node)
+        if client is not None:
+            return bool(client.state == "missing")
+        return time.monotonic() - self._heard.get(node, 0.0) > quiet_for
+
     def collect(self, timeout: float = 30.0) -> None:
-        """At the end of the run: stop every worker (each drains its in-flight ops and writes or ships
-        its final files), wait -- bounded -- until all have stopped and every shipping worker's files
-        are in, then record who sent what.
+        """At the end of the run: stop every worker (each drains its in-flight ops and writes its final
+        files, or ships what they gained since its last send), wait -- bounded -- until all have stopped
+        and every shipping worker's manifest is in or that worker is gone, then record who sent what.
 
         Locust's own quit tells workers to quit and exits half a second later, so their last
         messages could race the master's shutdown; stopping them first closes that race.
@@ -129,26 +159,32 @@ class MasterSide:
             log.error("counterbench: clock samples: %s", e)
         if not self.shippers:
             return  # forked workers on this machine write straight into the run folder
+        rec = self._receiver()
+        rec.stopping()
+        began = time.monotonic()
         ids = [client.id for client in runner.clients.all]  # Locust forgets a worker once it has stopped
         for client_id in ids:
             runner.server.send_to_client(Message("stop", None, client_id))
-        deadline = time.monotonic() + (self.env.stop_timeout or 0) + timeout
+        stop_timeout = self.env.stop_timeout or 0
+        # a stopped worker is silent while Locust's stop handler sleeps stop_timeout (its acks wait too)
+        quiet_for = stop_timeout + 5.0
+        deadline = began + stop_timeout + timeout
         while time.monotonic() < deadline:
-            done = {w for w, st in (self.receiver.status.items() if self.receiver else []) if st["done"]}
-            if runner.user_count == 0 and self.shippers <= done:
+            waiting = {w for w in self.shippers if not rec.has_manifest(w) and not self._gone(w, quiet_for)}
+            if runner.user_count == 0 and not waiting:
                 break
             gevent.sleep(0.1)
+        waited = time.monotonic() - began
         # Locust's own "quit" only reaches workers it still knows, and it forgets stopped ones:
         # tell each worker to leave; it reads this after its stop handler's pause
         for client_id in ids:
             runner.send_message("cb_bye", None, client_id=client_id)
         gevent.sleep(0.5)  # let the messages leave before the master can exit
-        rec = self._receiver()
-        rec.missing(self.shippers)
-        rec.write()
-        missing = [w for w, st in rec.status.items() if not st["done"]]
-        if missing:
-            log.error("counterbench: no final files from %s", ", ".join(missing))
+        vanished = rec.vanished(self.shippers)
+        rec.write(end_wait_s=round(waited, 3))
+        if vanished:
+            log.error("counterbench: no final files from %s", ", ".join(
+                f"{w} (it shipped {rec.status[w]['bytes']} bytes)" for w in vanished))
 
 
 class WorkerSide:
@@ -156,7 +192,12 @@ class WorkerSide:
 
     def __init__(self, runner: WorkerRunner, on_run: Callable[[dict[str, Any]], None]) -> None:
         self.runner = runner
+        self.shipper: Shipper | None = None
+        self._final = False
+        self._wake = Event()  # an ack freed the window, or the test stopped
+        self._sending = Semaphore()  # one send at a time: the loop's, or the stop handler's
         runner.register_message("cb_run", lambda msg, **_: on_run(msg.data))
+        runner.register_message("cb_ack", lambda msg, **_: self._ack(msg.data))
         # the master has this worker's files: leave now rather than trust that Locust's quit,
         # sent half a second before the master exits, arrives
         runner.register_message("cb_bye", lambda msg, **_: gevent.spawn_later(0.2, runner.quit))
@@ -170,6 +211,46 @@ class WorkerSide:
     def progress(self, worker: str, doc: dict[str, Any]) -> None:
         self.runner.send_message("cb_progress", {"worker": worker, **doc})
 
+    def start_shipping(self, staging: RunFolder, worker: str) -> None:
+        """Ship the staged files as they grow, until ``ship`` is called at the test's stop."""
+        self.shipper = Shipper(staging, worker, self.runner.send_message,
+                               lambda m: log.error("counterbench: shipping: %s", m))
+        self._final = False
+        gevent.spawn(self._keep_shipping, self.shipper)  # not the test's background: it outlives the stop
+
+    def _keep_shipping(self, shipper: Shipper) -> None:
+        """Every second, and whenever an ack frees a full window, send what the files gained; after the
+        test's stop, the rest and the manifest."""
+        while not shipper.done:
+            self._wake.clear()
+            try:
+                self._send(shipper)
+            except Exception as e:  # a broken link (Locust's RPCError) ends the shipping, never the load
+                log.error("counterbench: shipping stopped: %s", e)
+                return
+            self._wake.wait(SEND_EVERY)
+
+    def _send(self, shipper: Shipper) -> None:
+        with self._sending:  # a shipper a later test replaced has stopped too
+            shipper.send(final=self._final or shipper is not self.shipper)
+
+    def _ack(self, ack: dict[str, Any]) -> None:
+        # runs in Locust's receiving greenlet: it only frees the window, the shipping greenlet sends
+        if self.shipper is not None and ack.get("worker") == self.shipper.worker:  # not an earlier test's
+            self.shipper.ack(ack)
+            if self.shipper.blocked:
+                self._wake.set()
+
     def ship(self, staging: RunFolder, worker: str) -> None:
-        for kind, part in chunks(staging, worker):
-            self.runner.send_message(kind, part)
+        """The test stopped and its files are closed: send the rest at once as far as the window allows (in
+        Locust's stop handler no ack comes in; a worker quitting on a signal gets no later chance), and
+        let the shipping greenlet send what the window held back, then the manifest."""
+        if self.shipper is None or self.shipper.worker != worker:
+            self.start_shipping(staging, worker)
+        assert self.shipper is not None
+        self._final = True
+        try:
+            self._send(self.shipper)
+        except Exception as e:  # a broken link: the master keeps what came, a prefix of each file
+            log.error("counterbench: shipping stopped: %s", e)
+        self._wake.set()

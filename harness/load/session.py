@@ -209,6 +209,8 @@ class Session:
                                        scenario=run.scenario.name, on_latencies=HistoryLatencies(run.recorder))
         if self.worker_side is not None:
             self.worker_side.hello(worker, ships=bool(self.ship_dir))
+            if self.ship_dir:  # from another machine: the files go to the master as they grow
+                self.worker_side.start_shipping(folder, worker)
         run.background.append(gevent.spawn(self._tick, run))
 
     def _tick(self, run: Run) -> None:

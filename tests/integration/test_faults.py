@@ -15,7 +15,7 @@ import pytest
 
 from harness.history import history_files
 from harness.targets.redis import RedisAddress, RedisAdmin
-from tests.integration.conftest import SHIPPED, TEST_SCENARIOS, run_cli
+from tests.integration.conftest import SHIPPED, TEST_SCENARIOS, descendants, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +121,25 @@ def test_soak_memory_stays_flat(tmp_path, redis_url):
     assert late - early < 20_000, f"RSS grew {late - early} kB over 10 s"
 
 
+def _master_and_two_workers(tmp_path: Path, run: Path, redis_url: str, *, duration: int,
+                            second_prefix: list[str] | None = None) -> tuple[subprocess.Popen, list[subprocess.Popen]]:
+    """A master on 127.0.0.1 and two `counterbench worker`s "on other machines" (each staging its files in
+    ``tmp_path/w<i>``); the second under ``second_prefix`` (another host name), when given."""
+    from harness.stack.process import free_port
+
+    port = free_port()
+    master = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--no-report", "-f", str(SHIPPED),
+                               "-s", "redis-counter", "--target-url", redis_url, "--duration", str(duration),
+                               "--master", "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
+                               "--master-bind-port", str(port), "--out", str(run)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    workers = [subprocess.Popen([*((second_prefix or []) if i else []), sys.executable, "-m", "harness.cli", "worker",
+                                 "--master-host", "127.0.0.1", "--master-port", str(port), "-f", str(SHIPPED),
+                                 "-s", "redis-counter", "--dir", str(tmp_path / f"w{i}")],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(2)]
+    return master, workers
+
+
 def _other_host() -> list[str]:
     """A command prefix that runs a process under another host name (a UTS namespace), if this machine
     lets us make one: the worker then really names another host in its history."""
@@ -142,20 +161,10 @@ def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
     from harness.checks.timed import clocks
     from harness.history import read_headers
     from harness.runfolder import RunFolder
-    from harness.stack.process import free_port
 
-    port = free_port()
     run = tmp_path / "run"
-    master = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--no-report", "-f", str(SHIPPED),
-                               "-s", "redis-counter", "--target-url", redis_url, "--duration", "5", "--master",
-                               "--expect-workers", "2", "--master-bind-host", "127.0.0.1",
-                               "--master-bind-port", str(port), "--out", str(run)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     other = _other_host()
-    workers = [subprocess.Popen([*(other if i else []), sys.executable, "-m", "harness.cli", "worker",
-                                 "--master-host", "127.0.0.1", "--master-port", str(port), "-f", str(SHIPPED),
-                                 "-s", "redis-counter", "--dir", str(tmp_path / f"w{i}")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(2)]
+    master, workers = _master_and_two_workers(tmp_path, run, redis_url, duration=5, second_prefix=other)
     out, _ = master.communicate(timeout=120)
     for w in workers:
         w.wait(timeout=30)  # workers leave once the master has their files
@@ -164,6 +173,16 @@ def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
     assert v["verdict"] == "pass" and len(v["history"]["workers"]) == 2
     workers_json = json.loads((run / "run.json").read_text())["workers"]
     assert all(w["sent"]["done"] and w["sent"]["verified"] for w in workers_json)
+    # the files came while the load ran: each worker's first chunk reached the master seconds before it
+    # stopped the workers, and some of each history by then (the other files only grow: what came before
+    # the stop beyond their final sizes is history); the end waited for about a second's data
+    shipped = json.loads((run / "shipping.json").read_text())
+    for w in shipped["workers"]:
+        assert (w["done"], w["verified"], w["vanished"], w["problems"]) == (True, True, False, []), w
+        assert w["first_chunk_wall"] < shipped["stopped_wall"] - 2, (w, shipped["stopped_wall"])
+        others = sum(n for name, n in w["files"].items() if not name.startswith("history/"))
+        assert others < w["bytes_at_stop"] <= w["bytes"], w
+    assert shipped["end_wait_s"] < 5, shipped
     staged = sorted(p.name for i in range(2) for p in history_files(tmp_path / f"w{i}" / "history"))
     assert len(staged) == 2 and sorted(p.name for p in history_files(run / "history")) == staged
     # the master showed the workers' figures live, and which workers were connected
@@ -185,6 +204,52 @@ def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
         assert {h["host"] for h in headers.values()} == {socket.gethostname(), "counterbench-other"}
         assert len({(h["machine_id"], h["boot_id"]) for h in headers.values()}) == 1
     assert all(c.uncertainty_ns == 0 and c.sampled is None for c in placed.values()), placed
+
+
+def test_a_remote_worker_killed_mid_run_leaves_on_the_master_what_it_shipped(tmp_path, redis_url):
+    """One of two workers on "other machines" is SIGKILLed mid-run: the master keeps each of its files up to
+    its last send -- a byte prefix of the worker's own, read as an incomplete history, not an error -- says
+    in shipping.json how much came, does not wait for it at the end, and the verdict is unknown, naming it."""
+
+    run = tmp_path / "run"
+    master, workers = _master_and_two_workers(tmp_path, run, redis_url, duration=8)
+    try:
+        deadline = time.monotonic() + 60
+        staged: list[Path] = []
+        while time.monotonic() < deadline:  # the master holds some of its history while the load runs
+            staged = history_files(tmp_path / "w1" / "history")
+            if staged and (run / "history" / staged[0].name).exists() \
+                    and (run / "history" / staged[0].name).stat().st_size > 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("no chunk of the worker's history reached the master while the load ran")
+        time.sleep(3)  # a few sends more: the latency and CPU logs too (their first lines come after 1 s)
+        for pid in descendants(workers[1].pid):  # its Locust process: no stop handler, no last send
+            os.kill(pid, signal.SIGKILL)
+        out, _ = master.communicate(timeout=120)
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+            w.wait(timeout=30)
+    assert master.returncode == 2, out.decode()[-2000:]
+    killed = staged[0].stem
+    v = json.loads((run / "verdict.json").read_text())
+    assert v["verdict"] == "unknown" and any(killed in m for m in v["history"]["missing"]), v["history"]
+    shipped = json.loads((run / "shipping.json").read_text())
+    by = {w["worker"]: w for w in shipped["workers"]}
+    assert (by[killed]["vanished"], by[killed]["done"]) == (True, False)
+    assert by[killed]["bytes"] == sum(by[killed]["files"].values()) > 0
+    assert {name.split("/")[0] for name in by[killed]["files"]} == {"history", "metrics"}, by[killed]
+    for name, n in by[killed]["files"].items():  # each a byte prefix of the worker's file; text in whole lines
+        copy, own = (run / name).read_bytes(), (tmp_path / "w1" / name).read_bytes()
+        assert len(copy) == n > 0 and own.startswith(copy), name
+        assert name.startswith("history/") or copy.endswith(b"\n"), name
+    (other,) = set(by) - {killed}
+    assert (by[other]["done"], by[other]["verified"]) == (True, True)
+    assert shipped["end_wait_s"] < 10, shipped  # Locust found it missing by its heartbeat long before
+    assert f"no final files from {killed} (it shipped {by[killed]['bytes']} bytes)" in (run / "locust.log").read_text()
 
 
 def test_a_target_that_stays_down_gives_unknown_with_the_history_kept(tmp_path):
