@@ -106,7 +106,6 @@ class BlocksReader(RecordsReader):
         return n, payload
 
 
-
 @dataclass(frozen=True)
 class _Batch:
     data: memoryview  # the records, whole
