@@ -90,6 +90,9 @@ def main() -> None:
                   f"({grew:+.1%}); peak {max(m for _, m in rows):.0f} MiB; by minute "
                   + " ".join(f"{m:.0f}" for m in minutes))
         checks = [measure("check", str(folder.path)) for _ in range(3)]
+        codes = {code for _, _, code in checks}
+        if codes != {proc.returncode}:  # a check that did not judge as the run did measured something else
+            sys.exit(f"`counterbench check` exited {sorted(codes)}, the run {proc.returncode}")
         secs = [t for t, _, _ in checks]
         print(f"  check: {spread(secs, '.1f')} s, peak {spread([m for _, m, _ in checks], '.0f')} MiB "
               f"(3 runs, fresh interpreters)")
