@@ -3,7 +3,7 @@
 One file per worker under ``<run>/history/``, named by ``history_file(directory, worker)``.
 The writer writes version 4; the reader reads versions 1 to 4 (it tells them by the header).
 
-Version 4 (``<worker>.cbhist``): version 3's records, stored in compressed blocks (~7 bytes per op
+Version 4 (``<worker>.cbhist``): version 3's records, stored in compressed blocks (7-9 bytes per op
 instead of 64). One JSON header line (not padded), then blocks, each what one hand-over to the OS
 wrote (every 200 ms, or 256 KiB of records):
 
