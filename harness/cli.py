@@ -90,7 +90,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     folder = RunFolder(Path(args.run_dir))
-    verdict = judge(folder)
+    verdict = judge(folder, stream={"auto": None, "streamed": True, "in-memory": False}[args.read])
     verdict["run_dir"] = str(folder.path)
     print_summary(verdict)
     return EXIT[verdict["verdict"]]
@@ -188,6 +188,9 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("check", help="re-run the checks of a finished run folder, offline")
     c.add_argument("run_dir")
+    c.add_argument("--read", choices=("auto", "streamed", "in-memory"), default="auto",
+                   help="check the history as it streams (memory bounded by what was in flight), or held in memory "
+                        "(witnesses chosen over the whole run); auto: streamed from 256 MiB of history")
     c.set_defaults(fn=cmd_check)
 
     wk = sub.add_parser("worker", help="a load worker for `counterbench run --master` on another machine")

@@ -8,13 +8,16 @@ from harness.checks import CHECKS, TOTAL_KEY, CheckReport, Completeness, run_che
 from harness.checks.columns import ColumnTally, Resolution
 from harness.checks.detection import detection
 from harness.checks.model import merged
-from harness.checks.timed import clocks
+from harness.checks.stream import Stream, Streamed, Unstreamable
+from harness.checks.timed import Clock, clocks
 from harness.errors import HistoryError
 from harness.faults.outcomes import outcomes, with_faults
-from harness.history import History, read_headers, read_history
+from harness.history import History, history_files, read_headers, read_history, read_history_interleaved
 from harness.metrics import load_generator_cpu, merge, percentiles, read_logs
 from harness.metrics.tags import SERVICE, Tag
 from harness.runfolder import RunFolder
+
+STREAM_ABOVE = 256 << 20  # bytes of history (some 30M ops) from which `check` streams it
 
 
 def _logged_latency(folder: RunFolder) -> dict[str, Any] | None:
@@ -43,11 +46,37 @@ def _history_latency(tally: ColumnTally) -> dict[str, Any]:
             "max": int(lat[-1]) / 1000 if n else None, "ok_ops_per_s": (n / span) if span else None}
 
 
-def judge(folder: RunFolder) -> dict[str, Any]:
+def _streams(folder: RunFolder, stream: bool | None, placing: dict[str, Clock] | None,
+             signs: frozenset[int]) -> bool:
+    """Whether to check the history as it streams: asked for, or (``stream`` None) a history too large to
+    hold placed in memory, of processes on one machine, with a workload that moves its counter one way."""
+    if stream is False or placing is None or len(signs) != 1:
+        return False
+    if any(c.uncertainty_ns or c.sampled for c in placing.values()):
+        return False
+    return stream is True or sum(p.stat().st_size for p in history_files(folder.history_dir)) >= STREAM_ABOVE
+
+
+def _read_streamed(folder: RunFolder, headers: dict[str, dict[str, Any]], placing: dict[str, Clock],
+                   resolutions: dict[str, Any] | None, initial: dict[str, int], final: dict[str, int | None],
+                   scenario: Any, *, latencies: bool) -> tuple[ColumnTally, History, dict[str, Streamed]]:
+    """Every file read at once, merged by time and folded as it comes (``harness.checks.stream``)."""
+    sink: list[Stream] = []
+    tally = ColumnTally(latencies=latencies, resolutions=Resolution.of(resolutions),
+                        sink=lambda *batch: sink[0].add(*batch))
+    stream = Stream(workers=sorted(headers), clocks=placing, initial=initial, final=final,
+                    direction=next(iter(scenario.workload.signs)), returns=scenario.returns, name_of=tally.key_name)
+    sink.append(stream)
+    history = read_history_interleaved(folder.history_dir, tally.add, position=stream.position, on_ended=stream.ended)
+    return tally, history, stream.finish(tally.keys())
+
+
+def judge(folder: RunFolder, *, stream: bool | None = None) -> dict[str, Any]:
     """Run every check of the scenario on the folder; write and return verdict.json.
 
     The history is read in batches of columns and tallied per key as it is read (numpy), so
-    memory grows with the values acknowledged ops returned, not with Python objects per op.
+    memory grows with the values acknowledged ops returned, not with Python objects per op --
+    or, streamed (``stream``; by default for a large history), with what was in flight.
     """
 
     run = folder.read(folder.run_json)
@@ -58,13 +87,28 @@ def judge(folder: RunFolder) -> dict[str, Any]:
     problems: list[str] = []
     resolutions = folder.resolutions()
     timed = any(CHECKS[c].timed for c in scenario.checks if c in CHECKS)
-    tally = ColumnTally(latencies=latency is None, resolutions=Resolution.of(resolutions), timed=timed,
-                        clocks=clocks(read_headers(folder.history_dir), folder.clocks()) if timed else None)
-    try:
-        # a damaged file keeps what came before the damage: that worker's history is incomplete
-        history = read_history(folder.history_dir, tally.add)
-    except HistoryError as e:  # no history file at all
-        history, problems = History(), [str(e)]
+    headers = read_headers(folder.history_dir)
+    placing = clocks(headers, folder.clocks())  # a stream is merged by them, whatever its checks
+    streamed: dict[str, Streamed] | None = None
+    read_as = "in memory"
+    if _streams(folder, stream, placing, scenario.workload.signs):
+        try:
+            tally, history, streamed = _read_streamed(folder, headers, placing, resolutions, state.initial, final,
+                                                      scenario, latencies=latency is None)
+            read_as = "streamed"
+        except Unstreamable as e:  # read again, in memory
+            read_as = f"in memory (not streamed: {e})"
+        except HistoryError as e:
+            history, problems, read_as = History(), [str(e)], "streamed"
+            tally = ColumnTally()
+    if streamed is None and not problems:
+        tally = ColumnTally(latencies=latency is None, resolutions=Resolution.of(resolutions), timed=timed,
+                            clocks=placing if timed else None)
+        try:
+            # a damaged file keeps what came before the damage: that worker's history is incomplete
+            history = read_history(folder.history_dir, tally.add)
+        except HistoryError as e:  # no history file at all
+            history, problems = History(), [str(e)]
     expected = int(run.get("processes") or 1)
     if len(history.workers) < expected:
         problems.append(f"{expected - len(history.workers)} of {expected} load processes wrote no history")
@@ -76,9 +120,11 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         missing=tuple([*problems, *(f"{w.worker}: {w.problem}" for w in history.incomplete_workers)]),
         op_signs=scenario.workload.signs,
     )
-    report: CheckReport = run_checks(
-        checks=scenario.checks, tallies=(tallies := tally.tallies()), initial=state.initial, final=final,
-        history=completeness, returns=scenario.returns)
+    tallies = tally.tallies()
+    for key, folded in (streamed or {}).items():
+        tallies[key].streamed = folded
+    report: CheckReport = run_checks(checks=scenario.checks, tallies=tallies, initial=state.initial, final=final,
+                                     history=completeness, returns=scenario.returns)
     totals = {**report.totals, "retried_ops": tally.retried_ops, "retry_attempts": tally.retry_attempts}
     if resolutions is not None:  # uncertain ops looked up after the run by their idempotency keys
         totals.update(resolved_applied=tally.resolved_applied, resolved_not_applied=tally.resolved_not_applied,
@@ -100,7 +146,7 @@ def judge(folder: RunFolder) -> dict[str, Any]:
         "load_generator": load_generator_cpu(folder.cpu_logs()),
         "history": {"workers": [{"worker": w.worker, "ops": w.op_count, "complete": w.complete,
                                  "problem": w.problem} for w in history.workers],
-                    "complete": completeness.complete, "missing": list(completeness.missing)},
+                    "complete": completeness.complete, "missing": list(completeness.missing), "read": read_as},
         "checks": [c.to_json() for c in report.checks],
         "stopped": run.get("stopped"),  # the load ended early on a stop signal: the verdict covers what ran
         "faults": [f.to_json() for f in faults],

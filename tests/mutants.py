@@ -34,6 +34,7 @@ PARTITION_STALLS = (f"{ROUTES}::test_a_partition_of_the_first_primary_stalls_eve
 PROXY_STALL = "tests/unit/test_proxy_stall.py"
 PATRONI = ("tests/unit/test_patroni.py",)
 ORDER = ("tests/unit/test_order.py",)
+STREAM = ("tests/unit/test_stream.py",)
 POWER = ("tests/unit/test_properties.py::test_the_stated_rate_holds_where_uncertain_ops_of_large_amounts_can_hide_"
          "many_small_losses",)
 SERVICE_UNIT = ("tests/unit/test_service_idempotency.py",)
@@ -199,6 +200,52 @@ MUTANTS: tuple[Mutant, ...] = (
            old="    hi = np.minimum(hi, _read_deadlines(T, gaps, first, d, span, after))", new="    pass"),
     Mutant(rule="gaps: a value handed out twice has the wider window of its ops", file="harness/checks/gaps.py",
            old="    once = int(times.max(initial=0)) <= 1", new="    once = True"),
+    # the streamed checks: each rule of the folds, as the in-memory checks hold it
+    Mutant(rule="stream: a value at or below the height reached that is no hole came before",
+           file="harness/checks/holes.py", old="        again = old_values[~hit]", new="        again = old_values[:0]",
+           tests=STREAM),
+    Mutant(rule="stream: a value twice in one chunk is handed out twice", file="harness/checks/holes.py",
+           old="        twice = distinct[counts > 1]", new="        twice = distinct[:0]", tests=STREAM),
+    Mutant(rule="stream: a write bounds the deadline of every hole below it", file="harness/checks/holes.py",
+           old="        caps = np.concatenate([wpos - 1, rpos])", new="        caps = np.concatenate([wpos[:0], rpos])",
+           tests=STREAM),
+    Mutant(rule="stream: a read bounds the deadline of every hole at or below it", file="harness/checks/holes.py",
+           old="        caps = np.concatenate([wpos - 1, rpos])",
+           new="        caps = np.concatenate([wpos - 1, rpos[:0]])", tests=STREAM),
+    Mutant(rule="stream: a position a chunk returned is no hole", file="harness/checks/holes.py",
+           old="            fresh[distinct[distinct > old] - old - 1] = False", new="            pass", tests=STREAM),
+    Mutant(rule="stream: past the highest position, the uncertain ops left match in turn",
+           file="harness/checks/holes.py", old="        tail_matched = min(tail, max(0, n_c - done))",
+           new="        tail_matched = tail", tests=STREAM),
+    Mutant(rule="stream: a write sent after a higher value was answered is out of order",
+           file="harness/checks/windows.py", old='        bad = self._before(q["inv"]) > q["u"]',
+           new='        bad = self._before(q["inv"]) > q["u"] + (1 << 40)', tests=STREAM),
+    Mutant(rule="stream: a read sent after a higher read was answered goes back", file="harness/checks/windows.py",
+           old='        bad = seen > r["u"]', new='        bad = seen > r["u"] + (1 << 40)', tests=STREAM),
+    Mutant(rule="stream: writes acknowledged before a read was sent bound it from below",
+           file="harness/checks/windows.py", old='        lower_c = self.initial + self._acked_before(r["inv"])',
+           new='        lower_c = self.initial + 0 * r["inv"] - (1 << 40)', tests=STREAM),
+    Mutant(rule="stream: writes sent before a read's answer came bound it from above", file="harness/checks/windows.py",
+           old='        upper = np.minimum(self.initial + self.base_placed + np.searchsorted(placed, r["cmp"], '
+               'side="right"),',
+           new='        upper = np.minimum(HIGH + 0 * r["cmp"],', tests=STREAM),
+    Mutant(rule="stream: writes sent after a read's answer came bound it from above", file="harness/checks/windows.py",
+           old="        if valued is not None:\n            self._narrow(valued)",
+           new="        if False:\n            self._narrow(valued)", tests=STREAM),
+    Mutant(rule="stream: writes sent before the watermark count for every read still to judge",
+           file="harness/checks/windows.py", old="        self.base_placed += int(early.sum())", new="        pass",
+           tests=STREAM),
+    Mutant(rule="stream: writes answered before the watermark count for every read sent after it",
+           file="harness/checks/windows.py", old="        self.base_acked += n", new="        pass", tests=STREAM),
+    Mutant(rule="stream: the highest value that left the window still bounds what comes",
+           file="harness/checks/windows.py", old="                if int(gone[\"u\"][top]) > self.base_max:",
+           new="                if False:", tests=STREAM),
+    Mutant(rule="stream: the watermark is the earliest invoke of any op still to come", file="harness/checks/stream.py",
+           old="        return min([*lows, *pending], default=_END)",
+           new="        return max([*lows, *pending], default=_END)", tests=STREAM),
+    Mutant(rule="stream: an op is taken only once no process can still precede it", file="harness/checks/stream.py",
+           old="        ready = _END if final or not active else min(s.last for s in active)",
+           new="        ready = _END", tests=STREAM),
     # judge and history
     Mutant(rule="judge: a load process that wrote no history makes it incomplete", file="harness/judge.py",
            old="    if len(history.workers) < expected:", new="    if False:", tests=JUDGE),

@@ -75,6 +75,9 @@ def _indexer(index: dict[str, int], tallies: list[KeyTally]) -> Callable[[str], 
     return key_index
 
 
+Sink = Callable[[OpColumns, Any, Any, Any, Any], None]  # a batch, its keys, outcomes, has-values, values
+
+
 class ColumnTally:
     """Accumulates batches of ops (any workers, any versions) into one KeyTally per key.
 
@@ -82,10 +85,11 @@ class ColumnTally:
     ok with the value it reported, or fail (never applied). With ``clocks`` (each process's, see
     ``harness.checks.timed``), every key's ops are also kept placed in time (``KeyTally.timed``) for
     the checks that read their order; a process without a clock leaves the keys untimed. Reads are
-    kept apart from the writes every other tally counts."""
+    kept apart from the writes every other tally counts. With a ``sink``, each batch goes there once
+    resolved, with its keys as indices into ``key_name``, instead of being kept placed or by value."""
 
     def __init__(self, *, latencies: bool = False, resolutions: dict[str, Resolution] | None = None,
-                 clocks: dict[str, Clock] | None = None, timed: bool = False) -> None:
+                 clocks: dict[str, Clock] | None = None, timed: bool = False, sink: Sink | None = None) -> None:
         self._index: dict[str, int] = {}
         self._tallies: list[KeyTally] = []
         self._fail = np.zeros(0, dtype=np.int64)
@@ -99,6 +103,7 @@ class ColumnTally:
         self._untimed: str | None = None if clocks is not None or not timed else \
             "the load ran on several machines whose clocks the master did not sample"
         self._timed_parts: list[tuple[Any, TimedOps]] = []
+        self._sink = sink
         self._workers: dict[str, int] = {}
         self._worker_clocks: list[Clock] = []  # by worker index
         self._reads = np.zeros(0, dtype=np.int64)
@@ -137,7 +142,9 @@ class ColumnTally:
         if read.any():
             self._reads += np.bincount(keys[read], minlength=nkeys)
             self._reads_ok += np.bincount(keys[read & (outcome == _OK)], minlength=nkeys)
-        if self._clocks is not None:
+        if self._sink is not None:  # placed and folded as it comes, values and all (harness.checks.stream)
+            self._sink(c, keys, outcome, has_value, value)
+        elif self._clocks is not None:
             self._place(c, keys, ok, fail, read & (outcome == _OK) & has_value, has_value, value)
         self._fail += np.bincount(keys[fail], minlength=nkeys)
         for k, a, m in _pairs(keys[ok], c.amount[ok]):
@@ -146,7 +153,7 @@ class ColumnTally:
             self._tallies[k].indeterminate_amounts[a] += m
         with_value = ok & has_value
         self._no_value += np.bincount(keys[ok & ~has_value], minlength=nkeys)
-        if with_value.any():
+        if with_value.any() and self._sink is None:
             vk = keys[with_value]
             # one key for the whole batch (a hot counter): kept as a number, not an array per value
             self._values.append((int(vk[0]) if (vk == vk[0]).all() else vk.astype(np.int32), value[with_value]))
@@ -240,6 +247,13 @@ class ColumnTally:
         self.resolved_applied += int(applied.sum())
         self.resolved_not_applied += int((~applied).sum())
         return outcome, has_value, value
+
+    def key_name(self, i: int) -> str:
+        return self._tallies[i].key
+
+    def keys(self) -> list[str]:
+        """Every key seen so far."""
+        return [t.key for t in self._tallies]
 
     def latencies_us(self) -> npt.NDArray[np.int64]:
         """Latency of every acknowledged op, sorted (only when asked for at construction)."""

@@ -58,6 +58,8 @@ def _read_deadlines(T: Any, gaps: Any, first: int, d: int, span: int, after: boo
 
 def check_gaps(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
                returns: Literal["after", "before"] = "after") -> CheckResult:
+    if t.streamed is not None:  # folded as the history streamed (harness.checks.stream)
+        return t.streamed.result(NAME, key=key, initial=initial, final=final, t=t, history=history, returns=returns)
     ev: dict[str, Any] = {}
     if final is None:
         return CheckResult(name=NAME, key=key, valid=None, evidence={"reason": "the final value was not read"})

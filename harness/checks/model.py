@@ -57,6 +57,7 @@ class KeyTally:
     reads_ok: int = 0
     timed: TimedOps | None = None  # its ops in time, for the checks of order (None: not placed)
     untimed: str | None = None  # why they could not be placed
+    streamed: Any = None  # its ops folded as they streamed (harness.checks.stream.Streamed): checks read that
 
     @property
     def signs(self) -> set[int]:

@@ -144,6 +144,8 @@ def _nearest_after(T: Any, i: int, d: int, returns: Literal["after", "before"]) 
 
 def check_reads(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
                 returns: Literal["after", "before"] = "after") -> CheckResult:
+    if t.streamed is not None:  # folded as the history streamed (harness.checks.stream)
+        return t.streamed.result(NAME, key=key, initial=initial, final=final, t=t, history=history, returns=returns)
     ev: dict[str, Any] = {"reads": t.reads_ok}
     if t.reads_ok == 0:
         return CheckResult(name=NAME, key=key, valid=True, evidence={**ev, "reason": "no acknowledged read"})
@@ -193,27 +195,43 @@ def check_reads(*, key: str, initial: int, final: int | None, t: KeyTally, histo
     if stale[i]:
         writer = _furthest_before(T, i, d, returns) if one_way else -1
         witness = [T.witness(writer), read] if writer >= 0 else [read]
-        why = f"the changes acknowledged before it was sent had already taken the counter to {int(lower[i]) * d}"
+        why = WHY["stale"](int(lower[i]) * d)
     elif ahead[i] and v_upper is not None and upper[i] == v_upper[i]:  # a write sent after the answer set it
         w = T.witness(_nearest_after(T, i, d, returns))
         witness = [w, read]
-        why = (f"op {w['op']} ({w['process']}), sent only after that answer came, found the counter at "
-               f"{int(upper[i]) * d}")
+        why = found_at(w, int(upper[i]) * d)
     elif ahead[i]:
         witness = [read]
-        why = f"all the changes sent before its answer came could take the counter to {int(upper[i]) * d} at most"
+        why = WHY["ahead"](int(upper[i]) * d)
     elif never[i]:
         w = T.witness(_holding(T, value[i], d, returns))
         witness = [w, read]
         why = f"op {w['op']} ({w['process']}) took the counter {moved(w, returns)} at once: it never held that value"
     else:
         witness = [read]
-        why = (f"the counter, which only {'grows' if d > 0 else 'shrinks'}, ended at {final}: it read a state that "
-               "was later lost")
+        why = later_lost(d, final)
     ev["witness"] = witness
-    ev["reason"] = (f"read op {read['op']} ({read['process']}), sent at {read['invoked_s']:.6f} s and answered at "
-                    f"{read['completed_s']:.6f} s, got {read['value']}; {why}")
+    ev["reason"] = bad_read(read, why)
     return CheckResult(name=NAME, key=key, valid=False, evidence=ev)
+
+
+# the words of a bad read (the streamed check says them too: harness.checks.streamed)
+WHY = {"stale": lambda v: f"the changes acknowledged before it was sent had already taken the counter to {v}",
+       "ahead": lambda v: f"all the changes sent before its answer came could take the counter to {v} at most"}
+
+
+def found_at(w: dict[str, Any], v: int) -> str:
+    return f"op {w['op']} ({w['process']}), sent only after that answer came, found the counter at {v}"
+
+
+def later_lost(d: int, final: int | None) -> str:
+    return (f"the counter, which only {'grows' if d > 0 else 'shrinks'}, ended at {final}: it read a state that was "
+            "later lost")
+
+
+def bad_read(read: dict[str, Any], why: str) -> str:
+    return (f"read op {read['op']} ({read['process']}), sent at {read['invoked_s']:.6f} s and answered at "
+            f"{read['completed_s']:.6f} s, got {read['value']}; {why}")
 
 
 def describe(r: CheckResult) -> str:

@@ -131,6 +131,8 @@ def overlaps(start: Any, end: Any, pos: Any) -> tuple[int, int, int]:
 
 def check_realtime_order(*, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,
                          returns: Literal["after", "before"] = "after") -> CheckResult:
+    if t.streamed is not None:  # folded as the history streamed (harness.checks.stream)
+        return t.streamed.result(NAME, key=key, initial=initial, final=final, t=t, history=history, returns=returns)
     ev: dict[str, Any] = {}
     if t.timed is None:
         return CheckResult(name=NAME, key=key, valid=None,

@@ -25,10 +25,11 @@ from harness.history.format import (
     history_files,
 )
 from harness.history.model import History, WorkerHistory
-from harness.history.reader import read_headers, read_history, read_worker_history
+from harness.history.reader import read_headers, read_history, read_history_interleaved, read_worker_history
 from harness.history.strings import StringLookup
 from harness.history.writer import HistoryWriter
 
 __all__ = ["KINDS", "NEVER_COMPLETED", "OUTCOMES", "READ_VERSIONS", "RECORD_BYTES", "SCHEMA_VERSION", "SUFFIX",
            "SUFFIXES", "History", "HistoryWriter", "OnColumns", "OpColumns", "StringLookup", "WorkerHistory",
-           "history_file", "history_files", "read_headers", "read_history", "read_worker_history"]
+           "history_file", "history_files", "read_headers", "read_history", "read_history_interleaved",
+           "read_worker_history"]

@@ -34,6 +34,8 @@ class OpColumns:
     attempts: npt.NDArray[np.uint16]
     invoked_us: npt.NDArray[np.int64]
     completed_us: npt.NDArray[np.int64]  # -1: never completed
+    # no op of this worker after this batch was invoked before this (µs like the times; None: unknown)
+    open_from_us: int | None = None
 
     def __len__(self) -> int:
         return len(self.id)

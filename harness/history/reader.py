@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +56,16 @@ def read_worker_history(path: Path, on_columns: OnColumns | None = None) -> Work
 
 def read_headers(directory: Path) -> dict[str, dict[str, Any]]:
     """Each readable history's header, by worker (the first line of each file: cheap)."""
-    out: dict[str, dict[str, Any]] = {}
-    for p in history_files(directory):
-        try:
-            with open(p, "rb") as f:
-                header = json.loads(f.readline(1 << 16))
-        except (OSError, ValueError):
-            continue
-        if isinstance(header, dict) and header.get("type") == "header":
-            out[str(header.get("worker"))] = header
-    return out
+    return {str(h.get("worker")): h for p in history_files(directory) if (h := _header(p)) is not None}
+
+
+def _header(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as f:
+            header = json.loads(f.readline(1 << 16))
+    except (OSError, ValueError):
+        return None
+    return header if isinstance(header, dict) and header.get("type") == "header" else None
 
 
 def read_history(directory: Path, on_columns: OnColumns | None = None) -> History:
@@ -76,3 +81,81 @@ def read_history(directory: Path, on_columns: OnColumns | None = None) -> Histor
         except HistoryError as e:
             workers.append(WorkerHistory(p.stem, p, {}, complete=False, problem=f"unreadable: {e}", _ops=[]))
     return History(workers)
+
+
+def read_history_interleaved(directory: Path, on_columns: OnColumns, *, position: Callable[[OpColumns], int],
+                             on_ended: Callable[[str], None]) -> History:
+    """Like ``read_history``, every file read at once (a thread each, a few batches ahead) and the batches
+    handed over (in this thread) from the file furthest behind: by ``position``, where a batch leaves its
+    worker on the run's timeline. ``on_ended(worker)`` follows each worker's last batch. So a consumer that
+    merges them by time holds only what one worker is ahead of another."""
+    files = history_files(directory)
+    if not files:
+        raise HistoryError(f"no history in {directory}")
+    stop = threading.Event()
+    feeds = [_Feed(p, stop) for p in files]
+    for f in feeds:
+        f.thread.start()
+    try:
+        live = list(feeds)
+        while live:
+            feed = min(live, key=lambda f: f.last)
+            item = feed.queue.get()
+            if isinstance(item, _End):
+                feed.result = item.history
+                live.remove(feed)
+                on_ended(item.worker)
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                feed.last = position(item)
+                on_columns(item)
+    finally:
+        stop.set()
+        for f in feeds:
+            f.thread.join()
+    return History([f.result for f in feeds if f.result is not None])
+
+
+@dataclass(frozen=True)
+class _End:
+    worker: str
+    history: WorkerHistory
+
+
+class _Feed:
+    """One file read in its own thread into a short queue (the reader waits while the queue is full)."""
+
+    def __init__(self, path: Path, stop: threading.Event) -> None:
+        self.path, self.stop = path, stop
+        self.queue: queue.Queue[OpColumns | _End | BaseException] = queue.Queue(maxsize=1)
+        self.last = -(1 << 63)
+        self.result: WorkerHistory | None = None
+        self.thread = threading.Thread(target=self._run, name=f"cbhist-{path.stem}", daemon=True)
+
+    def _put(self, item: OpColumns | _End | BaseException) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise _Stopped
+
+    def _run(self) -> None:
+        worker = str((_header(self.path) or {}).get("worker", self.path.stem))
+        try:
+            try:
+                h = read_worker_history(self.path, self._put)
+            except HistoryError as e:
+                h = WorkerHistory(self.path.stem, self.path, {}, complete=False, problem=f"unreadable: {e}", _ops=[])
+            self._put(_End(worker, h))
+        except _Stopped:
+            return
+        except BaseException as e:  # handed to the consumer, which raises it
+            with contextlib.suppress(_Stopped):
+                self._put(e)
+
+
+class _Stopped(Exception):
+    """The consumer stopped: the reading thread ends."""

@@ -291,14 +291,18 @@ class RecordsReader:
         all_t = np.concatenate([p_t, rec["t"][inv_rows]])
         if len(pos):
             anchor = self.anchor_ns
+            keep = hits == 0
+            # ops still to come were invoked after the last record, or are open now
+            last = max(int(rec["t"][inv_rows[-1]]) if len(inv_rows) else 0, int(rec["t"][comp_rows[-1]]))
+            open_from = min(int(all_t[keep].min(initial=last)), last)
             emit(OpColumns(
                 worker=self.worker, strings=self.strings, id=cid, key=all_key[pos], kind=all_kind[pos],
                 amount=all_amount[pos], outcome=outcome, has_value=tag[comp_rows] == T_VALUE,
                 value=rec["num"][comp_rows], error=error, attempts=attempts,
-                invoked_us=(all_t[pos] - anchor) // 1000, completed_us=(rec["t"][comp_rows] - anchor) // 1000))
+                invoked_us=(all_t[pos] - anchor) // 1000, completed_us=(rec["t"][comp_rows] - anchor) // 1000,
+                open_from_us=(open_from - anchor) // 1000))
             self.completed += len(pos)
             self.op_count += len(pos)
-            keep = hits == 0
             all_id = np.concatenate([p_id, ids])
             self.pending = (all_id[keep], all_key[keep], all_kind[keep], all_amount[keep], all_t[keep])
         else:

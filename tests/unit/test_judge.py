@@ -21,6 +21,14 @@ def folder(tmp_path: Path) -> RunFolder:
     return RunFolder(tmp_path / "run")
 
 
+@pytest.fixture(autouse=True, params=["in memory", "streamed"])
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here twice: the history held in memory, and streamed wherever it can be (any size)."""
+    if request.param == "streamed":
+        monkeypatch.setattr("harness.judge.STREAM_ABOVE", 0)
+    return str(request.param)
+
+
 def edit(path: Path, **fields: object) -> None:
     doc = json.loads(path.read_text())
     doc.update(fields)
@@ -367,3 +375,9 @@ def test_a_garbled_faults_file_is_named_not_skipped(folder):
     folder.faults_jsonl.write_text(folder.faults_jsonl.read_text() + '{"schema_version": 9, "event": "begin"}\n')
     with pytest.raises(RunFolderError, match=r"faults.jsonl:2: not a fault event of version 1 or 2"):
         judge(folder)
+
+
+def test_a_history_read_as_it_streams_says_so_and_judges_the_same(tmp_path, reading):
+    for lose, repeat, want in ((0, 0, "pass"), (2, 0, "fail"), (0, 1, "fail")):
+        v = judge(written_run(tmp_path, f"run-{lose}-{repeat}", lose=lose, repeat=repeat))
+        assert v["history"]["read"] == reading and v["verdict"] == want, v["reason"]

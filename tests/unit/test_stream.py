@@ -1,0 +1,156 @@
+"""The streamed checks (harness.checks.stream) against the in-memory ones, on the oracle's random histories:
+the same results, witness for witness, while the window holds the history; the same verdicts past it."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+
+import pytest
+
+from harness.checks import Completeness, run_checks
+from harness.checks import windows as windows_module
+from harness.checks.columns import ColumnTally
+from harness.checks.stream import Stream, Unstreamable
+from harness.checks.timed import Clock
+from harness.history import OpColumns
+from harness.ops import Op
+from tests.oracle import KEY, History, history_at
+
+CHECKS = ("bounds", "unique-values", "realtime-order", "reads", "gaps")
+
+
+def in_order(h: History) -> list[Op]:
+    """Each process's ops as its file holds them: by answer, the never answered last."""
+    return [o for w in sorted({o.worker for o in h.ops})
+            for o in sorted((o for o in h.ops if o.worker == w),
+                            key=lambda o: (o.completed_us is None, o.completed_us or 0))]
+
+
+def batches(ops: list[Op], size: int) -> dict[str, list[OpColumns]]:
+    """Each process's batches as a reader hands them over, each saying what is still open after it."""
+    out: dict[str, list[OpColumns]] = {}
+    for w in sorted({o.worker for o in ops}):
+        mine = [o for o in ops if o.worker == w]
+        done = [o for o in mine if o.completed_us is not None]
+        never = [o for o in mine if o.completed_us is None]
+        parts = [done[i:i + size] for i in range(0, len(done), size)]
+        out[w] = []
+        for j, part in enumerate(parts):
+            later = [o.invoked_us for p in parts[j + 1:] for o in p] + [o.invoked_us for o in never]
+            last = max(o.completed_us or 0 for o in part)
+            out[w].append(replace(OpColumns.from_ops(w, part), open_from_us=min([*later, last])))
+        if never:
+            out[w].append(OpColumns.from_ops(w, never))
+    return out
+
+
+def streamed(h: History, ops: list[Op], *, size: int, chunk: int) -> dict[str, object]:
+    """The history's tallies, folded as a stream: batches interleaved as the file reader interleaves them."""
+    sink: list[Stream] = []
+    tally = ColumnTally(resolutions=h.resolutions(), sink=lambda *b: sink[0].add(*b))
+    workers = sorted({o.worker for o in ops})
+    d = -1 if h.seats else 1
+    stream = Stream(workers=workers, clocks={w: Clock(0, 0) for w in workers}, initial={KEY: h.initial},
+                    final={KEY: h.final}, direction=d, returns="after", name_of=tally.key_name, chunk=chunk)
+    sink.append(stream)
+    feeds = {w: list(bs) for w, bs in batches(ops, size).items()}
+    last = {w: -(1 << 62) for w in feeds}
+    while feeds:
+        w = min(feeds, key=lambda w: last[w])
+        if not feeds[w]:
+            del feeds[w]
+            stream.ended(w)
+            continue
+        c = feeds[w].pop(0)
+        last[w] = stream.position(c)
+        tally.add(c)
+    tallies = tally.tallies()
+    folded = stream.finish(tallies)
+    for key, f in folded.items():
+        tallies[key].streamed = f
+    return tallies  # type: ignore[return-value]
+
+
+def both(h: History, *, size: int = 3, chunk: int = 1) -> tuple[list, list]:
+    ops = in_order(h)
+    history = Completeness(complete=True, op_signs=frozenset({-1} if h.seats else {1}))
+    kw = {"checks": CHECKS, "initial": {KEY: h.initial}, "final": {KEY: h.final}, "history": history}
+    memory = run_checks(ops=ops, resolutions=h.resolutions(), **kw)
+    folded = run_checks(tallies=streamed(h, ops, size=size, chunk=chunk), **kw)
+    return memory.checks, folded.checks
+
+
+def streamable(h: History) -> bool:
+    return h.domain in ("unit-with-values", "without-values", "seats")
+
+
+def cases(n: int, seed: int) -> list[History]:
+    return [h for i in range(n) if streamable(h := history_at(seed, i))]
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_streamed_results_are_the_in_memory_ones_witness_for_witness(seed):
+    compared = failed = 0
+    for h in cases(400, seed):
+        memory, folded = both(h, size=random.Random(seed).randint(1, 5))
+        duplicated = any(r.name == "unique-values" and r.evidence.get("duplicate_values") for r in memory)
+        for m, f in zip(memory, folded, strict=True):
+            if m.name == "gaps" and duplicated:  # the one result a fold cannot give
+                assert f.valid is None and "handed out twice" in f.evidence["reason"], h.literal()
+                continue
+            assert (m.name, m.valid, m.evidence) == (f.name, f.valid, f.evidence), h.literal()
+            compared += 1
+            failed += m.valid is False
+    assert compared > 800 and failed > 50  # the histories hold both
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_past_the_window_the_verdicts_and_counts_are_the_same(monkeypatch, seed):
+    """Ops leave the window at every chunk: the verdicts hold, and so do the counts, but for reads a later
+    write shows ahead once judged (at least one; never more than there are)."""
+    monkeypatch.setattr(windows_module, "WINDOW", 0)
+    exact = ("out_of_order", "stale", "lost_state", "backwards", "phantoms", "gaps", "duplicate_values",
+             "out_of_range")
+    n = 0
+    for h in cases(400, seed):
+        memory, folded = both(h, size=2, chunk=1)
+        duplicated = any(r.name == "unique-values" and r.evidence.get("duplicate_values") for r in memory)
+        for m, f in zip(memory, folded, strict=True):
+            if m.name == "gaps" and duplicated:
+                continue
+            assert m.valid == f.valid, h.literal()
+            assert {k: m.evidence.get(k) for k in exact} == {k: f.evidence.get(k) for k in exact}, h.literal()
+            for k in ("ahead", "bad_reads"):
+                assert (f.evidence.get(k) or 0) <= (m.evidence.get(k) or 0), h.literal()
+                assert bool(f.evidence.get(k)) == bool(m.evidence.get(k)), h.literal()
+            n += 1
+    assert n > 800
+
+
+def test_a_write_of_another_amount_is_not_streamed():
+    ops = [Op("w0", 0, KEY, "incr", 2, "ok", 2, None, 0, 10), Op("w0", 1, KEY, "incr", 1, "ok", 3, None, 11, 20)]
+    h = History(ops=tuple(ops), initial=0, final=3)
+    with pytest.raises(Unstreamable, match="by one"):
+        streamed(h, in_order(h), size=1, chunk=1)
+
+
+def test_check_reads_a_history_it_cannot_stream_in_memory_and_says_why(tmp_path):
+    from harness.cli import main
+    from harness.history import HistoryWriter, history_file
+    from harness.judge import judge
+    from harness.ops import Completion
+    from tests.unit.test_judge import edit, written_run
+
+    folder = written_run(tmp_path, "run")
+    assert main(["check", "--read", "streamed", str(folder.path)]) == 0
+    assert json.loads(folder.verdict_json.read_text())["history"]["read"] == "streamed"
+    w = HistoryWriter(history_file(folder.history_dir, "w2"), worker="w2", run_id="r", scenario="redis-counter")
+    w.complete(w.invoke("cb:r:a", "incr", 2), Completion.ok(10_000))  # an increment by two
+    w.close()
+    final = json.loads(folder.state_json.read_text())["final"]
+    edit(folder.state_json, final={**final, "cb:r:a": final["cb:r:a"] + 2})
+    v = judge(folder, stream=True)
+    assert v["history"]["read"] == "in memory (not streamed: writes that do not move the counter by one, its way)"
+    assert v == {**judge(folder, stream=False), "history": v["history"]}
