@@ -49,10 +49,8 @@ def _history_latency(tally: ColumnTally) -> dict[str, Any]:
 def _streams(folder: RunFolder, stream: bool | None, placing: dict[str, Clock] | None,
              signs: frozenset[int]) -> bool:
     """Whether to check the history as it streams: asked for, or (``stream`` None) a history too large to
-    hold placed in memory, of processes on one machine, with a workload that moves its counter one way."""
+    hold placed in memory, whose processes' clocks are known, with a workload that moves its counter one way."""
     if stream is False or placing is None or len(signs) != 1:
-        return False
-    if any(c.uncertainty_ns or c.sampled for c in placing.values()):
         return False
     return stream is True or sum(p.stat().st_size for p in history_files(folder.history_dir)) >= STREAM_ABOVE
 

@@ -9,10 +9,11 @@ handed over ops answered at or after it (no op still to come was answered before
 still open -- says which ops no later one can be ordered before.
 
 What it takes: counters whose writes all move by one, one way (the workload's), values within 64 bits,
-processes of one machine (exact clocks). Anything else raises ``Unstreamable`` and the history is read
-in memory instead (``harness.judge``). Its results are the in-memory checks' (same preconditions, same
-evidence, read out by ``harness.checks.streamed``); ``harness.checks.windows`` says where a long
-history's witnesses may differ.
+processes placed on one timeline (one machine's clock, or several machines' by the master's samples, each
+time widened by its uncertainty as ``harness.checks.timed`` says). Anything else raises ``Unstreamable``
+and the history is read in memory instead (``harness.judge``). Its results are the in-memory checks'
+(same preconditions, same evidence, read out by ``harness.checks.streamed``); ``harness.checks.windows``
+says where a long history's witnesses may differ.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from harness.checks.holes import Holes
 from harness.checks.streamed import Streamed
-from harness.checks.timed import NEVER, TRUNCATION_NS, Clock
+from harness.checks.timed import NEVER, TRUNCATION_NS, Clock, uncertainty
 from harness.checks.windows import Cols, OrderFold
 from harness.history import KINDS, OUTCOMES, OpColumns
 from harness.ops import Outcome
@@ -80,8 +81,8 @@ class Stream:
     def add(self, c: OpColumns, keys: Any, outcome: Any, has_value: Any, value: Any) -> None:
         """One batch of a process's ops, resolved (outcomes and values as the lookups left them)."""
         clock = self.clocks.get(c.worker)
-        if clock is None or clock.uncertainty_ns or clock.sampled:
-            raise Unstreamable(f"{c.worker}'s clock is not this machine's")
+        if clock is None:
+            raise Unstreamable(f"no clock for {c.worker}")
         if value.dtype == object or c.amount.dtype == object:
             raise Unstreamable("values beyond 64 bits")
         src = self.sources.get(c.worker)
@@ -103,25 +104,38 @@ class Stream:
         for name, column in (("key", keys), ("u", value), ("inv", c.invoked_us), ("arrival", c.completed_us),
                              ("op", c.id), ("flags", flags)):
             w[name], r[name] = column[w_rows], column[r_rows]
+        exact = not (clock.uncertainty_ns or clock.sampled)
         for cols, rows in ((w, w_rows), (r, r_rows)):
             cols["seq"] = rows + ((src.index << 40) + src.rows)
             cols["u"] *= self.d
-            cols["inv"] = cols["inv"] * 1000 + base
-            at = cols["arrival"]
-            cols["arrival"] = np.where(at >= 0, at * 1000 + base, _END)
+            # the earliest an op may have been sent and the latest it may have been answered (an op's arrival,
+            # answered or not): its times widened by truncation and by its clock's uncertainty, which keep
+            # their order within one process
+            inv = cols["inv"] * 1000 + base
+            done = np.where(cols["arrival"] >= 0, cols["arrival"] * 1000 + (base + TRUNCATION_NS), _END)
+            cols["inv"], cols["arrival"] = inv, done
+            if not exact:  # the times a witness shows stay as placed
+                cols["inv0"], cols["done0"] = inv, done
+                cols["inv"] = inv - uncertainty(clock, inv)
+                cols["arrival"] = np.where(done < _END, done + uncertainty(clock, done), _END)
         src.rows += n
         for cols in (w, r):
             if len(cols["seq"]) > 1 and (cols["arrival"][1:] < cols["arrival"][:-1]).any():  # hand-built: any order
                 order = np.argsort(cols["arrival"], kind="stable")
                 for k in cols:
                     cols[k] = cols[k][order]
-        first = min(int(w["inv"].min(initial=_END)), int(r["inv"].min(initial=_END)))
+        placed_at = "inv" if exact else "inv0"
+        first = min(int(w[placed_at].min(initial=_END)), int(r[placed_at].min(initial=_END)))
         if first < _END:
             self.start_ns = first if self.start_ns is None else min(self.start_ns, first)
         src.writes, src.reads = _cat(src.writes, w), _cat(src.reads, r)
         src.last = max(src.last, self.position(c))
         open_from = getattr(c, "open_from_us", None)
-        src.low = None if open_from is None or src.low is None else max(src.low, open_from * 1000 + base)
+        if open_from is None or src.low is None:
+            src.low = None
+        else:
+            low = open_from * 1000 + base
+            src.low = max(src.low, low - int(uncertainty(clock, np.int64(low))))
         self._drain(final=False)
 
     def position(self, c: OpColumns) -> int:
@@ -130,7 +144,8 @@ class Stream:
         last = int(c.completed_us.max(initial=-1))
         if clock is None or last < 0:
             return _END
-        return last * 1000 + clock.base_ns
+        at = last * 1000 + clock.base_ns + TRUNCATION_NS
+        return at + int(uncertainty(clock, np.int64(at)))
 
     def ended(self, worker: str) -> None:
         """A process's history has been handed over whole."""
@@ -245,9 +260,11 @@ class _KeyFolds:
                          first=first_v * d, span=span)
 
     def add(self, w: Cols, r: Cols, watermark: int | None, stream: Stream) -> None:
-        for c in (w, r):  # derived: answered (the latest it may have been, or never) and by which process
+        for c in (w, r):  # derived: answered to its client (the latest it may have been, or never)
             c["acked"] = (c["flags"] & _ACKED) > 0
-            c["cmp"] = np.where(c["acked"], c["arrival"] + TRUNCATION_NS, NEVER)
+            c["cmp"] = np.where(c["acked"], c["arrival"], NEVER)
+            if "done0" in c:
+                c["cmp0"] = np.where(c["acked"], c["done0"], NEVER)
         w["hv"] = (w["flags"] & _HV) > 0
         self.placed += len(w["seq"])
         hv = w["hv"]

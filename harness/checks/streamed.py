@@ -27,12 +27,12 @@ class Streamed:
     _cache: dict[str, Any] = field(default_factory=dict)
 
     def witness(self, op: dict[str, int], *, read: bool = False) -> dict[str, Any]:
-        cmp = op["cmp"]
+        cmp = op.get("cmp0", op["cmp"])  # as placed, not widened
         return {"process": self.workers[op["worker"]], "op": op["op"],
                 "kind": "read" if read else ("increment" if self.d > 0 else "decrement"),
                 "amount": 0 if read else self.d,
                 "value": op["u"] * self.d if read or op["u"] > LOW else None,
-                "invoked_s": round((op["inv"] - self.start_ns) / 1e9, 6),
+                "invoked_s": round((op.get("inv0", op["inv"]) - self.start_ns) / 1e9, 6),
                 "completed_s": None if cmp >= NEVER else round((cmp - TRUNCATION_NS - self.start_ns) / 1e9, 6)}
 
     def result(self, name: str, *, key: str, initial: int, final: int | None, t: KeyTally, history: Completeness,

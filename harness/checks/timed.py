@@ -49,6 +49,15 @@ def drift_ns(elapsed_ns: Any) -> Any:
     return -(-elapsed_ns // DRIFT_PER)
 
 
+def uncertainty(clock: Clock, times: Any) -> Any:
+    """How far off each of one process's ``times`` (ns, on the timeline) may be: its clock's uncertainty,
+    plus what it may have drifted since the nearest sample (as ``TimedOps`` widens them; 0: exact)."""
+    if not (clock.uncertainty_ns or clock.sampled):
+        return 0
+    first, last = clock.sampled or (-NEVER, NEVER)
+    return clock.uncertainty_ns + drift_ns(np.maximum(np.maximum(first - times, times - last), 0))
+
+
 def host_of(header: Mapping[str, Any]) -> tuple[str, ...]:
     """Which monotonic clock a process read: its machine and boot (two machines may share a host name);
     a header without them (written before they were recorded, or where the OS does not tell): its host name."""

@@ -83,14 +83,15 @@ class OrderFold:
         (u, inv, cmp, seq, worker, op), each in order of arrival; ``watermark``: no op still to come was
         sent before it (None: unknown)."""
         acked = writes["acked"]
+        shown = [k for k in ("inv0", "cmp0") if k in writes]  # the times a witness shows, when they differ
         if acked.any():
-            new = _take({k: writes[k] for k in ("cmp", "inv", "seq", "op")}, acked)
+            new = _take({k: writes[k] for k in ("cmp", "inv", "seq", "op", *shown)}, acked)
             new["u"] = np.where(writes["hv"][acked], writes["u"][acked], LOW)
             start = self.w["pm"][-1] if self.w is not None and len(self.w["pm"]) else self.base_max
             new["pm"] = np.maximum.accumulate(np.r_[start, new["u"]])[1:]
             self.w = _cat(self.w, new)
         hv = writes["hv"]
-        valued = _take({k: writes[k] for k in ("u", "inv", "cmp", "seq", "op")}, hv) if hv.any() else None
+        valued = _take({k: writes[k] for k in ("u", "inv", "cmp", "seq", "op", *shown)}, hv) if hv.any() else None
         if valued is not None:
             self._order(valued)
             late = valued["cmp"] >= np.iinfo(np.int64).max // 4
@@ -144,7 +145,7 @@ class OrderFold:
         lower_c = self.initial + self._acked_before(r["inv"])
         top = self._before(r["inv"])
         lower = np.maximum(lower_c, np.where(top > LOW, top + (0 if self.after else 1), LOW))
-        new = {k: r[k] for k in ("u", "inv", "cmp", "seq", "op")}
+        new = {k: r[k] for k in ("u", "inv", "cmp", "seq", "op", "inv0", "cmp0") if k in r}
         start = self.r["rpm"][-1] if self.r is not None and len(self.r["rpm"]) else self.base_rmax
         new["rpm"] = np.maximum.accumulate(np.r_[start, r["u"]])[1:]
         new["lower"] = lower
