@@ -26,6 +26,7 @@ from harness.checks.model import EVIDENCE_CAP
 MAX = np.iinfo(np.int64).max
 HOLE_CAP = 1 << 24  # new holes one chunk may open: more, and the counter ran far beyond what ops could do
 REPEATED_CAP = 1 << 22  # distinct repeated values counted one by one (the total stays exact beyond)
+SETTLE_AT = 4096  # holes kept moving before the settled are set apart (then twice as many as are left)
 OUTSIDE_CAP = 1 << 22  # distinct values out of range kept (beyond: counted as at least)
 
 
@@ -36,8 +37,13 @@ class Holes:
     def __init__(self, *, first: int, span: int | None, d: int) -> None:
         self.first, self.span, self.d = first, span, d
         self.reached = -1
-        self.pos = np.zeros(0, dtype=np.int64)  # holes, ascending
+        self.pos = np.zeros(0, dtype=np.int64)  # holes whose deadline may still move, ascending
         self.deadline = np.zeros(0, dtype=np.int64)
+        # holes whose deadline no op still to come can move (every answer still to come is later): only
+        # an op returning one fills it; set apart so a chunk's work does not grow with the gaps of the run
+        self.settled_pos = np.zeros(0, dtype=np.int64)
+        self.settled_deadline = np.zeros(0, dtype=np.int64)
+        self._settle_at = SETTLE_AT
         self.values = 0  # acknowledged values, in range or not
         self.extra = 0  # occurrences of a value beyond its first (duplicate_values)
         self._repeats: list[Any] = []  # values (not positions) of those occurrences, compacted now and then
@@ -50,10 +56,12 @@ class Holes:
         self.too_far: str | None = None  # why holes stopped being kept
         self._candidates: list[Any] = []  # invokes of uncertain writes
 
-    def add(self, wpos: Any, answer: Any, rpos: Any, r_answer: Any, candidates: Any) -> None:
+    def add(self, wpos: Any, answer: Any, rpos: Any, r_answer: Any, candidates: Any, *,
+            frontier: int | None = None) -> None:
         """One chunk: the positions acknowledged writes returned and their answers (completion, or the
         end of time for one a lookup showed applied), the positions acknowledged reads saw (as gaps
-        places them) with their completions, and the invokes of this chunk's uncertain writes."""
+        places them) with their completions, and the invokes of this chunk's uncertain writes.
+        ``frontier``: no answer still to come is earlier (None: unknown)."""
         if len(candidates):
             self._candidates.append(np.asarray(candidates, dtype=np.int64))
         self.values += len(wpos)
@@ -103,11 +111,32 @@ class Holes:
                 keep[j[hit]] = False
                 self.pos, self.deadline = self.pos[keep], self.deadline[keep]
         again = old_values[~hit]
+        if len(again) and len(self.settled_pos):
+            j = np.minimum(np.searchsorted(self.settled_pos, again), len(self.settled_pos) - 1)
+            late = self.settled_pos[j] == again  # an op long out returned a value settled as a hole
+            if late.any():
+                keep = np.ones(len(self.settled_pos), dtype=bool)
+                keep[j[late]] = False
+                self.settled_pos, self.settled_deadline = self.settled_pos[keep], self.settled_deadline[keep]
+                again = again[~late]
+        if frontier is not None and len(self.pos) > self._settle_at:
+            self._settle(frontier)
         twice = distinct[counts > 1]
         extra = np.concatenate([again, np.repeat(twice, counts[counts > 1] - 1)])
         if len(extra):
             self.duplicated = True
             self._note_repeats(extra + self.first)
+
+    def _settle(self, frontier: int) -> None:
+        """Set apart the holes whose deadline is before every answer still to come."""
+        done = self.deadline < frontier
+        if done.any():
+            pos = np.concatenate([self.settled_pos, self.pos[done]])
+            order = np.argsort(pos, kind="stable")
+            self.settled_pos = pos[order]
+            self.settled_deadline = np.concatenate([self.settled_deadline, self.deadline[done]])[order]
+            self.pos, self.deadline = self.pos[~done], self.deadline[~done]
+        self._settle_at = max(SETTLE_AT, 2 * len(self.pos))
 
     def _count_repeats(self, wpos: Any) -> None:
         """Holes no longer kept: repeats within the chunk are all that is seen (gaps has given up)."""
@@ -168,8 +197,11 @@ class Holes:
         c_inv = np.concatenate(self._candidates) if self._candidates else np.zeros(0, dtype=np.int64)
         n_c = len(c_inv)
         tail = max((self.span or 0) - self.reached - 1, 0)  # never reached: no deadline
-        matched = match_gaps(self.deadline, c_inv) if len(self.pos) else np.zeros(0, dtype=bool)
-        phantoms = self.pos[~matched]
+        pos = np.concatenate([self.settled_pos, self.pos])
+        order = np.argsort(pos, kind="stable")
+        pos, deadline = pos[order], np.concatenate([self.settled_deadline, self.deadline])[order]
+        matched = match_gaps(deadline, c_inv) if len(pos) else np.zeros(0, dtype=bool)
+        phantoms = pos[~matched]
         done = int(matched.sum())
         # past the highest position, every candidate is usable: they match in order until none is left
         tail_matched = min(tail, max(0, n_c - done))
@@ -177,7 +209,7 @@ class Holes:
         if tail > tail_matched and len(first) < EVIDENCE_CAP:
             start = self.reached + 1 + tail_matched
             first += list(range(start, start + min(EVIDENCE_CAP - len(first), tail - tail_matched)))
-        return len(self.pos) + tail, n_c, done + tail_matched, first
+        return len(pos) + tail, n_c, done + tail_matched, first
 
 
 def _counted(pos: Any) -> tuple[Any, Any]:

@@ -271,5 +271,7 @@ class _KeyFolds:
         self.valued += int(hv.sum())
         rpos = r["u"] - self.first - (0 if stream.after else 1)
         uncertain = (w["flags"] & _RESOLVED_OK) == 0
-        self.holes.add(w["u"][hv] - self.first, w["cmp"][hv], rpos, r["cmp"], w["inv"][uncertain])
+        # every answer still to come lands after this chunk's last (ops are taken in order of arrival)
+        frontier = max(int(c["arrival"][-1]) for c in (w, r) if len(c["arrival"])) if watermark is not None else None
+        self.holes.add(w["u"][hv] - self.first, w["cmp"][hv], rpos, r["cmp"], w["inv"][uncertain], frontier=frontier)
         self.order.add(w, r, watermark)

@@ -11,6 +11,7 @@ from dataclasses import replace
 import pytest
 
 from harness.checks import Completeness, run_checks
+from harness.checks import holes as holes_module
 from harness.checks import windows as windows_module
 from harness.checks.columns import ColumnTally
 from harness.checks.stream import Stream, Unstreamable
@@ -124,9 +125,10 @@ def test_streamed_results_are_the_in_memory_ones_witness_for_witness(seed, clock
 
 @pytest.mark.parametrize(("seed", "clocks"), [(5, exact), (6, sampled)])
 def test_past_the_window_the_verdicts_and_counts_are_the_same(monkeypatch, seed, clocks):
-    """Ops leave the window at every chunk: the verdicts hold, and so do the counts, but for reads a later
-    write shows ahead once judged (at least one; never more than there are)."""
+    """Ops leave the window at every chunk, and holes settle: the verdicts hold, and so do the counts, but
+    for reads a later write shows ahead once judged (at least one; never more than there are)."""
     monkeypatch.setattr(windows_module, "WINDOW", 0)
+    monkeypatch.setattr(holes_module, "SETTLE_AT", 0)  # holes settle at every chunk too
     exact = ("out_of_order", "stale", "lost_state", "backwards", "phantoms", "gaps", "duplicate_values",
              "out_of_range")
     n = 0
@@ -170,3 +172,16 @@ def test_check_reads_a_history_it_cannot_stream_in_memory_and_says_why(tmp_path)
     v = judge(folder, stream=True)
     assert v["history"]["read"] == "in memory (not streamed: writes that do not move the counter by one, its way)"
     assert v == {**judge(folder, stream=False), "history": v["history"]}
+
+
+def test_a_hole_whose_only_higher_value_came_from_a_lookup_is_not_settled_before_an_answer_bounds_it(monkeypatch):
+    monkeypatch.setattr(holes_module, "SETTLE_AT", 0)
+    ops = (Op("w0", 1, KEY, "incr", 1, "ok", 1, None, 1, 2),
+           Op("w0", 0, KEY, "incr", 1, "indeterminate", None, "timeout", 0, 10),  # looked up: it left 5
+           Op("w0", 2, KEY, "incr", 1, "ok", 3, None, 12, 20),  # the counter passed 2 before this answer
+           Op("w0", 3, KEY, "incr", 1, "ok", 4, None, 13, 21),
+           Op("w0", 4, KEY, "incr", 1, "indeterminate", None, "timeout", 25, 30))  # sent too late to make 2
+    h = History(ops=ops, initial=0, final=5, resolved=(("w0", 0, 5),))
+    memory, folded = both(h, size=1, chunk=1)
+    assert [r.evidence for r in memory if r.name == "gaps"] == [r.evidence for r in folded if r.name == "gaps"]
+    assert [r.evidence.get("phantom_values") for r in folded if r.name == "gaps"] == [[2]]
