@@ -106,21 +106,28 @@ class Stream:
             w[name], r[name] = column[w_rows], column[r_rows]
         exact = not (clock.uncertainty_ns or clock.sampled)
         for cols, rows in ((w, w_rows), (r, r_rows)):
-            cols["seq"] = rows + ((src.index << 40) + src.rows)
-            cols["u"] *= self.d
+            rows += (src.index << 40) + src.rows
+            cols["seq"] = rows
+            if self.d < 0:
+                np.negative(cols["u"], out=cols["u"])
             # the earliest an op may have been sent and the latest it may have been answered (an op's arrival,
             # answered or not): its times widened by truncation and by its clock's uncertainty, which keep
-            # their order within one process
-            inv = cols["inv"] * 1000 + base
-            done = np.where(cols["arrival"] >= 0, cols["arrival"] * 1000 + (base + TRUNCATION_NS), _END)
-            cols["inv"], cols["arrival"] = inv, done
+            # their order within one process (the columns are this batch's own copies: changed in place)
+            inv, done = cols["inv"], cols["arrival"]
+            never = done < 0
+            inv *= 1000
+            inv += base
+            done *= 1000
+            done += base + TRUNCATION_NS
+            if never.any():
+                done[never] = _END
             if not exact:  # the times a witness shows stay as placed
                 cols["inv0"], cols["done0"] = inv, done
                 cols["inv"] = inv - uncertainty(clock, inv)
                 cols["arrival"] = np.where(done < _END, done + uncertainty(clock, done), _END)
         src.rows += n
-        for cols in (w, r):
-            if len(cols["seq"]) > 1 and (cols["arrival"][1:] < cols["arrival"][:-1]).any():  # hand-built: any order
+        for cols in (w, r):  # a reader's batch is in order of answers; a hand-built one in any order
+            if c.open_from_us is None and len(cols["seq"]) > 1 and (cols["arrival"][1:] < cols["arrival"][:-1]).any():
                 order = np.argsort(cols["arrival"], kind="stable")
                 for k in cols:
                     cols[k] = cols[k][order]
