@@ -13,7 +13,8 @@ which is what `report` reads.
 Each command runs in a fresh interpreter; its peak RSS is its own (os.wait4). Each folder is
 synthesised once and measured ``--rounds`` times, the commands interleaved (odd rounds in reverse
 order): figures are medians with their range; a target holds when the median meets it. Targets
-(issues #7, #15): check of 10M ops (10% reads) <= 10 s and <= 1 GiB; report of a 1-hour run <= 15 s.
+(issues #7, #15): check of 10M ops (10% reads) <= 10 s and <= 1 GiB; report of a 1-hour run <= 15 s;
+(issue #23) report of a run of up to 24 hours <= 30 s and <= 512 MiB.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from harness.runfolder import RunFolder
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "cb:bench:counter"
 CHECK_S, CHECK_MIB, REPORT_S = 10.0, 1024.0, 15.0
+REPORT_DAY_S, REPORT_DAY_MIB = 30.0, 512.0  # issue #23: a report of up to 24 hours' logs
 
 
 def run_json(folder: RunFolder, processes: int) -> None:
@@ -139,9 +141,14 @@ def main() -> None:
                 holds = statistics.median(cs) <= CHECK_S and statistics.median(cm) <= CHECK_MIB
                 target = f"check <= {CHECK_S:g} s and <= {CHECK_MIB:g} MiB: {'holds' if holds else 'MISSED'}"
                 check = f"{spread(cs, '.1f'):>16} {spread(cm, '.0f'):>16} {verdict_of(folder):>8}"
+            elif args.hours <= 1:
+                target = f"report <= {REPORT_S:g} s: {'holds' if statistics.median(rs) <= REPORT_S else 'MISSED'}"
+                check = f"{'':>16} {'':>16} {'':>8}"
             else:
-                target = f"report <= {REPORT_S:g} s: {'holds' if statistics.median(rs) <= REPORT_S else 'MISSED'}" \
-                    if args.hours <= 1 else ""
+                holds = statistics.median(rs) <= REPORT_DAY_S and \
+                    statistics.median([m for _, m, _ in rep]) <= REPORT_DAY_MIB
+                target = "" if args.hours > 24 else \
+                    f"report <= {REPORT_DAY_S:g} s and <= {REPORT_DAY_MIB:g} MiB: {'holds' if holds else 'MISSED'}"
                 check = f"{'':>16} {'':>16} {'':>8}"
             print(f"  {name:26} {check} {spread(rs, '.1f'):>16} {spread([m for _, m, _ in rep], '.0f'):>16}  {target}",
                   flush=True)

@@ -4,7 +4,7 @@
     tags.py       what a histogram's tag means (the one definition)
     recorder.py   LatencyRecorder: the live windows of one load process
     latencies.py  HistoryLatencies: the history writer's hand-overs, into the recorder
-    logs.py       reading logs back: intervals, exact merges, percentiles
+    logs.py       reading logs back: intervals, exact merges, percentiles; logs merged in time order, in batches
     cpu.py        the load generator's own CPU per window
 
 Each load process records every op's latency in microseconds (3 significant

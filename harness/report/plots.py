@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display, no GUI toolkit
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -96,8 +97,8 @@ def plot_throughput(frame: pd.DataFrame, ax: Axes, *, title: str) -> None:
         if outcome in table:
             # one filled step outline per outcome (as 1 s bars, stacked): an hour is 3,600 seconds
             top = table[outcome] if bottom is None else bottom + table[outcome]
-            ax.stairs(top.to_numpy(), edges, baseline=0 if bottom is None else bottom.to_numpy(), fill=True,
-                      color=color, label=outcome)
+            filled_stairs(ax, top.to_numpy(), edges, baseline=0 if bottom is None else bottom.to_numpy(), color=color,
+                          label=outcome)
             bottom = top
     ax.set_xlabel("time since start (s)")
     ax.set_ylabel("ops per second")
@@ -105,6 +106,34 @@ def plot_throughput(frame: pd.DataFrame, ax: Axes, *, title: str) -> None:
     ax.grid(True, axis="y", alpha=0.25)
     if not table.empty:
         ax.legend(fontsize=8, loc="upper right")
+
+
+def filled_stairs(ax: Axes, values: Any, edges: Sequence[float], *, baseline: Any, **kwargs: Any) -> None:
+    """``ax.stairs(values, edges, baseline=baseline, fill=True, **kwargs)``, drawn the same, without its cost.
+
+    Adding a patch walks its outline segment by segment, each as a Bezier curve, to find the data limits:
+    18 s for a day of 1 s steps. A step outline's limits are those of its vertices -- on each axis the least,
+    the greatest and the least positive value -- so the patch is added with three steps spanning the same box,
+    then given its data.
+    """
+    values = np.asarray(values)
+    base = np.asarray(baseline)
+    ys = np.concatenate((values.ravel(), base.ravel()))
+    xs = np.asarray(edges)
+    if len(values) < 4 or not len(ys):
+        ax.stairs(values, edges, baseline=baseline, fill=True, **kwargs)
+        return
+
+    def box(v: Any) -> list[Any]:
+        positive = v[v > 0]
+        return [v.min(), v.max(), positive.min() if len(positive) else v.min()]
+
+    ymin, ymax, ypos = box(ys)
+    xmin, xmax, xpos = box(xs)
+    # the first edge and the baseline's least value stay what they are: stairs pins the bottom to them
+    patch = ax.stairs(np.array([ymin, ymax, ypos], dtype=ys.dtype), np.array([xs[0], xpos, xmax, xmin]),
+                      baseline=base.min(), fill=True, **kwargs)
+    patch.set_data(values, edges, baseline)
 
 
 def plot_throughput_lines(series: dict[str, pd.DataFrame], ax: Axes, *, title: str) -> None:
