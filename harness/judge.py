@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from typing import Any
 
 from harness.checks import CHECKS, TOTAL_KEY, CheckReport, Completeness, run_checks
@@ -13,7 +15,7 @@ from harness.checks.timed import Clock, clocks
 from harness.errors import HistoryError
 from harness.faults.outcomes import outcomes, with_faults
 from harness.history import History, history_files, read_headers, read_history, read_history_interleaved
-from harness.metrics import load_generator_cpu, merge, percentiles, read_logs
+from harness.metrics import LogInterval, load_generator_cpu, merge, percentiles, read_log
 from harness.metrics.tags import SERVICE, Tag
 from harness.runfolder import RunFolder
 
@@ -21,15 +23,25 @@ STREAM_ABOVE = 256 << 20  # bytes of history (some 30M ops) from which `check` s
 
 
 def _logged_latency(folder: RunFolder) -> dict[str, Any] | None:
-    """Latency of acknowledged ops from the exact HdrHistogram logs; None without any."""
+    """Latency of acknowledged ops from the exact HdrHistogram logs; None without any. Read window by
+    window into one histogram: a day's logs are never held."""
     logs = folder.latency_logs()
-    if logs:
-        ok = [i for i in read_logs(logs) if (t := Tag.parse(i.tag)).outcome == "ok" and t.measure == SERVICE]
-        if ok:
-            h = merge(ok)
-            span = max(i.start + i.length for i in ok) - min(i.start for i in ok)
-            return {"unit": "ms", **percentiles(h), "ok_ops_per_s": h.get_total_count() / span if span else None}
-    return None
+    if not logs:
+        return None
+    span = [math.inf, -math.inf]
+
+    def ok() -> Iterator[LogInterval]:
+        for path in sorted(logs):
+            for i in read_log(path):
+                if (t := Tag.parse(i.tag)).outcome == "ok" and t.measure == SERVICE:
+                    span[0], span[1] = min(span[0], i.start), max(span[1], i.start + i.length)
+                    yield i
+
+    h = merge(ok())
+    if span[0] == math.inf:
+        return None
+    seconds = span[1] - span[0]
+    return {"unit": "ms", **percentiles(h), "ok_ops_per_s": h.get_total_count() / seconds if seconds else None}
 
 
 def _history_latency(tally: ColumnTally) -> dict[str, Any]:
