@@ -190,7 +190,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("run_dir")
     c.add_argument("--read", choices=("auto", "streamed", "in-memory"), default="auto",
                    help="check the history as it streams (memory bounded by what was in flight), or held in memory "
-                        "(witnesses chosen over the whole run); auto: streamed from 256 MiB of history")
+                        "(witnesses chosen over the whole run); auto: streamed from 64 MiB of history")
     c.set_defaults(fn=cmd_check)
 
     wk = sub.add_parser("worker", help="a load worker for `counterbench run --master` on another machine")

@@ -19,7 +19,7 @@ from harness.metrics import LogInterval, load_generator_cpu, merge, percentiles,
 from harness.metrics.tags import SERVICE, Tag
 from harness.runfolder import RunFolder
 
-STREAM_ABOVE = 256 << 20  # bytes of history (some 30M ops) from which `check` streams it
+STREAM_ABOVE = 64 << 20  # bytes of history (some 9M ops of a real run) from which `check` streams it
 
 
 def _logged_latency(folder: RunFolder) -> dict[str, Any] | None:
