@@ -14,7 +14,11 @@ A row's unit decides how it applies:
   not capacity). Throughputs are ok ops/s, reads included: only the increments' share counts.
 
 Acknowledged increments are the writes the history records ``ok`` (as the client saw them: an op a
-lookup resolved after the run stays uncertain here).
+lookup resolved after the run stays uncertain here). ``check`` counts them as it reads the history
+(``MixTally``, kept in verdict.json), so a report of a billion ops does not read it again.
+
+It is long because the op mix and its price are one model: what each unit is charged for is decided
+by what the mix counts.
 """
 
 from __future__ import annotations
@@ -213,13 +217,18 @@ _COUNTS = ("acked", "failed", "failed_conditional", "unsent", "indeterminate", "
            "reads_failed", "read_retries")
 
 
-class _Tally:
-    """Counts of a history read in columns (numpy), by what they cost."""
+MIX_VERSION = 1  # of verdict.json's "op_mix": what check counted of the history, so report need not read it
+
+
+class MixTally:
+    """Counts of a history read in columns (numpy), by what they cost (``check`` keeps them in
+    verdict.json: a billion ops' history is not read twice)."""
 
     def __init__(self) -> None:
         self.n: dict[str, int] = dict.fromkeys(_COUNTS, 0)
         self.spans: dict[str, tuple[int, int]] = {}  # per worker: first invoke, last stamp (us, its own clock)
         self._flags = StringLookup(_error_flags, dtype=np.uint8)  # by error string: _CONDITIONAL_BIT | _UNSENT_BIT
+        self.complete: bool | None = None  # as check found the history (None: not known here)
 
     def add(self, c: OpColumns) -> None:
         if not len(c):
@@ -239,6 +248,22 @@ class _Tally:
         was = self.spans.get(c.worker)
         self.spans[c.worker] = (lo, hi) if was is None else (min(was[0], lo), max(was[1], hi))
 
+    def to_json(self, *, complete: bool) -> dict[str, Any]:
+        """``complete``: every load process's history was read whole."""
+        return {"version": MIX_VERSION, "counts": dict(self.n), "spans": {w: list(s) for w, s in self.spans.items()},
+                "complete": complete}
+
+    @staticmethod
+    def of(doc: Any) -> MixTally | None:
+        """From verdict.json's "op_mix" (None: absent, or of another version)."""
+        if not isinstance(doc, dict) or doc.get("version") != MIX_VERSION:
+            return None
+        t = MixTally()
+        t.n.update({k: int(doc["counts"][k]) for k in _COUNTS})
+        t.spans = {w: (int(lo), int(hi)) for w, (lo, hi) in doc["spans"].items()}
+        t.complete = bool(doc["complete"])
+        return t
+
 
 def _loopback(url: str | None) -> bool:
     host = urlsplit(url or "").hostname or ""
@@ -252,8 +277,14 @@ def op_mix(folder: RunFolder) -> OpMix:
     """What the run in ``folder`` sent, from its history (raw outcomes), run.json and its scenario."""
     run = folder.read(folder.run_json)
     target = folder.scenario().target
-    tally = _Tally()
-    history = read_history(folder.history_dir, tally.add)
+    verdict = folder.read(folder.verdict_json) if folder.verdict_json.exists() else {}
+    counted = MixTally.of(verdict.get("op_mix"))
+    if counted is not None:  # as check counted it
+        tally, complete = counted, bool(counted.complete)
+    else:
+        tally = MixTally()
+        history = read_history(folder.history_dir, tally.add)
+        complete = history.complete and len(history.workers) >= int(run.get("processes") or 1)
     n = tally.n
     duration = max(((hi - lo) / 1e6 for lo, hi in tally.spans.values()), default=0.0)  # processes ran side by side
     unsafe_dynamodb = target.kind == "dynamodb" and target.variant != "atomic"
@@ -264,7 +295,7 @@ def op_mix(folder: RunFolder) -> OpMix:
         reads_before_writes=writes - n["unsent"] if unsafe_dynamodb else 0,
         nodes=1 + int(getattr(target, "replicas", 0)) if target.kind == "redis" else 1,
         local=_loopback((run.get("target") or {}).get("url")),
-        complete=history.complete and len(history.workers) >= int(run.get("processes") or 1))
+        complete=complete)
 
 
 # --- the price of it ------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from harness.checks.detection import detection
 from harness.checks.model import merged
 from harness.checks.stream import Stream, Streamed, Unstreamable
 from harness.checks.timed import Clock, clocks
+from harness.cost import MixTally
 from harness.errors import HistoryError
 from harness.faults.outcomes import outcomes, with_faults
 from harness.history import History, history_files, read_headers, read_history, read_history_interleaved
@@ -69,7 +70,8 @@ def _streams(folder: RunFolder, stream: bool | None, placing: dict[str, Clock] |
 
 def _read_streamed(folder: RunFolder, headers: dict[str, dict[str, Any]], placing: dict[str, Clock],
                    resolutions: dict[str, Any] | None, initial: dict[str, int], final: dict[str, int | None],
-                   scenario: Any, *, latencies: bool) -> tuple[ColumnTally, History, dict[str, Streamed]]:
+                   scenario: Any, mix: MixTally, *, latencies: bool
+                   ) -> tuple[ColumnTally, History, dict[str, Streamed]]:
     """Every file read at once, merged by time and folded as it comes (``harness.checks.stream``)."""
     sink: list[Stream] = []
     tally = ColumnTally(latencies=latencies, resolutions=Resolution.of(resolutions),
@@ -77,7 +79,8 @@ def _read_streamed(folder: RunFolder, headers: dict[str, dict[str, Any]], placin
     stream = Stream(workers=sorted(headers), clocks=placing, initial=initial, final=final,
                     direction=next(iter(scenario.workload.signs)), returns=scenario.returns, name_of=tally.key_name)
     sink.append(stream)
-    history = read_history_interleaved(folder.history_dir, tally.add, position=stream.position, on_ended=stream.ended)
+    history = read_history_interleaved(folder.history_dir, lambda c: (tally.add(c), mix.add(c)),
+                                       position=stream.position, on_ended=stream.ended)
     return tally, history, stream.finish(tally.keys())
 
 
@@ -97,6 +100,7 @@ def judge(folder: RunFolder, *, stream: bool | None = None) -> dict[str, Any]:
     problems: list[str] = []
     resolutions = folder.resolutions()
     timed = any(CHECKS[c].timed for c in scenario.checks if c in CHECKS)
+    mix = MixTally()  # what the run sent, by cost, for report (which then need not read the history again)
     headers = read_headers(folder.history_dir)
     placing = clocks(headers, folder.clocks())  # a stream is merged by them, whatever its checks
     streamed: dict[str, Streamed] | None = None
@@ -104,7 +108,7 @@ def judge(folder: RunFolder, *, stream: bool | None = None) -> dict[str, Any]:
     if _streams(folder, stream, placing, scenario.workload.signs):
         try:
             tally, history, streamed = _read_streamed(folder, headers, placing, resolutions, state.initial, final,
-                                                      scenario, latencies=latency is None)
+                                                      scenario, mix, latencies=latency is None)
             read_as = "streamed"
         except Unstreamable as e:  # read again, in memory
             read_as = f"in memory (not streamed: {e})"
@@ -114,9 +118,10 @@ def judge(folder: RunFolder, *, stream: bool | None = None) -> dict[str, Any]:
     if streamed is None and not problems:
         tally = ColumnTally(latencies=latency is None, resolutions=Resolution.of(resolutions), timed=timed,
                             clocks=placing if timed else None)
+        mix = MixTally()
         try:
             # a damaged file keeps what came before the damage: that worker's history is incomplete
-            history = read_history(folder.history_dir, tally.add)
+            history = read_history(folder.history_dir, lambda c: (tally.add(c), mix.add(c)))
         except HistoryError as e:  # no history file at all
             history, problems = History(), [str(e)]
     expected = int(run.get("processes") or 1)
@@ -161,5 +166,6 @@ def judge(folder: RunFolder, *, stream: bool | None = None) -> dict[str, Any]:
         "stopped": run.get("stopped"),  # the load ended early on a stop signal: the verdict covers what ran
         "faults": [f.to_json() for f in faults],
         "detection": detection(ok_amounts=every.ok_amounts, uncertain_amounts=every.indeterminate_amounts),
+        "op_mix": mix.to_json(complete=history.complete and len(history.workers) >= expected),
     }
     return folder.write(folder.verdict_json, doc)

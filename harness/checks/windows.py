@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from harness.checks.model import EVIDENCE_CAP
+from harness.checks.timed import NEVER
 
 LOW = -(1 << 62)  # no value: below every value
 HIGH = 1 << 62  # no bound: above every value
@@ -79,9 +80,9 @@ class OrderFold:
     # --- taking a chunk -----------------------------------------------------------------------------
 
     def add(self, writes: Cols, reads: Cols, watermark: int | None) -> None:
-        """A chunk of this key's writes (u, hv, acked, inv, cmp, seq, worker, op) and acknowledged reads
-        (u, inv, cmp, seq, worker, op), each in order of arrival; ``watermark``: no op still to come was
-        sent before it (None: unknown)."""
+        """A chunk of this key's writes (u, hv, acked, inv, cmp, seq, op) and acknowledged reads (u, inv,
+        cmp, seq, op), each in order of arrival (an op's process is in its seq); ``watermark``: no op still
+        to come was sent before it (None: unknown)."""
         acked = writes["acked"]
         shown = [k for k in ("inv0", "cmp0") if k in writes]  # the times a witness shows, when they differ
         if acked.any():
@@ -94,7 +95,7 @@ class OrderFold:
         valued = _take({k: writes[k] for k in ("u", "inv", "cmp", "seq", "op", *shown)}, hv) if hv.any() else None
         if valued is not None:
             self._order(valued)
-            late = valued["cmp"] >= np.iinfo(np.int64).max // 4
+            late = valued["cmp"] >= NEVER
             if late.any():
                 self.late = _cat(self.late, _take(valued, late))
         if len(reads["seq"]):

@@ -4,6 +4,7 @@ and the op mix read from a run folder written by the project's own history write
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -317,6 +318,26 @@ def test_op_mix_of_dynamodb_seats_from_the_targets_own_error_texts(tmp_path, pri
     c = cost(mix, target_kind="dynamodb", prices=prices)
     assert [x.units_per_increment for x in c.lines] == pytest.approx([11 / 4, 0.5 * 2 / 4])
     assert run_cost(folder.path, prices=prices) == c
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_op_mix_check_counted_is_the_one_the_history_gives(tmp_path, prices, stream):
+    """check keeps the op mix in verdict.json (report then need not read a billion ops again); as the
+    history itself gives it, whichever way check read it."""
+    from harness.judge import judge
+
+    throttled = classify_dynamodb_error("ThrottlingException", "slow down", 400)
+    ops: list[tuple[OpKind, Completion]] = [
+        *[("incr", Completion.ok(v)) for v in (1, 2, 3)], ("incr", throttled),
+        ("incr", Completion(Outcome.INDETERMINATE, None, "timeout", 2)), ("read", Completion.ok(3))]
+    folder = run_folder(tmp_path, {"kind": "dynamodb"}, {"kind": "counter", "reads": 0.2}, ops, never_completed=1)
+    folder.write(folder.state_json, {"initial": {"k": 0}, "final": {"k": 4}})
+    from_history = op_mix(folder)
+    judge(folder, stream=stream)
+    assert folder.read(folder.verdict_json)["op_mix"]["counts"]["acked"] == 3
+    shutil.rmtree(folder.history_dir)  # read from verdict.json, not from the history
+    assert op_mix(folder) == from_history
+    assert run_cost(folder, prices=prices) == cost(from_history, target_kind="dynamodb", prices=prices)
 
 
 def test_op_mix_counts_a_sold_out_as_conditional_only_on_a_decrement(tmp_path):
