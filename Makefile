@@ -61,7 +61,7 @@ bench-system: system
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BENCH_APT_NEEDS) >/dev/null; fi
 
-# every bench in bench/, one after another (about 25 minutes on 2 cores); the machine is printed once, first.
+# every bench in bench/, one after another (about 40 minutes on 2 cores); the machine is printed once, first.
 # A bench that fails does not stop the others; make fails at the end, naming it.
 bench: setup bench-system
 	@$(BIN)/python bench/_rounds.py
