@@ -185,3 +185,52 @@ def test_a_hole_whose_only_higher_value_came_from_a_lookup_is_not_settled_before
     memory, folded = both(h, size=1, chunk=1)
     assert [r.evidence for r in memory if r.name == "gaps"] == [r.evidence for r in folded if r.name == "gaps"]
     assert [r.evidence.get("phantom_values") for r in folded if r.name == "gaps"] == [[2]]
+
+
+def test_the_interleaved_reader_hands_over_every_batch_from_the_file_furthest_behind(tmp_path, monkeypatch):
+    from harness.history import (
+        HistoryWriter,
+        history_file,
+        read_headers,
+        read_history,
+        read_history_interleaved,
+    )
+    from harness.history import format as history_format
+    from harness.ops import Completion
+
+    monkeypatch.setattr(history_format, "_CHUNK_RECORDS", 16)  # many small batches
+    t0 = 1_000_000_000
+    for w, step in (("w0", 1_000), ("w1", 3_000)):  # w1's ops three times as long apart
+        writer = HistoryWriter(history_file(tmp_path, w), worker=w, run_id="r", scenario="redis-counter")
+        for i in range(200):
+            writer.record("k", "incr", 1, t0 + i * step, Completion.ok(i + 1), t0 + i * step + 500)
+            if i % 10 == 9:
+                writer.flush()
+        writer.close()
+    (tmp_path / "w2.cbhist").write_bytes(b"not a history\n")  # unreadable: a worker whose history is missing
+    anchor = {w: int(h["anchor_monotonic_ns"]) for w, h in read_headers(tmp_path).items()}
+
+    def position(c: OpColumns) -> int:  # on one timeline: every writer has its own anchor
+        return int(c.completed_us.max()) * 1000 + anchor[c.worker]
+
+    events: list[tuple[str, str]] = []
+    at = {"w0": -(1 << 62), "w1": -(1 << 62)}
+    ended: set[str] = set()
+
+    def batch(c: OpColumns) -> None:
+        other = "w1" if c.worker == "w0" else "w0"
+        assert other in ended or at[c.worker] <= at[other]  # it came from the worker furthest behind
+        at[c.worker] = position(c)
+        events.append(("batch", c.worker))
+
+    got = read_history_interleaved(tmp_path, batch, position=position,
+                                   on_ended=lambda w: (ended.add(w), events.append(("end", w))))
+    whole = read_history(tmp_path)
+    assert [(w.worker, w.op_count, w.complete, w.problem) for w in got.workers] == \
+        [(w.worker, w.op_count, w.complete, w.problem) for w in whole.workers]
+    assert ended == {"w0", "w1", "w2"}
+    assert sum(e == ("batch", "w0") for e in events) > 10 and sum(e == ("batch", "w1") for e in events) > 10
+    # w1's ops come three times as far apart: while both run, w0 hands over about three batches to one of w1's
+    first_end = min(i for i, e in enumerate(events) if e[0] == "end" and e[1] != "w2")
+    both = [w for kind, w in events[:first_end] if kind == "batch"]
+    assert both.count("w0") > 2 * both.count("w1") > 0
