@@ -32,10 +32,10 @@ OUTSIDE_CAP = 1 << 22  # distinct values out of range kept (beyond: counted as a
 
 class Holes:
     """The fold of one key's values: ``first`` is the value (turned to go up) at position 0, ``span`` the
-    number of positions (None: the final value is unknown, no upper end), ``d`` the counter's direction."""
+    number of positions (None: the final value is unknown, no upper end)."""
 
-    def __init__(self, *, first: int, span: int | None, d: int) -> None:
-        self.first, self.span, self.d = first, span, d
+    def __init__(self, *, first: int, span: int | None) -> None:
+        self.first, self.span = first, span
         self.reached = -1
         self.pos = np.zeros(0, dtype=np.int64)  # holes whose deadline may still move, ascending
         self.deadline = np.zeros(0, dtype=np.int64)
@@ -69,8 +69,7 @@ class Holes:
         if not inside.all():
             self._add_outside(wpos[~inside])
             wpos, answer = wpos[inside], answer[inside]
-        seen = r_answer[rpos >= 0], rpos[rpos >= 0]
-        r_answer, rpos = seen
+        r_answer, rpos = r_answer[rpos >= 0], rpos[rpos >= 0]  # a read below the first position saw none
         if self.span is not None:
             rpos = np.minimum(rpos, self.span - 1)  # a read past the end saw every position
         if self.too_far is not None:

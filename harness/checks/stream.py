@@ -27,7 +27,7 @@ import numpy as np
 from harness.checks.holes import Holes
 from harness.checks.streamed import Streamed
 from harness.checks.timed import NEVER, TRUNCATION_NS, Clock, uncertainty
-from harness.checks.windows import Cols, OrderFold
+from harness.checks.windows import Cols, OrderFold, _cat
 from harness.history import KINDS, OUTCOMES, OpColumns
 from harness.ops import Outcome
 
@@ -51,10 +51,6 @@ class _Source:
     ended: bool = False
     writes: Cols | None = None  # handed over, not yet taken (by arrival)
     reads: Cols | None = None
-
-
-def _cat(a: Cols | None, b: Cols) -> Cols:
-    return b if a is None or not len(a["seq"]) else {k: np.concatenate([a[k], b[k]]) for k in b}
 
 
 def _split(c: Cols | None, n: int) -> tuple[Cols | None, Cols | None]:
@@ -137,7 +133,7 @@ class Stream:
             self.start_ns = first if self.start_ns is None else min(self.start_ns, first)
         src.writes, src.reads = _cat(src.writes, w), _cat(src.reads, r)
         src.last = max(src.last, self.position(c))
-        open_from = getattr(c, "open_from_us", None)
+        open_from = c.open_from_us
         if open_from is None or src.low is None:
             src.low = None
         else:
@@ -251,7 +247,6 @@ class _KeyFolds:
     holes: Holes
     order: OrderFold
     first: int  # the value (turned to go up) at position 0
-    span: int | None
     placed: int = 0
     valued: int = 0
 
@@ -262,9 +257,9 @@ class _KeyFolds:
         if final is not None:
             last_v = final if after else final - d
             span = max((last_v - first_v) * d + 1, 0)
-        return _KeyFolds(holes=Holes(first=first_v * d, span=span, d=d),
+        return _KeyFolds(holes=Holes(first=first_v * d, span=span),
                          order=OrderFold(initial=initial * d, final=None if final is None else final * d, after=after),
-                         first=first_v * d, span=span)
+                         first=first_v * d)
 
     def add(self, w: Cols, r: Cols, watermark: int | None, stream: Stream) -> None:
         for c in (w, r):  # derived: answered to its client (the latest it may have been, or never)

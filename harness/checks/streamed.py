@@ -4,7 +4,7 @@ hand over to it when a key was folded as its history streamed (``harness.checks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -24,7 +24,6 @@ class Streamed:
     workers: list[str]
     start_ns: int
     d: int
-    _cache: dict[str, Any] = field(default_factory=dict)
 
     def witness(self, op: dict[str, int], *, read: bool = False) -> dict[str, Any]:
         cmp = op.get("cmp0", op["cmp"])  # as placed, not widened
