@@ -222,13 +222,27 @@ class Stream:
 
 
 def _merged(parts: list[Cols]) -> Cols | None:
+    """The parts (each in order of arrival) merged by arrival, ties in process order."""
     if not parts:
         return None
-    if len(parts) == 1:
-        return parts[0]
-    # each part is in order of arrival: a stable sort of their runs merges them, ties in process order
-    order = np.argsort(np.concatenate([p["arrival"] for p in parts]), kind="stable")
-    return {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
+    merged = parts[0]
+    for part in parts[1:]:
+        merged = _merge_two(merged, part)
+    return merged
+
+
+def _merge_two(a: Cols, b: Cols) -> Cols:
+    # where each op lands, from the other run's count before it (a's ties first): one scatter per column,
+    # no sort and no concatenated copy to gather from
+    ta, tb = a["arrival"], b["arrival"]
+    at_a = np.arange(len(ta)) + np.searchsorted(tb, ta, side="left")
+    at_b = np.arange(len(tb)) + np.searchsorted(ta, tb, side="right")
+    out = {}
+    for k, va in a.items():
+        col = np.empty(len(ta) + len(tb), dtype=va.dtype)
+        col[at_a], col[at_b] = va, b[k]
+        out[k] = col
+    return out
 
 
 def _only(c: Cols | None, k: int, single: bool) -> Cols:

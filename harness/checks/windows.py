@@ -85,16 +85,19 @@ class OrderFold:
         to come was sent before it (None: unknown)."""
         acked = writes["acked"]
         shown = [k for k in ("inv0", "cmp0") if k in writes]  # the times a witness shows, when they differ
+        start = self.w["pm"][-1] if self.w is not None and len(self.w["pm"]) else self.base_max
+        # the highest value answered before each write's own answer (writes come in order of answers)
+        answered = np.where(acked & writes["hv"], writes["u"], LOW)
+        upto = np.maximum.accumulate(np.r_[start, answered])
         if acked.any():
             new = _take({k: writes[k] for k in ("cmp", "inv", "seq", "op", *shown)}, acked)
-            new["u"] = np.where(writes["hv"][acked], writes["u"][acked], LOW)
-            start = self.w["pm"][-1] if self.w is not None and len(self.w["pm"]) else self.base_max
-            new["pm"] = np.maximum.accumulate(np.r_[start, new["u"]])[1:]
+            new["u"] = answered[acked]
+            new["pm"] = upto[1:][acked]
             self.w = _cat(self.w, new)
         hv = writes["hv"]
         valued = _take({k: writes[k] for k in ("u", "inv", "cmp", "seq", "op", *shown)}, hv) if hv.any() else None
         if valued is not None:
-            self._order(valued)
+            self._order(valued, upto[:-1][hv])
             late = valued["cmp"] >= NEVER
             if late.any():
                 self.late = _cat(self.late, _take(valued, late))
@@ -121,9 +124,15 @@ class OrderFold:
         n = 0 if self.w is None else np.searchsorted(self.w["cmp"], t, side="left")
         return self.base_acked + n
 
-    def _order(self, q: Cols) -> None:
-        """realtime-order: a write sent after a higher value was answered."""
-        bad = self._before(q["inv"]) > q["u"]
+    def _order(self, q: Cols, bound: Any) -> None:
+        """realtime-order: a write sent after a higher value was answered. ``bound``: for each write, the
+        highest value answered before it was (it was sent before its own answer): only a write below
+        that can have been sent after a higher one was answered, so only those are looked up."""
+        maybe = np.flatnonzero(bound > q["u"])
+        if not len(maybe):
+            return
+        bad = np.zeros(len(q["u"]), dtype=bool)
+        bad[maybe] = self._before(q["inv"][maybe]) > q["u"][maybe]
         n = int(bad.sum())
         if not n:
             return
@@ -185,7 +194,8 @@ class OrderFold:
         if not n:
             return
         r = _take(self.r, slice(0, n))
-        placed = np.sort(np.concatenate(self.placed)) if self.placed else np.zeros(0, dtype=np.int64)
+        # the first part is sorted already, each new one nearly: a stable sort (runs) merges them cheaply
+        placed = np.sort(np.concatenate(self.placed), kind="stable") if self.placed else np.zeros(0, dtype=np.int64)
         self.placed = [placed]
         upper = np.minimum(self.initial + self.base_placed + np.searchsorted(placed, r["cmp"], side="right"),
                            r["upper_v"])

@@ -12,6 +12,7 @@ proxy, or a server of the embedded stack), ``needs_duration`` whether a window m
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from harness.faults import network, process, replication
@@ -24,7 +25,9 @@ class FaultKind(Protocol):
 
     def open(self, on: Any, fault: Any) -> None: ...
 
-    def heal(self, on: Any, fault: Any) -> None: ...
+    def heal(self, on: Any, fault: Any) -> Mapping[str, str | None] | None:
+        """Heal; may return what it found (kept in the fault's ``end`` record)."""
+        ...
 
 
 FAULTS: dict[str, FaultKind] = {

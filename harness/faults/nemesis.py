@@ -68,8 +68,12 @@ class Nemesis(threading.Thread):
         kind = FAULTS[fault.action]
         target: Any = self.proxy if kind.network else self.servers.get(fault.server)
         began = time.time()  # a window opens when the fault starts acting, not when opening it returns
+        found: Mapping[str, str | None] | None = None
         try:
-            kind.open(target, fault) if on else kind.heal(target, fault)
+            if on:
+                kind.open(target, fault)
+            else:
+                found = kind.heal(target, fault)
         except Exception as e:  # any failure of a fault is an outcome to record, and the run goes on
             error = f"{type(e).__name__}: {e}"
             self.errors.append(f"{fault.action} at {fault.at} s: {error}" if on else f"healing {fault.action}: {error}")
@@ -80,7 +84,7 @@ class Nemesis(threading.Thread):
             self._record("begin", index, wall=began)
             self._open.add(index)
         else:
-            self._record("end", index, **({"at_load_end": True} if at_load_end else {}))
+            self._record("end", index, **(found or {}), **({"at_load_end": True} if at_load_end else {}))
             self._open.discard(index)
 
     # --- the schedule -----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ Each outcome has one status:
     open                opened; no duration, so it stays open (a server killed for good)
     heal-error          opened, but its heal raised (the error is kept)
     not-healed          opened with a duration, and no record of its heal (an older file whose heal failed)
+    no-failover         a partition of a primary opened and healed, and no other node was promoted meanwhile:
+                        the failover it was there to cause never happened (the heal records who was)
     open-error          opening it raised (the error is kept): it did not happen
     load-ended          the load ended before its time (a stop signal, a load process that died)
     load-never-started  the load never started, so neither did the fault
@@ -30,10 +32,10 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from harness.config.scenario import Fault
 
-Status = Literal["healed", "open", "heal-error", "not-healed", "open-error", "load-ended", "load-never-started",
-                 "no-record"]
+Status = Literal["healed", "open", "heal-error", "not-healed", "no-failover", "open-error", "load-ended",
+                 "load-never-started", "no-record"]
 AS_PLANNED: frozenset[Status] = frozenset({"healed", "open"})
-OPENED: frozenset[Status] = frozenset({"healed", "open", "heal-error", "not-healed"})
+OPENED: frozenset[Status] = frozenset({"healed", "open", "heal-error", "not-healed", "no-failover"})
 
 
 def secs(x: float) -> str:
@@ -59,6 +61,7 @@ class FaultOutcome:
     load_ended_s: float | None = None
     stopped_by: str | None = None  # the signal that ended the load early
     error: str | None = None  # what opening or healing it raised (no-record: why there is no record)
+    promoted: str | None = None  # a partition: the node promoted while it was open, as its heal found
 
     @property
     def happened(self) -> bool:
@@ -87,6 +90,9 @@ class FaultOutcome:
                 return f"{opened} but did not heal: it raised {self.error}"
             case "not-healed":
                 return f"{opened} and has no record of its heal"
+            case "no-failover":
+                return (f"{opened} and healed at {secs(self.healed_s or 0)} s, but no other node was promoted "
+                        "meanwhile: the failover it was there to cause never happened")
         return None
 
     def to_json(self) -> dict[str, Any]:
@@ -94,7 +100,7 @@ class FaultOutcome:
                 "duration": self.duration, "status": self.status, "happened": self.happened,
                 "opened_s": _r(self.opened_s), "healed_s": _r(self.healed_s),
                 "healed_at_load_end": self.healed_at_load_end, "load_ended_s": _r(self.load_ended_s),
-                "stopped_by": self.stopped_by, "error": self.error, "why": self.why()}
+                "stopped_by": self.stopped_by, "error": self.error, "promoted": self.promoted, "why": self.why()}
 
 
 def _r(x: float | None) -> float | None:
@@ -170,8 +176,11 @@ def _outcome(index: int, fault: Fault, events: Sequence[Mapping[str, Any]], *,
         opened = kinds["begin"].get("t")
         if "end" in kinds:
             end = kinds["end"]
-            return FaultOutcome(**base, status="healed", opened_s=opened, healed_s=end.get("t"),
-                                healed_at_load_end=bool(end.get("at_load_end")))
+            # a heal that looked for a promotion says whom it found (null: nobody); older heals did not look
+            failed_over = "promoted" not in end or end["promoted"] is not None
+            return FaultOutcome(**base, status="healed" if failed_over else "no-failover", opened_s=opened,
+                                healed_s=end.get("t"), healed_at_load_end=bool(end.get("at_load_end")),
+                                promoted=end.get("promoted"))
         if "heal-error" in kinds:
             return FaultOutcome(**base, status="heal-error", opened_s=opened, error=kinds["heal-error"].get("error"))
         return FaultOutcome(**base, status="open" if fault.duration is None else "not-healed", opened_s=opened)

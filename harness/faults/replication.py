@@ -16,12 +16,13 @@ class Replicated(Protocol):
 
     def stall_replication(self, on: bool) -> None: ...
 
-    def partition(self, on: bool, *, isolate: str, clients: str) -> None:
+    def partition(self, on: bool, *, isolate: str, clients: str) -> str | None:
         """Cut (``on``) or heal the links between the node ``isolate`` names (``primary``: the one that is
         primary when the window opens) and every other server of the group, in both directions and
         silently (connections stay open and deliver nothing); ``clients`` says which side the load is on
         (``keep``: the isolated node's, ``split``: half on each, ``cut``: the others', following the
-        failover)."""
+        failover). A heal returns the node promoted while the window was open, as the group names its
+        primary just before the links come back (None: nobody was)."""
         ...
 
 
@@ -68,5 +69,6 @@ class Partition:
     def open(self, on: Replicated, fault: Fault) -> None:
         on.partition(True, isolate=fault.isolate, clients=fault.clients)
 
-    def heal(self, on: Replicated, fault: Fault) -> None:
-        on.partition(False, isolate=fault.isolate, clients=fault.clients)
+    def heal(self, on: Replicated, fault: Fault) -> dict[str, str | None]:
+        # what the partition was for: without a promotion nothing the old primary acknowledged is thrown away
+        return {"promoted": on.partition(False, isolate=fault.isolate, clients=fault.clients)}

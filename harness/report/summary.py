@@ -70,6 +70,8 @@ def fault_line(f: dict[str, Any]) -> str:
                                                             else "")
     elif f.get("duration") is None:
         said += ", and stays open (no duration)"
+    if f.get("promoted"):
+        said += f"; {f['promoted']} was promoted meanwhile"
     return said
 
 

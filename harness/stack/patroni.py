@@ -182,14 +182,17 @@ class PatroniCluster(ServerGroup):
             self._stalled.stalled = False
             self._stalled = None
 
-    def partition(self, on: bool, *, isolate: str, clients: str) -> None:
+    def partition(self, on: bool, *, isolate: str, clients: str) -> str | None:
         """Cut the leader off: its etcd link and every link into it go silent (``clients: cut``: the
-        service's too); ``keep`` leaves the service on the leader's side. Heals what it cut."""
+        service's too); ``keep`` leaves the service on the leader's side. Heals what it cut, and says which
+        other node leads by then (None: none does)."""
         if not on:
+            promoted = next((n.name for n in self.nodes if n is not self.isolated and n.pid is not None
+                             and n.is_leader()), None)
             for proxy in self._silenced:
                 proxy.stalled = False
             self._silenced = []
-            return
+            return promoted
         if isolate != "primary":
             raise StackError(f"partition: cannot isolate {isolate!r} (only the primary)")
         if clients not in ("keep", "cut"):
@@ -200,6 +203,7 @@ class PatroniCluster(ServerGroup):
         for proxy in self._silenced:
             proxy.stalled = True
         self.isolated = victim
+        return None
 
     def kill(self) -> None:
         self.failover()

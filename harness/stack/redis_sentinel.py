@@ -131,7 +131,7 @@ class RedisReplicaSet(ServerGroup):
     name = "redis-replicated"
 
     def __init__(self, *, replicas: int = 1, sentinels: int = 1, persistence: Persistence = "none",
-                 down_after_ms: int = 1000, failover_timeout_ms: int = 3000,
+                 down_after_ms: int = 1000, failover_timeout_ms: int = 1000,
                  min_replicas: tuple[int, int] | None = None, client_proxies: bool = False) -> None:
         if replicas < 1:
             raise StackError("a replicated Redis needs at least one replica")
@@ -146,11 +146,15 @@ class RedisReplicaSet(ServerGroup):
         self.primary = primary
         self.replicas = [n.server for n in self.nodes[1:]]
         self.servers: list[RedisServer] = [n.server for n in self.nodes]
+        # a failed leader election (Sentinels asking at once, a slow machine) is retried only after twice the
+        # failover timeout: at 3 s that retry comes after an 8-s partition has healed (no failover at all,
+        # the likely story of a CI run where split clients saw no second primary); at 1 s, within 2 s
         self.sentinels = [SentinelServer(primary_port=self.nodes[0].peer.port, quorum=sentinels // 2 + 1,
                                          down_after_ms=down_after_ms, failover_timeout_ms=failover_timeout_ms)
                           for _ in range(sentinels)]
         self._killed: RedisServer | None = None
         self._partitioned: list[TcpProxy] = []  # the proxies the open partition stalled, to heal
+        self._isolated: RedisServer | None = None  # the primary it cut off
 
     @staticmethod
     def _node(server: RedisServer, *, min_replicas: tuple[int, int] | None, client_proxies: bool) -> Node:
@@ -266,22 +270,31 @@ class RedisReplicaSet(ServerGroup):
         for proxy in self.replication_proxies:
             proxy.stalled = on
 
-    def partition(self, on: bool, *, isolate: str, clients: str) -> None:
+    def partition(self, on: bool, *, isolate: str, clients: str) -> str | None:
         """Cut (``on``) the node that is primary now off from every other server, silently and both ways,
-        and the load's paths to it as ``clients`` says; or heal exactly what the open window cut."""
+        and the load's paths to it as ``clients`` says; or heal exactly what the open window cut and say
+        which server the Sentinels promoted meanwhile (its port; None when they still name the isolated
+        one)."""
         if not on:
+            promoted: str | None = None
+            if self._isolated is not None:
+                with contextlib.suppress(StackError):  # no Sentinel answers: nobody is known to be promoted
+                    now = self.current_primary()
+                    promoted = None if now is self._isolated else f"127.0.0.1:{now.port}"
             for proxy in self._partitioned:
                 proxy.stalled = False
-            self._partitioned = []
-            return
+            self._partitioned, self._isolated = [], None
+            return promoted
         if isolate != "primary":
             raise StackError(f"a partition isolates the primary, not {isolate!r}")
         if self._partitioned:  # its heal would have to know which window each stalled proxy belongs to
             raise StackError("a partition is already open: one at a time")
-        cut = self.partition_proxies(self.current_primary(), clients=clients)
+        isolated = self.current_primary()
+        cut = self.partition_proxies(isolated, clients=clients)
         for proxy in cut:
             proxy.stalled = True
-        self._partitioned = cut
+        self._partitioned, self._isolated = cut, isolated
+        return None
 
     def partition_proxies(self, isolated: RedisServer, *, clients: str) -> list[TcpProxy]:
         """The proxies a partition stalls to cut ``isolated`` off: its peer proxy (every server's link to

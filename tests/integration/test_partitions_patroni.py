@@ -91,6 +91,8 @@ def happened_as_planned(r: Run, action: str, *, at: float, until: float) -> None
     assert (fault["action"], fault["status"], fault["happened"], fault["healed_at_load_end"]) == (
         action, "healed", True, False)
     assert at <= fault["opened_s"] < at + 0.5 and until <= fault["healed_s"] < until + 3
+    if action == "partition":  # its heal found another node leading: the failover it was for happened
+        assert fault["promoted"] not in (None, r.cluster.old_leader), fault
 
 
 def rejoined_the_new_leader(c: Cluster) -> None:

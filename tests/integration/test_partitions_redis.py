@@ -87,7 +87,9 @@ def _ok_times(folder: RunFolder, start_wall: float) -> np.ndarray:
 def _read(run_dir: Path, verdict: dict[str, Any]) -> Partitioned:
     folder = RunFolder(run_dir)
     (fault,) = verdict["faults"]
+    # it happened, and the Sentinels promoted a replica before it healed (else nothing it was for happened)
     assert (fault["action"], fault["status"], fault["happened"]) == ("partition", "healed", True), fault
+    assert fault["promoted"], fault
     key = folder.read(folder.run_json)["keys"][0]
     final = folder.read(folder.state_json)["final"][key]
     start = folder.load_started()

@@ -135,6 +135,29 @@ def test_several_missed_faults_name_the_first_and_count_the_rest():
     assert reason.endswith("(and 1 more planned fault not as planned)")
 
 
+PARTITION = Fault(at=2, action="partition", duration=8, isolate="primary", clients="keep")
+
+
+def test_a_partition_that_promoted_another_node_went_as_planned():
+    o = one(PARTITION, ev("begin", 0, 2.0), ev("end", 0, 10.0, promoted="127.0.0.1:6380"))
+    assert (o.status, o.promoted, o.as_planned, o.to_json()["promoted"]) == ("healed", "127.0.0.1:6380", True,
+                                                                             "127.0.0.1:6380")
+
+
+def test_a_partition_whose_failover_never_happened_cannot_pass():
+    o = one(PARTITION, ev("begin", 0, 2.0), ev("end", 0, 10.0, promoted=None))
+    assert (o.status, o.happened, o.as_planned) == ("no-failover", True, False)
+    assert with_faults("pass", "every check holds", [o]) == (
+        "unknown", "partition planned at 2 s opened at 2 s and healed at 10 s, but no other node was promoted "
+                   "meanwhile: the failover it was there to cause never happened")
+    assert with_faults("fail", "bounds violated: 3 lost", [o])[0] == "fail"
+
+
+def test_a_heal_that_did_not_look_for_a_promotion_is_a_heal():
+    o = one(PARTITION, ev("begin", 0, 2.0), ev("end", 0, 10.0))  # an older file: its heal did not say
+    assert (o.status, o.as_planned) == ("healed", True)
+
+
 def test_a_fault_whose_heal_failed_cannot_pass_either():
     broken_heal = one(FAILOVER, ev("begin", 0, 3.0), ev("heal-error", 0, 8.0, error="StackError: x"))
     assert with_faults("pass", "every check holds", [broken_heal])[0] == "unknown"
@@ -155,4 +178,15 @@ def test_the_json_of_an_outcome():
     assert MISSED.to_json() == {
         "fault": 0, "action": "failover", "server": "target", "at": 3.0, "duration": 5.0, "status": "load-ended",
         "happened": False, "opened_s": None, "healed_s": None, "healed_at_load_end": False, "load_ended_s": 2.0,
-        "stopped_by": None, "error": None, "why": "failover planned at 3 s did not happen: the load ended at 2 s"}
+        "stopped_by": None, "error": None, "promoted": None,
+        "why": "failover planned at 3 s did not happen: the load ended at 2 s"}
+
+
+def test_the_report_says_which_node_a_partition_promoted_or_why_it_did_not_go_as_planned():
+    from harness.report.summary import fault_line
+
+    promoted = one(PARTITION, ev("begin", 0, 2.0), ev("end", 0, 10.0, promoted="127.0.0.1:6380")).to_json()
+    assert fault_line(promoted) == ("partition planned at 2 s opened at 2 s, healed at 10 s; 127.0.0.1:6380 was "
+                                    "promoted meanwhile")
+    missed = one(PARTITION, ev("begin", 0, 2.0), ev("end", 0, 10.0, promoted=None)).to_json()
+    assert fault_line(missed).endswith("the failover it was there to cause never happened")
