@@ -230,9 +230,11 @@ class MixTally:
         self._flags = StringLookup(_error_flags, dtype=np.uint8)  # by error string: _CONDITIONAL_BIT | _UNSENT_BIT
         self.complete: bool | None = None  # as check found the history (None: not known here)
 
-    def add(self, c: OpColumns) -> None:
+    def count(self, c: OpColumns) -> tuple[dict[str, int], tuple[int, int]] | None:
+        """A batch's counts and span, from the batch alone (safe in any thread: the lookup of error strings
+        keeps a table per process's strings). None: an empty batch."""
         if not len(c):
-            return
+            return None
         flags = self._flags(c.strings, c.error)
         cond, unsent = (flags & _CONDITIONAL_BIT) > 0, (flags & _UNSENT_BIT) > 0
         read, ok, fail = c.kind == _READ, c.outcome == _OK, c.outcome == _FAIL
@@ -240,11 +242,19 @@ class MixTally:
         masks = {"acked": write & ok, "failed": wfail, "failed_conditional": wfail & (c.kind == _DECR) & cond,
                  "unsent": wfail & unsent, "indeterminate": write & (c.outcome == _IND), "reads": read,
                  "reads_ok": read & ok, "reads_failed": read & fail}
-        for name, mask in masks.items():
-            self.n[name] += int(mask.sum())
-        self.n["write_retries"] += int(extra[write].sum())
-        self.n["read_retries"] += int(extra[read].sum())
-        lo, hi = int(c.invoked_us.min()), int(max(c.invoked_us.max(), c.completed_us.max()))
+        counts = {name: int(mask.sum()) for name, mask in masks.items()}
+        counts["write_retries"] = int(extra[write].sum())
+        counts["read_retries"] = int(extra[read].sum())
+        return counts, (int(c.invoked_us.min()), int(max(c.invoked_us.max(), c.completed_us.max())))
+
+    def add(self, c: OpColumns, counted: tuple[dict[str, int], tuple[int, int]] | None = None) -> None:
+        """One batch (``counted``: ``count``'s work on it, when already done)."""
+        got = counted if counted is not None else self.count(c)
+        if got is None:
+            return
+        for name, n in got[0].items():
+            self.n[name] += n
+        lo, hi = got[1]
         was = self.spans.get(c.worker)
         self.spans[c.worker] = (lo, hi) if was is None else (min(was[0], lo), max(was[1], hi))
 

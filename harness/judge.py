@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from harness.checks import CHECKS, TOTAL_KEY, CheckReport, Completeness, run_checks
-from harness.checks.columns import ColumnTally, Resolution
+from harness.checks.columns import ColumnTally, Resolution, Resolved
 from harness.checks.detection import detection
 from harness.checks.model import merged
 from harness.checks.stream import Stream, Streamed, Unstreamable
@@ -15,7 +15,7 @@ from harness.checks.timed import Clock, clocks
 from harness.cost import MixTally
 from harness.errors import HistoryError
 from harness.faults.outcomes import outcomes, with_faults
-from harness.history import History, history_files, read_headers, read_history, read_history_interleaved
+from harness.history import History, OpColumns, history_files, read_headers, read_history, read_history_interleaved
 from harness.metrics import LogInterval, load_generator_cpu, merge, percentiles, read_log
 from harness.metrics.tags import SERVICE, Tag
 from harness.runfolder import RunFolder
@@ -79,8 +79,16 @@ def _read_streamed(folder: RunFolder, headers: dict[str, dict[str, Any]], placin
     stream = Stream(workers=sorted(headers), clocks=placing, initial=initial, final=final,
                     direction=next(iter(scenario.workload.signs)), returns=scenario.returns, name_of=tally.key_name)
     sink.append(stream)
-    history = read_history_interleaved(folder.history_dir, lambda c: (tally.add(c), mix.add(c)),
-                                       position=stream.position, on_ended=stream.ended)
+    def prepare(c: OpColumns) -> tuple[Resolved, Any, Any]:  # in each file's reading thread: the batch alone
+        r = tally.prepare(c)
+        return r, stream.prepare(c, r.outcome, r.has_value, r.value), mix.count(c)
+
+    def take(c: OpColumns, ready: tuple[Resolved, Any, Any]) -> None:
+        tally.add(c, ready[0], ready[1])
+        mix.add(c, ready[2])
+
+    history = read_history_interleaved(folder.history_dir, take, position=stream.position, on_ended=stream.ended,
+                                       prepare=prepare)
     return tally, history, stream.finish(tally.keys())
 
 

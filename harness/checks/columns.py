@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -75,7 +76,20 @@ def _indexer(index: dict[str, int], tallies: list[KeyTally]) -> Callable[[str], 
     return key_index
 
 
-Sink = Callable[[OpColumns, Any, Any, Any, Any], None]  # a batch, its keys, outcomes, has-values, values
+# a batch, its keys, outcomes, has-values, values (and what the sink prepared of it, if it did)
+Sink = Callable[..., None]
+
+
+@dataclass(frozen=True, eq=False)
+class Resolved:
+    """A batch's outcomes, has-values and values with its process's resolved ops applied, and how many
+    were resolved each way (``ColumnTally.prepare``: the batch alone, so in any thread)."""
+
+    outcome: Any
+    has_value: Any
+    value: Any
+    applied: int = 0
+    not_applied: int = 0
 
 
 class ColumnTally:
@@ -126,14 +140,18 @@ class ColumnTally:
                 np.concatenate([a, grow]) for a in (self._fail, self._no_value, self._reads, self._reads_ok))
         return keys
 
-    def add(self, c: OpColumns) -> None:
+    def add(self, c: OpColumns, resolved: Resolved | None = None, for_sink: Any = None) -> None:
+        """One batch; ``resolved``: ``prepare``'s work on it, when already done; ``for_sink``: the sink's."""
         n = len(c)
         if not n:
             return
         self.ops += n
         keys = self._key_indices(c)
         nkeys = len(self._tallies)
-        outcome, has_value, value = self._resolved(c)
+        got = resolved if resolved is not None else self.prepare(c)
+        self.resolved_applied += got.applied
+        self.resolved_not_applied += got.not_applied
+        outcome, has_value, value = got.outcome, got.has_value, got.value
         read = c.kind == _READ
         write = ~read
         ok = (outcome == _OK) & write
@@ -143,7 +161,7 @@ class ColumnTally:
             self._reads += np.bincount(keys[read], minlength=nkeys)
             self._reads_ok += np.bincount(keys[read & (outcome == _OK)], minlength=nkeys)
         if self._sink is not None:  # placed and folded as it comes, values and all (harness.checks.stream)
-            self._sink(c, keys, outcome, has_value, value)
+            self._sink(c, keys, outcome, has_value, value, *(() if for_sink is None else (for_sink,)))
         elif self._clocks is not None:
             self._place(c, keys, ok, fail, read & (outcome == _OK) & has_value, has_value, value)
         self._fail += np.bincount(keys[fail], minlength=nkeys)
@@ -225,28 +243,28 @@ class ColumnTally:
             t.workers, t.clocks, t.start_ns = workers, self._worker_clocks, start
         return out
 
-    def _resolved(self, c: OpColumns) -> tuple[Any, Any, Any]:
-        """The batch's outcomes, values and has-value flags, with this worker's resolved ops applied."""
+    def prepare(self, c: OpColumns) -> Resolved:
+        """The batch's outcomes, values and has-value flags, with this worker's resolved ops applied (reads
+        only what the constructor was given: safe in any thread)."""
         res = self._resolutions.get(c.worker)
         if res is None or not len(res.ids):
-            return c.outcome, c.has_value, c.value
+            return Resolved(c.outcome, c.has_value, c.value)
         rows = np.flatnonzero(c.outcome == _IND)
         if not len(rows):
-            return c.outcome, c.has_value, c.value
+            return Resolved(c.outcome, c.has_value, c.value)
         at = np.minimum(np.searchsorted(res.ids, c.id[rows]), len(res.ids) - 1)
         found = res.ids[at] == c.id[rows]
         rows, at = rows[found], at[found]
         if not len(rows):
-            return c.outcome, c.has_value, c.value
+            return Resolved(c.outcome, c.has_value, c.value)
         outcome, has_value, value = c.outcome.copy(), c.has_value.copy(), c.value.copy()
         applied = res.applied[at]
         outcome[rows[applied]] = _OK
         has_value[rows[applied]] = True
         value[rows[applied]] = res.values[at[applied]]
         outcome[rows[~applied]] = _FAIL
-        self.resolved_applied += int(applied.sum())
-        self.resolved_not_applied += int((~applied).sum())
-        return outcome, has_value, value
+        n_applied = int(applied.sum())
+        return Resolved(outcome, has_value, value, n_applied, len(rows) - n_applied)
 
     def key_name(self, i: int) -> str:
         return self._tallies[i].key

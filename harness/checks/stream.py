@@ -19,6 +19,7 @@ says where a long history's witnesses may differ.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -53,6 +54,17 @@ class _Source:
     reads: Cols | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class _Batch:
+    """A batch's writes and acknowledged reads as the folds take them (``Stream.prepare``)."""
+
+    writes: Cols
+    reads: Cols
+    w_rows: Any  # their rows in the batch, for their keys
+    r_rows: Any
+    first: int  # the earliest invoke (as placed), _END: none
+
+
 def _split(c: Cols | None, n: int) -> tuple[Cols | None, Cols | None]:
     if c is None:
         return None, None
@@ -70,25 +82,21 @@ class Stream:
         self.clocks, self.initial, self.final = clocks, initial, final
         self.d, self.after, self.name_of, self.chunk = direction, returns == "after", name_of, chunk
         self.keys: dict[int, _KeyFolds] = {}
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="cbcheck-holes")  # every key's holes fold, in order
         self.start_ns: int | None = None
 
     # --- taking batches -----------------------------------------------------------------------------
 
-    def add(self, c: OpColumns, keys: Any, outcome: Any, has_value: Any, value: Any) -> None:
-        """One batch of a process's ops, resolved (outcomes and values as the lookups left them)."""
+    def prepare(self, c: OpColumns, outcome: Any, has_value: Any, value: Any) -> _Batch:
+        """What ``add`` needs of a batch, worked out from the batch alone (so in any thread: the reader's)."""
         clock = self.clocks.get(c.worker)
         if clock is None:
             raise Unstreamable(f"no clock for {c.worker}")
         if value.dtype == object or c.amount.dtype == object:
             raise Unstreamable("values beyond 64 bits")
-        src = self.sources.get(c.worker)
-        if src is None:
-            src = self.sources[c.worker] = _Source(len(self.sources))
-            self.workers.append(c.worker)
-        n = len(c)
         read = c.kind == _READ
         placed = ~read & (outcome != _FAIL)
-        if (c.amount[placed] != self.d).any():
+        if ((c.amount != self.d) & placed).any():
             raise Unstreamable("writes that do not move the counter by one, its way")
         base = clock.base_ns
         done = c.completed_us >= 0
@@ -97,13 +105,12 @@ class Stream:
         flags = ((ok & has_value) * _HV | ((c.outcome == _OK) & done) * _ACKED | ok * _RESOLVED_OK).astype(np.uint8)
         w_rows, r_rows = np.flatnonzero(placed), np.flatnonzero(read & ok & has_value)
         w, r = {}, {}
-        for name, column in (("key", keys), ("u", value), ("inv", c.invoked_us), ("arrival", c.completed_us),
-                             ("op", c.id), ("flags", flags)):
+        for name, column in (("u", value), ("inv", c.invoked_us), ("arrival", c.completed_us), ("op", c.id),
+                             ("flags", flags)):
             w[name], r[name] = column[w_rows], column[r_rows]
         exact = not (clock.uncertainty_ns or clock.sampled)
         for cols, rows in ((w, w_rows), (r, r_rows)):
-            rows += (src.index << 40) + src.rows
-            cols["seq"] = rows
+            cols["seq"] = rows.copy()  # the op's place in its process: offset by what came before, in ``add``
             if self.d < 0:
                 np.negative(cols["u"], out=cols["u"])
             # the earliest an op may have been sent and the latest it may have been answered (an op's arrival,
@@ -121,23 +128,39 @@ class Stream:
                 cols["inv0"], cols["done0"] = inv, done
                 cols["inv"] = inv - uncertainty(clock, inv)
                 cols["arrival"] = np.where(done < _END, done + uncertainty(clock, done), _END)
-        src.rows += n
+        placed_at = "inv" if exact else "inv0"
+        first = min(int(w[placed_at].min(initial=_END)), int(r[placed_at].min(initial=_END)))
+        return _Batch(writes=w, reads=r, w_rows=w_rows, r_rows=r_rows, first=first)
+
+    def add(self, c: OpColumns, keys: Any, outcome: Any, has_value: Any, value: Any,
+            prepared: _Batch | None = None) -> None:
+        """One batch of a process's ops, resolved (outcomes and values as the lookups left them), and
+        ``prepare``'s work on it when already done."""
+        ready = prepared if prepared is not None else self.prepare(c, outcome, has_value, value)
+        clock = self.clocks[c.worker]
+        src = self.sources.get(c.worker)
+        if src is None:
+            src = self.sources[c.worker] = _Source(len(self.sources))
+            self.workers.append(c.worker)
+        w, r = ready.writes, ready.reads
+        w["key"], r["key"] = keys[ready.w_rows], keys[ready.r_rows]
+        for cols in (w, r):
+            cols["seq"] += (src.index << 40) + src.rows
+        src.rows += len(c)
         for cols in (w, r):  # a reader's batch is in order of answers; a hand-built one in any order
             if c.open_from_us is None and len(cols["seq"]) > 1 and (cols["arrival"][1:] < cols["arrival"][:-1]).any():
                 order = np.argsort(cols["arrival"], kind="stable")
                 for k in cols:
                     cols[k] = cols[k][order]
-        placed_at = "inv" if exact else "inv0"
-        first = min(int(w[placed_at].min(initial=_END)), int(r[placed_at].min(initial=_END)))
-        if first < _END:
-            self.start_ns = first if self.start_ns is None else min(self.start_ns, first)
+        if ready.first < _END:
+            self.start_ns = ready.first if self.start_ns is None else min(self.start_ns, ready.first)
         src.writes, src.reads = _cat(src.writes, w), _cat(src.reads, r)
         src.last = max(src.last, self.position(c))
         open_from = c.open_from_us
         if open_from is None or src.low is None:
             src.low = None
         else:
-            low = open_from * 1000 + base
+            low = open_from * 1000 + clock.base_ns
             src.low = max(src.low, low - int(uncertainty(clock, np.int64(low))))
         self._drain(final=False)
 
@@ -210,39 +233,27 @@ class Stream:
     def finish(self, keys: Iterable[str] = ()) -> dict[str, Streamed]:
         """Every op taken; the folds of each key, and of ``keys`` too (tallied, but no op placed)."""
         self._drain(final=True)
+        self.pool.shutdown(wait=True)
         folded = {self.name_of(k): f for k, f in self.keys.items()}
         for name in keys:
             if name not in folded:
                 folded[name] = _KeyFolds.of(self.initial.get(name, 0), self.final.get(name), self.d, self.after)
         out = {}
         for name, folds in folded.items():
+            folds.wait()
             folds.order.finish()
             out[name] = Streamed(folds=folds, workers=self.workers, start_ns=self.start_ns or 0, d=self.d)
         return out
 
 
 def _merged(parts: list[Cols]) -> Cols | None:
-    """The parts (each in order of arrival) merged by arrival, ties in process order."""
     if not parts:
         return None
-    merged = parts[0]
-    for part in parts[1:]:
-        merged = _merge_two(merged, part)
-    return merged
-
-
-def _merge_two(a: Cols, b: Cols) -> Cols:
-    # where each op lands, from the other run's count before it (a's ties first): one scatter per column,
-    # no sort and no concatenated copy to gather from
-    ta, tb = a["arrival"], b["arrival"]
-    at_a = np.arange(len(ta)) + np.searchsorted(tb, ta, side="left")
-    at_b = np.arange(len(tb)) + np.searchsorted(ta, tb, side="right")
-    out = {}
-    for k, va in a.items():
-        col = np.empty(len(ta) + len(tb), dtype=va.dtype)
-        col[at_a], col[at_b] = va, b[k]
-        out[k] = col
-    return out
+    if len(parts) == 1:
+        return parts[0]
+    # each part is in order of arrival: a stable sort of their runs merges them, ties in process order
+    order = np.argsort(np.concatenate([p["arrival"] for p in parts]), kind="stable")
+    return {k: np.concatenate([p[k] for p in parts])[order] for k in parts[0]}
 
 
 def _only(c: Cols | None, k: int, single: bool) -> Cols:
@@ -263,6 +274,7 @@ class _KeyFolds:
     first: int  # the value (turned to go up) at position 0
     placed: int = 0
     valued: int = 0
+    _holes: Future[None] | None = None  # the chunk the holes fold is taking
 
     @staticmethod
     def of(initial: int, final: int | None, d: int, after: bool) -> _KeyFolds:
@@ -289,5 +301,15 @@ class _KeyFolds:
         uncertain = (w["flags"] & _RESOLVED_OK) == 0
         # every answer still to come lands after this chunk's last (ops are taken in order of arrival)
         frontier = max(int(c["arrival"][-1]) for c in (w, r) if len(c["arrival"])) if watermark is not None else None
-        self.holes.add(w["u"][hv] - self.first, w["cmp"][hv], rpos, r["cmp"], w["inv"][uncertain], frontier=frontier)
+        args = (w["u"][hv] - self.first, w["cmp"][hv], rpos, r["cmp"], w["inv"][uncertain])
+        # the two folds share nothing: holes in a thread of its own (numpy lets go of the GIL), a chunk at a
+        # time, while this one folds the order
+        self.wait()
+        self._holes = stream.pool.submit(self.holes.add, *args, frontier=frontier)
         self.order.add(w, r, watermark)
+
+    def wait(self) -> None:
+        """The holes fold has taken every chunk handed to it (its errors raised here)."""
+        if self._holes is not None:
+            self._holes, pending = None, self._holes
+            pending.result()

@@ -11,8 +11,56 @@ from typing import Any
 
 from harness.errors import HistoryError
 from harness.history import format as fmt
-from harness.history.format import _MAX_BLOCK_RECORDS, BLOCK_CODEC, BLOCK_MAGIC, FRAME, decode_block_into
+from harness.history.format import (
+    _MAX_BLOCK_RECORDS,
+    BLOCK_CODEC,
+    BLOCK_MAGIC,
+    FRAME,
+    RECORD_BYTES,
+    decode_block_columns,
+)
 from harness.history.records import RecordsReader
+
+# a record's first word: tag (byte 0), code (1), small (2-3), ref (4-7); then id, t, num, a word each
+_FIELDS = {"tag": (0, 0, 0xFF, "u1"), "code": (0, 8, 0xFF, "u1"), "small": (0, 16, 0xFFFF, "<u2"),
+           "ref": (0, 32, 0xFFFFFFFF, "<u4"), "id": (1, 0, None, "<i8"), "t": (2, 0, None, "<i8"),
+           "num": (3, 0, None, "<i8")}
+
+
+class Columns:
+    """Version 4's records as decoded: a ``(4, n)`` array, a column per word, read by field name as the
+    version-2 reader reads its structured rows (``rec["tag"]``, ``rec[:cut]``), each field contiguous."""
+
+    __slots__ = ("_fields", "words")
+
+    def __init__(self, words: Any) -> None:
+        self.words = words
+        self._fields: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return int(self.words.shape[1])
+
+    def __getitem__(self, key: str | slice) -> Any:
+        import numpy as np
+
+        if isinstance(key, slice):
+            return Columns(self.words[:, key])
+        got = self._fields.get(key)
+        if got is None:
+            word, shift, mask, dtype = _FIELDS[key]
+            column = self.words[word]
+            if mask is None:
+                got = column.view(np.int64)
+            else:
+                got = ((column >> np.uint64(shift)) & np.uint64(mask)).astype(dtype)
+            self._fields[key] = got
+        return got
+
+    def rows(self, first: int, k: int) -> bytes:
+        """Records ``first`` to ``first + k`` as their 32 bytes each."""
+        import numpy as np
+
+        return np.ascontiguousarray(self.words[:, first:first + k].T).astype("<u8").tobytes()
 
 
 class BlocksReader(RecordsReader):
@@ -27,12 +75,52 @@ class BlocksReader(RecordsReader):
         self._firsts: list[int] = []
         self._offsets: list[int] = []
 
+    # records are ``Columns`` (see RecordsReader for what each hook does)
+
+    @staticmethod
+    def _empty() -> Any:
+        import numpy as np
+
+        return Columns(np.empty((4, 0), dtype="<u8"))
+
+    @staticmethod
+    def _count(data: Any) -> int:
+        return len(data)
+
+    @staticmethod
+    def _glue(leftover: Any, block: Any) -> Any:
+        import numpy as np
+
+        return Columns(np.concatenate([leftover.words, block.words], axis=1))
+
+    @staticmethod
+    def _rest(data: Any, used: int) -> Any:
+        return Columns(data.words[:, used:].copy())  # the batch's array is not kept for a few records
+
+    @staticmethod
+    def _head(data: Any, n: int) -> Any:
+        return data[:n]
+
+    def _records(self, data: Any, n: int) -> Any:
+        return data if len(data) == n else data[:n]
+
+    @staticmethod
+    def _text(data: Any, first: int, k: int) -> bytes:
+        import numpy as np
+
+        raw = np.frombuffer(data.rows(first, k), dtype=np.uint8)
+        return raw.reshape(k, RECORD_BYTES)[:, 1:].tobytes()
+
+    @staticmethod
+    def _torn_after(data: Any, n: int) -> bool:
+        return False  # a block holds whole records
+
     def where(self, record: int) -> str:
         i = max(bisect.bisect_right(self._firsts, record) - 1, 0)
         at = f" (in the block at byte {self._offsets[i]})" if self._offsets else ""
         return f"{self.path}: record {record}{at}"
 
-    def blocks(self, f: Any) -> Iterator[tuple[bytes | memoryview, bool]]:
+    def blocks(self, f: Any) -> Iterator[tuple[Any, bool]]:
         """Batches of at least ``_CHUNK_RECORDS`` records (the last may be short), each decoded straight
         into one array by a second thread while the caller checks the batch before it (zstd and numpy
         let go of the GIL: on two cores the decoding mostly hides); the first torn or damaged block
@@ -79,7 +167,7 @@ class BlocksReader(RecordsReader):
             if done is not None:
                 self._hand_over(done)
             self.tail_problem = (done.broken if done is not None else None) or problem
-            yield (done.data if done is not None else b""), True
+            yield (done.data if done is not None else self._empty()), True
 
     def _hand_over(self, batch: _Batch) -> None:
         """The batch the caller checks next: its blocks name any damage in it."""
@@ -108,7 +196,7 @@ class BlocksReader(RecordsReader):
 
 @dataclass(frozen=True)
 class _Batch:
-    data: memoryview  # the records, whole
+    data: Columns  # the records, whole
     firsts: list[int]  # each block's first record and byte offset
     offsets: list[int]
     broken: str | None  # why a block did not decode (it and what follows are left out)
@@ -118,17 +206,17 @@ def _decode(frames: list[tuple[int, bytes, int]], size: int, record: int, decomp
     """The batch's records in one array; a block that does not decode ends them."""
     import numpy as np
 
-    out = np.empty((size, 4), dtype="<u8")
+    out = np.empty((4, size), dtype="<u8")
     firsts: list[int] = []
     offsets: list[int] = []
     at = 0
     for n, payload, offset in frames:
         try:
-            decode_block_into(n, payload, decompressor, out[at:at + n])
+            decode_block_columns(n, payload, decompressor, out[:, at:at + n])
         except ValueError as e:
-            return _Batch(memoryview(out[:at]).cast("B") if at else memoryview(b""), firsts, offsets,
+            return _Batch(Columns(out[:, :at]), firsts, offsets,
                           f"the block at byte {offset} is damaged: {e}; every block before it was read")
         firsts.append(record + at)
         offsets.append(offset)
         at += n
-    return _Batch(memoryview(out).cast("B"), firsts, offsets, None)
+    return _Batch(Columns(out), firsts, offsets, None)

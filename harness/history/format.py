@@ -165,6 +165,27 @@ def decode_block_into(records: int, payload: bytes, decompressor: Any, out: Any)
         out[even] = cols[:, even] + (out[even - 2] if even else 0)
 
 
+def decode_block_columns(records: int, payload: bytes, decompressor: Any, out: Any) -> None:
+    """``decode_block`` into ``out``, a ``(4, records)`` uint64 array: each word of the records as a column
+    (the reader checks and joins fields from it without going through 32-byte rows)."""
+    import numpy as np
+
+    try:
+        raw = decompressor.decompress(payload, max_output_size=records * RECORD_BYTES)
+    except Exception as e:  # zstandard.ZstdError, whose module the reader need not import
+        raise ValueError(f"the payload does not decompress: {e}") from e
+    if len(raw) != records * RECORD_BYTES:
+        raise ValueError(f"the payload holds {len(raw)} bytes, not {records} records")
+    cols = np.frombuffer(raw, dtype="<u8").reshape(4, records)
+    even = records - records % 2
+    for word in range(4):  # two interleaved running sums (invokes, completions): pairs of rows
+        if even:
+            np.cumsum(cols[word, :even].reshape(even // 2, 2), axis=0, dtype=np.uint64,
+                      out=out[word, :even].reshape(even // 2, 2))
+        if records % 2:  # as arrays: words wrap (deltas are exact modulo 2**64)
+            out[word, even:] = cols[word, even:] + (out[word, even - 2:even - 1] if even else np.uint64(0))
+
+
 def history_file(directory: Path, worker: str) -> Path:
     """Where a worker's history goes: ``<directory>/<worker>.cbhist``."""
     return directory / f"{worker}{SUFFIX}"

@@ -83,17 +83,22 @@ def read_history(directory: Path, on_columns: OnColumns | None = None) -> Histor
     return History(workers)
 
 
-def read_history_interleaved(directory: Path, on_columns: OnColumns, *, position: Callable[[OpColumns], int],
-                             on_ended: Callable[[str], None]) -> History:
+def read_history_interleaved(directory: Path, on_columns: Callable[..., None], *,
+                             position: Callable[[OpColumns], int], on_ended: Callable[[str], None],
+                             prepare: Callable[[OpColumns], Any] | None = None) -> History:
     """Like ``read_history``, every file read at once (a thread each, a few batches ahead) and the batches
     handed over (in this thread) from the file furthest behind: by ``position``, where a batch leaves its
     worker on the run's timeline. ``on_ended(worker)`` follows each worker's last batch. So a consumer that
-    merges them by time holds only what one worker is ahead of another."""
+    merges them by time holds only what one worker is ahead of another.
+
+    ``prepare(batch)``, when given, runs in the file's own thread on each batch (work of that batch alone,
+    off the consumer's thread; it must not touch what the consumer changes), and the consumer gets
+    ``on_columns(batch, prepared)``."""
     files = history_files(directory)
     if not files:
         raise HistoryError(f"no history in {directory}")
     stop = threading.Event()
-    feeds = [_Feed(p, stop) for p in files]
+    feeds = [_Feed(p, stop, prepare) for p in files]
     for f in feeds:
         f.thread.start()
     try:
@@ -107,6 +112,9 @@ def read_history_interleaved(directory: Path, on_columns: OnColumns, *, position
                 on_ended(item.worker)
             elif isinstance(item, BaseException):
                 raise item
+            elif isinstance(item, _Ready):
+                feed.last = position(item.columns)
+                on_columns(item.columns, item.prepared)
             else:
                 feed.last = position(item)
                 on_columns(item)
@@ -123,17 +131,26 @@ class _End:
     history: WorkerHistory
 
 
+@dataclass(frozen=True)
+class _Ready:
+    columns: OpColumns
+    prepared: Any
+
+
 class _Feed:
     """One file read in its own thread into a short queue (the reader waits while the queue is full)."""
 
-    def __init__(self, path: Path, stop: threading.Event) -> None:
-        self.path, self.stop = path, stop
-        self.queue: queue.Queue[OpColumns | _End | BaseException] = queue.Queue(maxsize=1)
+    def __init__(self, path: Path, stop: threading.Event, prepare: Callable[[OpColumns], Any] | None) -> None:
+        self.path, self.stop, self.prepare = path, stop, prepare
+        self.queue: queue.Queue[OpColumns | _Ready | _End | BaseException] = queue.Queue(maxsize=1)
         self.last = -(1 << 63)
         self.result: WorkerHistory | None = None
         self.thread = threading.Thread(target=self._run, name=f"cbhist-{path.stem}", daemon=True)
 
-    def _put(self, item: OpColumns | _End | BaseException) -> None:
+    def _batch(self, c: OpColumns) -> None:
+        self._put(c if self.prepare is None else _Ready(c, self.prepare(c)))
+
+    def _put(self, item: OpColumns | _Ready | _End | BaseException) -> None:
         while not self.stop.is_set():
             try:
                 self.queue.put(item, timeout=0.1)
@@ -146,7 +163,7 @@ class _Feed:
         worker = str((_header(self.path) or {}).get("worker", self.path.stem))
         try:
             try:
-                h = read_worker_history(self.path, self._put)
+                h = read_worker_history(self.path, self._batch)
             except HistoryError as e:
                 h = WorkerHistory(self.path.stem, self.path, {}, complete=False, problem=f"unreadable: {e}", _ops=[])
             self._put(_End(worker, h))

@@ -86,10 +86,10 @@ class RecordsReader:
         (the history is then incomplete, the damage named by byte offset), never thrown away."""
         kept: list[OpColumns] = []
         emit: OnColumns = on_columns if on_columns is not None else kept.append
-        leftover = b""
+        leftover: Any = self._empty()
         base = 0  # record number of the first record in ``leftover + block``
         for block, eof in self.blocks(f):
-            data = leftover + block if leftover else block
+            data = self._glue(leftover, block) if self._count(leftover) else block
             state = self._state()
             try:
                 if self.footer is not None and data:
@@ -99,7 +99,7 @@ class RecordsReader:
                 self._restore(state)
                 self._read_before(data, base, damage, emit)
                 break
-            leftover = bytes(data[used * RECORD_BYTES:])  # a block may be a view of an array: keep the bytes
+            leftover = self._rest(data, used)
             base += used
             if eof or self.problem is not None:
                 break
@@ -107,7 +107,7 @@ class RecordsReader:
             after = "" if self.footer is None else "damaged after the footer: "
             self.problem = after + self.tail_problem
         if self.footer is None and self.problem is None:
-            if leftover:
+            if len(leftover):
                 self.problem = f"record {base} (byte {self.header_bytes + base * RECORD_BYTES}) is torn " \
                                "(the writer stopped mid-record)"
             else:
@@ -119,7 +119,50 @@ class RecordsReader:
         return WorkerHistory(self.worker, self.path, self.header, complete=self.problem is None, problem=self.problem,
                              op_count=self.op_count, _columns=None if on_columns is not None else kept)
 
-    def blocks(self, f: Any) -> Iterator[tuple[bytes | memoryview, bool]]:
+    # --- the records of a block: bytes of 32-byte rows here; columns of words in version 4 ----------
+
+    @staticmethod
+    def _empty() -> Any:
+        return b""
+
+    @staticmethod
+    def _count(data: Any) -> int:
+        """Whole records in ``data``."""
+        return len(data) // RECORD_BYTES
+
+    @staticmethod
+    def _glue(leftover: Any, block: Any) -> Any:
+        return leftover + block
+
+    @staticmethod
+    def _rest(data: Any, used: int) -> Any:
+        """What follows the first ``used`` records, carried over (a block may be a view of an array: kept)."""
+        return bytes(data[used * RECORD_BYTES:])
+
+    @staticmethod
+    def _head(data: Any, n: int) -> Any:
+        return data[:n * RECORD_BYTES]
+
+    def _records(self, data: Any, n: int) -> Any:
+        """The first ``n`` records, fields by name (tag, code, small, ref, id, t, num)."""
+        import numpy as np
+
+        return np.frombuffer(data, dtype=self.dtype, count=n)
+
+    @staticmethod
+    def _text(data: Any, first: int, k: int) -> bytes:
+        """The text the ``k`` text records from record ``first`` carry (31 bytes each)."""
+        import numpy as np
+
+        raw = np.frombuffer(data, dtype=np.uint8, count=(first + k) * RECORD_BYTES)
+        return raw[first * RECORD_BYTES:].reshape(k, RECORD_BYTES)[:, 1:].tobytes()
+
+    @staticmethod
+    def _torn_after(data: Any, n: int) -> bool:
+        """Whether part of a record follows the ``n`` whole ones."""
+        return len(data) > n * RECORD_BYTES
+
+    def blocks(self, f: Any) -> Iterator[tuple[Any, bool]]:
         """The file's records in large blocks, and whether the block is the last: version 2 and 3 store
         them as they are."""
         size = fmt._CHUNK_RECORDS * RECORD_BYTES  # read at call time: tests make it small
@@ -136,25 +179,25 @@ class RecordsReader:
             if eof:
                 return
 
-    def _read_before(self, data: bytes, base: int, damage: Damaged, emit: OnColumns) -> None:
+    def _read_before(self, data: Any, base: int, damage: Damaged, emit: OnColumns) -> None:
         """The records of ``data`` before the damaged one, then stop: the file is incomplete from there."""
         first = damage
         while damage.record > base:
             state = self._state()
             try:
-                self.block(data[:(damage.record - base) * RECORD_BYTES], base, True, emit)
+                self.block(self._head(data, damage.record - base), base, True, emit)
                 break
             except Damaged as earlier:  # the cut exposed damage further up: stop there instead
                 self._restore(state)
                 damage = earlier
         self.problem = f"damaged: {first}; the records before record {damage.record} were read"
 
-    def block(self, data: bytes, base: int, eof: bool, emit: OnColumns) -> int:
+    def block(self, data: Any, base: int, eof: bool, emit: OnColumns) -> int:
         """Decode the whole records of ``data``; returns how many were used (the rest is carried over)."""
         import numpy as np
 
-        n = len(data) // RECORD_BYTES
-        rec = np.frombuffer(data, dtype=self.dtype, count=n)
+        n = self._count(data)
+        rec = self._records(data, n)
         tag = rec["tag"]
         special = np.flatnonzero((tag != T_INVOKE) & (tag != T_VALUE) & (tag != T_NO_VALUE))
         cut = n  # records [0, cut) are joined below
@@ -184,8 +227,7 @@ class RecordsReader:
                 ref = int(rec["ref"][r])
                 if ref != len(self.strings) + 1:
                     raise self.bad(base + r, f"string {ref} defined out of order (expected {len(self.strings) + 1})")
-                raw = np.frombuffer(data, dtype=np.uint8, count=(r + 1 + k) * RECORD_BYTES)
-                body = raw[(r + 1) * RECORD_BYTES:].reshape(k, RECORD_BYTES)[:, 1:].tobytes()[:length]
+                body = self._text(data, r + 1, k)[:length]
                 try:
                     self.strings.append(body.decode("utf-8", "surrogatepass"))
                 except UnicodeDecodeError as e:
@@ -195,7 +237,7 @@ class RecordsReader:
             elif t == T_TEXT:
                 raise self.bad(base + r, "string text without its string record")
             elif t == T_FOOTER:
-                if r + 1 < n or len(data) > n * RECORD_BYTES:
+                if r + 1 < n or self._torn_after(data, n):
                     raise self.bad(base + r + 1, "record after the footer")
                 self.footer = (int(rec["id"][r]), int(rec["num"][r]))
                 cut = r
