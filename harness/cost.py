@@ -24,6 +24,7 @@ by what the mix counts.
 from __future__ import annotations
 
 import ipaddress
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -220,14 +221,48 @@ _COUNTS = ("acked", "failed", "failed_conditional", "unsent", "indeterminate", "
 MIX_VERSION = 1  # of verdict.json's "op_mix": what check counted of the history, so report need not read it
 
 
+REASONS_SHOWN = 5  # reasons kept per outcome (the most frequent)
+
+
+def reason_of(error: str) -> str:
+    """An error's reason without the answer it quotes (``...: b'{"data": ...}'``), so that answers differing
+    only in their numbers count as one reason."""
+    for quote in (": b'", ': b"'):
+        error = error.split(quote, 1)[0]
+    return error[:160]
+
+
+class _Reasons:
+    """Reasons by id, each with the first error text that gave it (its sample answer). Thread-safe: ids are
+    handed out under a lock (two reading threads may meet a reason at once)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {"": 0}
+        self.samples: list[str] = [""]
+        self._lock = threading.Lock()
+
+    def __call__(self, error: str) -> int:
+        reason = reason_of(error)
+        with self._lock:
+            got = self.ids.get(reason)
+            if got is None:
+                got = self.ids[reason] = len(self.samples)
+                self.samples.append(error[:300])
+            return got
+
+
 class MixTally:
     """Counts of a history read in columns (numpy), by what they cost (``check`` keeps them in
-    verdict.json: a billion ops' history is not read twice)."""
+    verdict.json: a billion ops' history is not read twice); and why ops failed or stayed indeterminate,
+    by reason, most frequent first (``reasons``)."""
 
     def __init__(self) -> None:
         self.n: dict[str, int] = dict.fromkeys(_COUNTS, 0)
         self.spans: dict[str, tuple[int, int]] = {}  # per worker: first invoke, last stamp (us, its own clock)
         self._flags = StringLookup(_error_flags, dtype=np.uint8)  # by error string: _CONDITIONAL_BIT | _UNSENT_BIT
+        self._reasons = _Reasons()
+        self._reason = StringLookup(self._reasons)  # by error string: its reason's id
+        self.why: dict[tuple[str, int], int] = {}  # (outcome, reason id): ops
         self.complete: bool | None = None  # as check found the history (None: not known here)
 
     def count(self, c: OpColumns) -> tuple[dict[str, int], tuple[int, int]] | None:
@@ -245,6 +280,12 @@ class MixTally:
         counts = {name: int(mask.sum()) for name, mask in masks.items()}
         counts["write_retries"] = int(extra[write].sum())
         counts["read_retries"] = int(extra[read].sum())
+        for outcome, code in (("fail", _FAIL), ("indeterminate", _IND)):
+            rows = c.outcome == code
+            if rows.any():
+                found = np.bincount(self._reason(c.strings, c.error[rows]))
+                for rid in np.flatnonzero(found).tolist():
+                    counts[f"why:{outcome}:{rid}"] = int(found[rid])
         return counts, (int(c.invoked_us.min()), int(max(c.invoked_us.max(), c.completed_us.max())))
 
     def add(self, c: OpColumns, counted: tuple[dict[str, int], tuple[int, int]] | None = None) -> None:
@@ -253,10 +294,24 @@ class MixTally:
         if got is None:
             return
         for name, n in got[0].items():
-            self.n[name] += n
+            if name.startswith("why:"):
+                _, outcome, rid = name.split(":")
+                self.why[(outcome, int(rid))] = self.why.get((outcome, int(rid)), 0) + n
+            else:
+                self.n[name] += n
         lo, hi = got[1]
         was = self.spans.get(c.worker)
         self.spans[c.worker] = (lo, hi) if was is None else (min(was[0], lo), max(was[1], hi))
+
+    def reasons(self) -> dict[str, list[dict[str, Any]]]:
+        """Why ops failed or stayed indeterminate: per outcome, the most frequent reasons with their count and
+        a sample error (with the answer it quoted), as verdict.json's ``reasons``."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for outcome in ("indeterminate", "fail"):
+            mine = sorted(((n, rid) for (o, rid), n in self.why.items() if o == outcome), key=lambda x: (-x[0], x[1]))
+            out[outcome] = [{"reason": reason_of(self._reasons.samples[rid]) or "(no reason recorded)", "ops": n,
+                             "sample": self._reasons.samples[rid] or None} for n, rid in mine[:REASONS_SHOWN]]
+        return out
 
     def to_json(self, *, complete: bool) -> dict[str, Any]:
         """``complete``: every load process's history was read whole."""

@@ -5,7 +5,8 @@
     ├── SafetyError              a non-loopback target without ``allow_remote: true``
     ├── StackError               a local server of the embedded stack did not start
     ├── TargetError              the target could not be set up or its final state not read
-    │   └── TargetUnreachable    nothing answered at the target's address
+    │   ├── TargetUnreachable    nothing answered at the target's address
+    │   └── PreflightFailed      its answers to one set, op and read cannot be read (harness.preflight)
     ├── HistoryError             a history file could not be written or read
     │   └── HistorySchemaError   a history written by an unknown schema version
     ├── RunFolderError           a run folder lacks what a stage needs (run.json, state.json, ...)

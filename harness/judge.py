@@ -175,5 +175,6 @@ def judge(folder: RunFolder, *, stream: bool | None = None) -> dict[str, Any]:
         "faults": [f.to_json() for f in faults],
         "detection": detection(ok_amounts=every.ok_amounts, uncertain_amounts=every.indeterminate_amounts),
         "op_mix": mix.to_json(complete=history.complete and len(history.workers) >= expected),
+        "reasons": mix.reasons(),  # why ops failed or stayed indeterminate, most frequent first
     }
     return folder.write(folder.verdict_json, doc)

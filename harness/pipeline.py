@@ -25,9 +25,10 @@ from harness.config.scenario import Scenario
 from harness.errors import ConfigError, RunStopped, TargetError
 from harness.judge import judge
 from harness.load.runner import Master, run_load
+from harness.preflight import preflight
 from harness.resolve import resolve
 from harness.runfolder import RunFolder, environment, new_run_id
-from harness.secrets import register_run, scrub
+from harness.secrets import redact_url, register_run, scrub
 from harness.stopping import StopSignals
 from harness.targets import LocalTarget
 from harness.targets.address import check_target_safe
@@ -76,6 +77,14 @@ def prepare(folder: RunFolder, *, scenario: Scenario, run_id: str, target_url: s
     admin = backend.admin(scenario, target_url)
     try:
         admin.setup(initial)
+        # one set, op and read, read as the load reads them: answers that cannot be read stop the run here
+        try:
+            checked = preflight(scenario, target_url, key=keys[0], initial=initial[keys[0]], admin=admin,
+                                shown_url=redact_url(target_url))
+        except TargetError as e:
+            folder.update(folder.run_json, preflight={"failed": str(e)})
+            raise
+        folder.update(folder.run_json, preflight=checked)
     finally:
         admin.close()
     folder.write(folder.state_json, {"initial": initial, "final": None})

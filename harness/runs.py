@@ -18,7 +18,7 @@ from harness.cost import Prices, load_prices
 from harness.errors import ConfigError, CounterbenchError
 from harness.load.runner import Master
 from harness.pipeline import RunRequest
-from harness.report.summary import print_summary, print_table
+from harness.report.summary import print_summary, print_table, quiet_line
 from harness.runfolder import new_run_id
 from harness.secrets import register_run, scrub
 from harness.shipped import is_shipped, scenario_file
@@ -101,6 +101,8 @@ def run_scenarios(args: argparse.Namespace, stop: StopSignals) -> int:
             continue
         if not args.quiet:
             print_summary(verdict)
+        elif len(plan) == 1:  # quiet, but never silent: the verdict and where the run is
+            print(quiet_line(verdict))
         results.append(verdict)
     if len(plan) == 1:
         v = results[0]

@@ -330,6 +330,8 @@ MUTANTS: tuple[Mutant, ...] = (
            file="harness/targets/dynamodb.py", old="if all(a is False for a in earlier):", new="if True:",
            tests=("tests/unit/test_dynamodb_ops.py",)),
     # faults are evidence
+    Mutant(rule="reasons: answers differing only in what they quote are one reason", file="harness/cost.py",
+           old="        error = error.split(quote, 1)[0]", new="        pass", tests=("tests/unit/test_cost.py",)),
     Mutant(rule="faults: a run whose planned faults did not all happen cannot pass",
            file="harness/faults/outcomes.py",
            old='    return "unknown", why if verdict == "pass" else f"{reason}; {why}"',

@@ -197,6 +197,15 @@ def _witnesses(data: RunData, v: dict[str, Any]) -> list[str]:
     return out
 
 
+def _reasons(v: dict[str, Any]) -> list[str]:
+    """Why ops failed or stayed indeterminate, first: a contract that cannot read its answers shows here."""
+    rows = [{"outcome": outcome, "ops": r["ops"], "reason": r["reason"], "sample": r.get("sample") or ""}
+            for outcome in ("indeterminate", "fail") for r in (v.get("reasons") or {}).get(outcome, [])]
+    if not rows:
+        return []
+    return ["<h2>Why ops failed or stayed indeterminate</h2>", h.table(rows)]
+
+
 def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, Any]], best: dict[str, Any] | None,
           images: list[tuple[str, Path]], lost: LostIncrements | None = None, spend: Cost | None = None) -> str:
     v = data.verdict or {"verdict": "unknown", "reason": "verdict.json is missing: run `counterbench check`",
@@ -205,6 +214,7 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
         f"<h1>{h.esc(data.scenario.name)} {h.badge(v['verdict'])}</h1>",
         f"<p><b>{h.esc(v['reason'])}</b> (expected: {h.esc(v.get('expected', 'pass'))})</p>",
         f"<p>{h.esc(data.scenario.description)}</p>",
+        *_reasons(v),
         *(f'<div class="warn"><b>{h.esc(d["finding"])}</b>'
           + (f'; its log ends:<pre>{h.esc(d["log_tail"])}</pre>' if d["log_tail"] else "") + "</div>"
           for d in data.run.get("servers_died") or []),

@@ -83,8 +83,25 @@ def planned_fault_rows(v: dict[str, Any]) -> list[dict[str, Any]]:
             for f in v.get("faults") or []]
 
 
+def reason_lines(v: dict[str, Any], *, top: int = 3) -> list[str]:
+    """The most frequent reasons ops failed or stayed indeterminate, each with its sample answer."""
+    out = []
+    for outcome in ("indeterminate", "fail"):
+        for r in (v.get("reasons") or {}).get(outcome, [])[:top]:
+            sample = r.get("sample") or ""
+            quoted = sample[len(r["reason"]):].lstrip(": ") if sample.startswith(r["reason"]) else sample
+            out.append(f"{outcome} {r['ops']:,}: {r['reason']}" + (f" (e.g. {quoted[:120]})" if quoted else ""))
+    return out
+
+
 def _ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
+
+
+def quiet_line(v: dict[str, Any]) -> str:
+    """What ``-q`` prints of one scenario's run: its verdict, why, and its run folder."""
+    return f"{v['scenario']}: {MARK[v['verdict']]} - {v['reason']}" + (
+        f"  (run folder {v['run_dir']})" if v.get("run_dir") else "")
 
 
 def print_summary(v: dict[str, Any]) -> None:
@@ -102,6 +119,8 @@ def print_summary(v: dict[str, Any]) -> None:
     else:
         print(f"  lost {t['lost']}  duplicated {t['duplicated']}  duplicate values {t['duplicate_values']}"
               f"  oversold {t['oversold']}")
+    for line in reason_lines(v):
+        print(f"  {line}")
     if t.get("retried_ops"):
         print(f"  retried ops {t['retried_ops']} ({t['retry_attempts']} extra attempts)")
     resolved = resolution_line(v)

@@ -208,10 +208,12 @@ class HttpAdmin:
             raise TargetUnreachable(f"{self._base} is unreachable: {getattr(e, 'reason', e)}") from e
 
     def setup(self, initial: Mapping[str, int]) -> None:
+        spec = self._codec.contract.set
         for key, value in initial.items():
-            status, _, body = self._call(self._codec.build(self._codec.contract.set, key=key, value=value))
+            status, _, body = self._call(self._codec.build(spec, key=key, value=value))
             if not 200 <= status < 300:
-                raise TargetError(f"setting {key} to {value} at {self._base} answered {status}: {body[:200]!r}")
+                raise TargetError(f"setting {key} to {value} ({spec.method} {spec.path}) at {self._base} answered "
+                                  f"{status}: {body[:200]!r}")
 
     def read(self, keys: Sequence[str]) -> dict[str, int | None]:
         spec = self._codec.contract.read
@@ -222,12 +224,13 @@ class HttpAdmin:
                 out[key] = None
                 continue
             if not 200 <= status < 300:
-                raise TargetError(f"reading {key} at {self._base} answered {status}: {body[:200]!r}")
+                raise TargetError(f"reading {key} ({spec.method} {spec.path}) at {self._base} answered {status}: "
+                                  f"{body[:200]!r}")
             assert spec.value is not None
             try:
                 out[key] = HttpCodec.value(spec.value, headers, body)
             except BadReply as e:
-                raise TargetError(f"reading {key} at {self._base}: {e}") from e
+                raise TargetError(f"reading {key} ({spec.method} {spec.path}) at {self._base}: {e}") from e
         return out
 
     def close(self) -> None:

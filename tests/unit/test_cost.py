@@ -14,6 +14,7 @@ from harness.config.scenario import Scenario
 from harness.cost import OpMix, cost, load_prices, op_mix, run_cost
 from harness.errors import ConfigError
 from harness.history import HistoryWriter
+from harness.history.format import NEVER_COMPLETED
 from harness.ops import Completion, OpKind, Outcome
 from harness.runfolder import RunFolder
 from harness.targets.classify import (
@@ -380,3 +381,25 @@ def test_op_mix_of_the_shipped_fixture_runs(fixture, prices):
     c = run_cost(folder, prices=prices)
     assert c.usd_per_million == pytest.approx(0.149 / (mix.ok_per_s * 3600) * 1e6)
     assert "the 50.0% of requests not acknowledged" in c.basis and "not on the priced cache.m6g.large" in c.basis
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["in-memory", "streamed"])
+def test_verdict_json_says_why_ops_failed_or_stayed_indeterminate_most_frequent_first(tmp_path, stream):
+    """A contract that cannot read its answers: every op indeterminate for the same reason, each quoting a
+    different answer -- one reason, counted once per op, its first answer kept as the sample."""
+    from harness.judge import judge
+
+    why = "unparseable answer: BadReply: no integer at JSON pointer /data/like: "
+    unread = [Completion(Outcome.INDETERMINATE, None, why + f"b'{{\"data\": {{\"likes\": {v}}}}}'") for v in (1, 2, 3)]
+    ops: list[tuple[OpKind, Completion]] = [
+        *[("incr", c) for c in unread], ("incr", Completion(Outcome.INDETERMINATE, None, "timeout")),
+        ("incr", Completion(Outcome.FAIL, None, "HTTP 429")), ("incr", Completion.ok(1))]
+    folder = run_folder(tmp_path, {"kind": "http"}, {"kind": "counter"}, ops, never_completed=1)
+    folder.write(folder.state_json, {"initial": {"k": 0}, "final": {"k": 5}})
+    reasons = judge(folder, stream=stream)["reasons"]
+    top = reasons["indeterminate"][0]
+    assert (top["reason"], top["ops"]) == ("unparseable answer: BadReply: no integer at JSON pointer /data/like", 3)
+    assert top["sample"].endswith("""b'{"data": {"likes": 1}}'""")
+    # ties: in the order they were first met
+    assert [(r["reason"], r["ops"]) for r in reasons["indeterminate"][1:]] == [("timeout", 1), (NEVER_COMPLETED, 1)]
+    assert [(r["reason"], r["ops"]) for r in reasons["fail"]] == [("HTTP 429", 1)]

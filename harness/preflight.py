@@ -1,0 +1,137 @@
+"""Before the load: one set, one op and one read through the load's own op client and classification,
+so a target whose answers cannot be read stops the run with the reason -- before anything is sent at
+load rate -- instead of a run of ``indeterminate`` ops and a verdict of ``unknown``.
+
+What it proves is that answers can be *read*, not that the target is correct: an increment the target
+acknowledges and loses passes here (finding that is the run's job). It checks, on the run's first key:
+
+1. the key, just set to its initial value, reads back as that value (a ``set`` that does not set is a
+   configuration problem, not "an increment nobody sent");
+2. one op of the workload (an increment, or a decrement-if-positive for seats) is answered ``ok`` --
+   the value read where the contract says it is;
+3. with ``workload.reads``, one read through the load's read path is answered ``ok``;
+
+then sets the key back to its initial value and reads it back again. Each op gets up to ``ATTEMPTS``
+tries (a target that answers garbage to one request in twenty is the run's business, not a setup
+error). Pure of gevent: an HTTP target is spoken to with urllib.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from harness.config.scenario import Scenario
+from harness.errors import TargetError
+from harness.ops import Completion, Outcome
+from harness.targets import OpClient, TargetAdmin, Transport
+from harness.targets.registry import BACKENDS
+from harness.workloads import WORKLOADS
+
+ATTEMPTS = 3
+_NAMES = {"incr": "increment", "decr_if_positive": "decrement-if-positive", "read": "read"}
+T = TypeVar("T")
+
+
+class PreflightFailed(TargetError):
+    """The target's answers to the preflight's set, op or read could not be read: no load was sent."""
+
+
+class _Context:
+    """An ``OpContext`` outside the load: no watchdog, urllib for HTTP, nothing shared across users."""
+
+    deadlines = None
+
+    def __init__(self) -> None:
+        self._shared: dict[str, Any] = {}
+
+    def shared(self, name: str, build: Callable[[], T]) -> T:
+        if name not in self._shared:
+            self._shared[name] = build()
+        return self._shared[name]  # type: ignore[no-any-return]
+
+    def http(self, base_url: str, *, timeout: float) -> Transport:
+        from harness.targets.http import BaseUrl
+
+        base = BaseUrl.parse(base_url)
+
+        def send(method: str, path: str, body: bytes | None,
+                 headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
+            req = urllib.request.Request(base.origin + base.path(path), data=body, method=method,
+                                         headers=dict(base.headers(headers)))
+            try:
+                with urllib.request.urlopen(req, timeout=timeout) as resp:
+                    return resp.status, dict(resp.headers.items()), resp.read()
+            except urllib.error.HTTPError as e:  # an answer: the contract classifies its status
+                return e.code, dict(e.headers.items()), e.read()
+            except urllib.error.URLError as e:  # no answer: classified as the load's transport errors are
+                raise e.reason if isinstance(e.reason, BaseException) else ConnectionError(str(e.reason)) from e
+
+        return send
+
+
+def _call(scenario: Scenario, op: str) -> str:
+    """How the op is sent, for a message: an HTTP contract's method and path, else the op's name."""
+    contract = getattr(scenario.target, "contract", None)
+    call = getattr(contract, {"incr": "increment", "decr_if_positive": "decrement"}.get(op, op), None)
+    if call is None:
+        return f"the {_NAMES.get(op, op)}"
+    return f"the {_NAMES.get(op, op)} ({call.method} {call.path})"
+
+
+def _tries(do: Callable[[], Completion]) -> list[Completion]:
+    """Up to ``ATTEMPTS`` tries, until one is answered ok."""
+    out = []
+    for _ in range(ATTEMPTS):
+        done = do()
+        out.append(done)
+        if done.outcome is Outcome.OK:
+            break
+    return out
+
+
+def _readable(tries: list[Completion], what: str, url: str) -> dict[str, Any]:
+    last = tries[-1]
+    if last.outcome is not Outcome.OK:
+        why = last.error or last.outcome.value
+        raise PreflightFailed(f"preflight: {what} at {url} was answered {last.outcome.value} {len(tries)} times out "
+                              f"of {len(tries)}, last: {why}. Its answers cannot be read as the contract says: "
+                              "no load was sent (fix the target's contract, or the target)")
+    return {"sent": what, "tries": len(tries), "value": last.value}
+
+
+def _read_back(admin: TargetAdmin, key: str, want: int, url: str, *, after: str) -> None:
+    try:
+        got = admin.read([key]).get(key)
+    except PreflightFailed:
+        raise
+    except TargetError as e:  # the read's answer cannot be read either: said as the preflight's finding
+        raise PreflightFailed(f"preflight: after {after}, {e}: no load was sent") from e
+    if got != want:
+        raise PreflightFailed(f"preflight: after {after}, reading {key} at {url} gives {got!r}, not {want}: the set "
+                              "does not set (or the read does not read what it set): no load was sent")
+
+
+def preflight(scenario: Scenario, url: str, *, key: str, initial: int, admin: TargetAdmin,
+              shown_url: str) -> dict[str, Any]:
+    """The checks above on ``key`` (already set to ``initial``), through a new op client; what was sent
+    and answered, for run.json. Raises PreflightFailed with the reason (``shown_url``: as messages show
+    the target)."""
+    _read_back(admin, key, initial, shown_url, after=f"setting it to {initial}")
+    kind = WORKLOADS[scenario.workload.kind]
+    client: OpClient = BACKENDS[scenario.target.kind].ops(scenario, url, _Context())
+    try:
+        if kind.op == "decr_if_positive":
+            op = _readable(_tries(lambda: client.decr_if_positive(key)), _call(scenario, kind.op), shown_url)
+        else:
+            amount = scenario.workload.amount.min
+            op = _readable(_tries(lambda: client.incr(key, amount)), _call(scenario, kind.op), shown_url)
+        read = _readable(_tries(lambda: client.read(key)), _call(scenario, "read"), shown_url) \
+            if scenario.workload.reads else None
+    finally:
+        client.close()
+    admin.setup({key: initial})
+    _read_back(admin, key, initial, shown_url, after=f"setting it back to {initial}")
+    return {"key": key, "op": op, "read": read}
