@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,24 @@ from harness.errors import ConfigError
 from harness.yamlsrc import SourceMap, data_loc, dotted, load_yaml
 
 
+def _known_keys() -> set[str]:
+    """Every key some part of a scenario file takes (each frozen model's fields, across backends)."""
+    from harness.models import Frozen
+
+    keys: set[str] = set()
+    todo: list[type] = [Frozen]
+    while todo:
+        model = todo.pop()
+        todo += model.__subclasses__()
+        keys |= {f.alias or name for name, f in getattr(model, "model_fields", {}).items()}
+    return keys
+
+
+def _did_you_mean(key: object) -> str:
+    close = difflib.get_close_matches(str(key), sorted(_known_keys()), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _format_errors(err: ValidationError, data: Any, smap: SourceMap, prefix: str = "") -> str:
     lines = []
     for e in err.errors(include_url=False):
@@ -20,7 +39,7 @@ def _format_errors(err: ValidationError, data: Any, smap: SourceMap, prefix: str
         line = smap.line_of(loc)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + (_did_you_mean(e["loc"][-1]) if e["loc"] else "")
         elif e["type"] == "missing":
             msg = "required key is missing"
         elif not isinstance(e.get("input"), dict | list) and "input" in e:

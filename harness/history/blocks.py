@@ -1,4 +1,5 @@
-"""Reading version 4: compressed blocks, decoded into version 3's records, which RecordsReader checks."""
+"""Reading version 4: compressed blocks, decoded into version 3's records -- held as a column per record
+word (``Columns``) -- which RecordsReader checks and joins."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ class Columns:
         """Records ``first`` to ``first + k`` as their 32 bytes each."""
         import numpy as np
 
-        return np.ascontiguousarray(self.words[:, first:first + k].T).astype("<u8").tobytes()
+        return np.ascontiguousarray(self.words[:, first:first + k].T).tobytes()
 
 
 class BlocksReader(RecordsReader):

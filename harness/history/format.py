@@ -141,28 +141,9 @@ def decode_block(records: int, payload: bytes, decompressor: Any) -> bytes:
     """The records of a block's payload (``encode_block`` backwards); ValueError when it does not decode."""
     import numpy as np
 
-    out = np.empty((records, 4), dtype="<u8")
-    decode_block_into(records, payload, decompressor, out)
-    return out.tobytes()
-
-
-def decode_block_into(records: int, payload: bytes, decompressor: Any, out: Any) -> None:
-    """``decode_block`` into ``out``, a ``(records, 4)`` uint64 array (the reader's batch, in place)."""
-    import numpy as np
-
-    try:
-        raw = decompressor.decompress(payload, max_output_size=records * RECORD_BYTES)
-    except Exception as e:  # zstandard.ZstdError, whose module the reader need not import
-        raise ValueError(f"the payload does not decompress: {e}") from e
-    if len(raw) != records * RECORD_BYTES:
-        raise ValueError(f"the payload holds {len(raw)} bytes, not {records} records")
-    cols = np.frombuffer(raw, dtype="<u8").reshape(4, records)
-    even = records - records % 2
-    if even:  # the two interleaved running sums at once: rows of (invoke, completion) pairs
-        np.cumsum(cols[:, :even].reshape(4, even // 2, 2).transpose(1, 2, 0), axis=0, dtype=np.uint64,
-                  out=out[:even].reshape(even // 2, 2, 4))
-    if records % 2:
-        out[even] = cols[:, even] + (out[even - 2] if even else 0)
+    out = np.empty((4, records), dtype="<u8")
+    decode_block_columns(records, payload, decompressor, out)
+    return np.ascontiguousarray(out.T).tobytes()
 
 
 def decode_block_columns(records: int, payload: bytes, decompressor: Any, out: Any) -> None:

@@ -38,11 +38,10 @@ def run_cli(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any] | None]:
     return code, (json.loads(verdict.read_text()) if verdict.exists() else None)
 
 
-def start_service(mode: str, every: int = 20, env: dict[str, str] | None = None
-                  ) -> tuple[subprocess.Popen[bytes], str]:
+def start_script(script: str, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """One of these tests' services (``script`` beside this file) on a free port, once its /health answers."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "faulty_service.py"), "--mode", mode,
-                             "--every", str(every), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / script), *args, "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -53,7 +52,12 @@ def start_service(mode: str, every: int = 20, env: dict[str, str] | None = None
         except OSError:
             time.sleep(0.05)
     proc.kill()
-    raise RuntimeError(f"the faulty service ({mode}) did not start")
+    raise RuntimeError(f"{script} {' '.join(args)} did not start")
+
+
+def start_service(mode: str, every: int = 20, env: dict[str, str] | None = None
+                  ) -> tuple[subprocess.Popen[bytes], str]:
+    return start_script("faulty_service.py", "--mode", mode, "--every", str(every), env=env)
 
 
 @pytest.fixture

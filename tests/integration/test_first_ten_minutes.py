@@ -4,10 +4,6 @@ command gives the verdict -- pass for the correct service, fail for its read-mod
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +12,7 @@ import pytest
 from harness.cli import main
 from harness.history import history_files
 from harness.runfolder import RunFolder
-from harness.stack.process import free_port
-from tests.integration.conftest import SHORT, run_cli
+from tests.integration.conftest import SHORT, run_cli, start_script
 
 pytestmark = pytest.mark.integration
 
@@ -39,16 +34,7 @@ scenarios:
 
 
 def _service(*flags: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "likes_service.py"), "--port", str(port),
-                             *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "/health", timeout=0.5)
-            break
-        except OSError:
-            time.sleep(0.05)
+    proc, url = start_script("likes_service.py", *flags)
     yield url
     proc.terminate()
     proc.wait(timeout=10)

@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from harness.stack.process import free_port
 from harness.stack.redis import RedisServer
 from harness.stack.service import ReferenceService
-from tests.integration.conftest import SHIPPED, TEST_SCENARIOS, run_cli
+from tests.integration.conftest import SHIPPED, TEST_SCENARIOS, run_cli, start_script
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,17 +114,7 @@ def _readme_contract_example() -> str:
 
 @pytest.fixture(params=[False, True], ids=["correct", "losing"])
 def custom_service(request):
-    port = free_port()
-    cmd = [sys.executable, str(Path(__file__).parent / "custom_service.py"), "--port", str(port)]
-    proc = subprocess.Popen(cmd + (["--lose"] if request.param else []), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            urllib.request.urlopen(url + "/health", timeout=0.5)
-            break
-        except OSError:
-            time.sleep(0.05)
+    proc, url = start_script("custom_service.py", *(["--lose"] if request.param else []))
     yield url, request.param
     proc.terminate()
     proc.wait(timeout=10)

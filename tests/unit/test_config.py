@@ -49,7 +49,13 @@ def test_defaults_fill_in(tmp_path):
 
 def test_unknown_key_names_line_and_key(tmp_path):
     msg = error_of(tmp_path, GOOD + "    lod: {users: 3}\n")
-    assert msg == f"{tmp_path / 'scenarios.yaml'}:6: scenarios.s.lod: unknown key"
+    assert msg == f"{tmp_path / 'scenarios.yaml'}:6: scenarios.s.lod: unknown key (did you mean 'load'?)"
+
+
+def test_an_unknown_key_close_to_a_known_one_says_which_and_a_far_one_says_none(tmp_path):
+    msg = error_of(tmp_path, GOOD.replace("workload: {kind: counter}", "workload: {kind: counter, intial: 5}"))
+    assert msg.endswith("scenarios.s.workload.intial: unknown key (did you mean 'initial'?)"), msg
+    assert error_of(tmp_path, GOOD + "    zzqx: 1\n").endswith("scenarios.s.zzqx: unknown key")
 
 
 def test_wrong_type_names_line_key_and_value(tmp_path):
