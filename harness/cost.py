@@ -23,6 +23,7 @@ by what the mix counts.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import threading
 from collections.abc import Mapping, Sequence
@@ -104,6 +105,7 @@ class Prices:
     path: Path
     rows: Mapping[str, Price]
     defaults: Mapping[str, tuple[str, ...]]
+    shipped: bool = False  # counterbench's own table (not a file of the user's)
 
     def __getitem__(self, price_id: str) -> Price:
         try:
@@ -117,7 +119,7 @@ def load_prices(path: Path | None = None) -> Prices:
     """The shipped price table, or ``path``'s; every problem is a ConfigError naming file, line and key."""
     if path is None:
         with as_file(files("harness").joinpath(SHIPPED)) as shipped:
-            return _load(Path(shipped))
+            return dataclasses.replace(_load(Path(shipped)), shipped=True)
     return _load(Path(path))
 
 
@@ -488,6 +490,13 @@ def run_cost(folder: RunFolder | Path, *, prices: Prices, knee_ok_per_s: float |
     try:
         mix = op_mix(folder)
         kind = folder.scenario().target.kind
+        target = folder.read(folder.run_json).get("target") or {}
     except (HistoryError, RunFolderError) as e:
         return Cost(usd_per_million=None, basis=f"no cost: {e}")
+    if kind == "http" and "variant" in target and target["variant"] is None and price_ids is None and \
+            prices.shipped:
+        # the shipped table prices the reference service on a cloud instance; a service of your own (a toy on
+        # this laptop, or a fleet) is priced only as your own table says
+        return Cost(usd_per_million=None, basis="no cost: a service counterbench did not start is priced only by a "
+                                                "price table of your own (--prices, with defaults.http)")
     return cost(mix, target_kind=kind, prices=prices, knee_ok_per_s=knee_ok_per_s, price_ids=price_ids)

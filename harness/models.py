@@ -31,6 +31,9 @@ class TargetConfig(Frozen):
 
     network_faults: ClassVar[bool] = False  # network faults can go through a TCP proxy in front of it
     reads: ClassVar[bool] = True  # its op client can read the counter during the run
+    # ``variant`` is how counterbench's own client updates (Redis, DynamoDB: always meaningful), not how a
+    # service counterbench did not start does (an HTTP service's own code: its variant is its own)
+    client_side_variant: ClassVar[bool] = True
 
     @property
     def has_store(self) -> bool:

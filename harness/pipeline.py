@@ -57,8 +57,10 @@ def say(quiet: bool, line: str) -> None:
 
 
 def prepare(folder: RunFolder, *, scenario: Scenario, run_id: str, target_url: str,
-            extra: dict[str, Any] | None = None) -> list[str]:
-    """Refuse unsafe targets, record the run, and set every key to its initial value; returns the keys."""
+            extra: dict[str, Any] | None = None, started: bool = False) -> list[str]:
+    """Refuse unsafe targets, record the run, and set every key to its initial value; returns the keys.
+    ``started``: counterbench started the target (an HTTP service's variant is then the reference
+    service's; otherwise it is the service's own, and run.json says none)."""
     check_target_safe(scenario, target_url)
     backend = BACKENDS[scenario.target.kind]
     keys = backend.keys(scenario, run_id)
@@ -67,7 +69,9 @@ def prepare(folder: RunFolder, *, scenario: Scenario, run_id: str, target_url: s
     folder.write(folder.run_json, {  # written through harness.secrets.clean: credentials never reach it
         "run_id": run_id,
         "scenario": described,
-        "target": {"kind": scenario.target.kind, "url": target_url, "variant": scenario.target.variant},
+        "target": {"kind": scenario.target.kind, "url": target_url,
+                   "variant": scenario.target.variant if type(scenario.target).client_side_variant or started
+                   else None},
         "keys": keys,
         "environment": environment(),
         "started_at": time.time(),
@@ -179,7 +183,7 @@ def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
             local = BACKENDS[scenario.target.kind].local(scenario, stack)
             scenario, url = local.scenario, local.url
         processes = req.master.expect_workers if req.master else req.processes
-        prepare(folder, scenario=scenario, run_id=run_id, target_url=url,
+        prepare(folder, scenario=scenario, run_id=run_id, target_url=url, started=local is not None,
                 extra={"mode": "cli", "processes": processes,
                        "distributed": "master" if req.master else ("local" if processes > 1 else None)})
         load = scenario.load

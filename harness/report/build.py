@@ -246,7 +246,8 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
     if lost is not None and len(lost.lost_t):
         windows = fault_spans(data)
         sections += ["<h2>Lost increments</h2>", *(f"<p>{h.esc(line)}</p>" for line in describe(lost, windows)),
-                     "<p>The first and last of them, with when each was acknowledged against each fault:</p>",
+                     "<p>The first and last of them, with when each was acknowledged"
+                     + (" against each fault:</p>" if windows else ":</p>"),
                      h.table(lost_table(lost, windows))]
     if spend is not None:
         sections += _cost(spend)

@@ -34,7 +34,8 @@ class RunData:
     @property
     def label(self) -> str:
         t = self.run["target"]
-        return f"{self.scenario.name} ({t['kind']}, {t.get('variant', 'atomic')})"
+        variant = t.get("variant", "atomic")  # None: a service counterbench did not start (its code, its own)
+        return f"{self.scenario.name} ({t['kind']}" + (f", {variant})" if variant else ", its own service)")
 
     @cached_property
     def _figures(self) -> LatencyFigures:

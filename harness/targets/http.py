@@ -109,6 +109,7 @@ class HttpTarget(TargetConfig):
                                                               "makes it exactly-once)")
 
     network_faults: ClassVar[bool] = True
+    client_side_variant: ClassVar[bool] = False  # the reference service's, when counterbench starts it
 
     @model_validator(mode="after")
     def _keys_where_kept(self) -> HttpTarget:

@@ -82,6 +82,8 @@ def test_with_the_right_pointer_one_command_gives_the_verdict(tmp_path, likes, c
                       *SHORT)
     assert v is not None and (code, v["verdict"]) == (0, "pass"), v["reason"]
     assert v["totals"]["ok"] > 0 and v["totals"]["indeterminate"] == 0
+    run = RunFolder(tmp_path / "run").read(RunFolder(tmp_path / "run").run_json)
+    assert run["target"]["variant"] is None  # its own code: not the reference service's "atomic"
     # -q is quiet, not silent: the verdict line and where the run is
     assert capsys.readouterr().out.strip() == f"likes: PASS - {v['reason']}  (run folder {tmp_path / 'run'})"
 

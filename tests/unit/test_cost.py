@@ -403,3 +403,14 @@ def test_verdict_json_says_why_ops_failed_or_stayed_indeterminate_most_frequent_
     # ties: in the order they were first met
     assert [(r["reason"], r["ops"]) for r in reasons["indeterminate"][1:]] == [("timeout", 1), (NEVER_COMPLETED, 1)]
     assert [(r["reason"], r["ops"]) for r in reasons["fail"]] == [("HTTP 429", 1)]
+
+
+def test_a_service_counterbench_did_not_start_is_priced_only_by_a_table_of_your_own(tmp_path, prices):
+    ops: list[tuple[OpKind, Completion]] = [("incr", Completion.ok(v)) for v in (1, 2, 3)]
+    folder = run_folder(tmp_path, {"kind": "http"}, {"kind": "counter"}, ops)
+    assert run_cost(folder, prices=prices).usd_per_million is not None  # the reference service, as started
+    folder.update(folder.run_json, target={"kind": "http", "url": "http://127.0.0.1:9911", "variant": None})
+    mine = run_cost(folder, prices=prices)
+    assert mine.usd_per_million is None and "price table of your own" in mine.basis
+    own = shutil.copy(SHIPPED, tmp_path / "mine.yaml")
+    assert run_cost(folder, prices=load_prices(Path(own))).usd_per_million is not None  # your table, your call
