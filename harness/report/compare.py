@@ -188,13 +188,17 @@ def compare(run_dirs: list[Path], out: Path, *, band: float = NOISE_BAND, prices
                 "Latency in ms (HdrHistogram, merged exactly across workers) of acknowledged ops; ok ops/s over "
                 "each run's measured duration.</p>",
                 *(f'<div class="warn">{h.esc(w)}</div>' for w in warns),
+                # correctness first: a speed-up of a scenario that loses updates is no speed-up
+                "<h2>Verdicts</h2>",
+                h.table([{**r, "verdict": r["verdict"].upper()} for r in rows], VERDICT_COLUMNS),
                 "<h2>Which is faster, and by how much</h2>",
                 f"<p>Each pair of scenarios of one workload, on each figure across their runs: the relative "
                 f"difference (Hodges-Lehmann) with its 95% interval (exact Mann-Whitney); a difference is called "
                 f"only when the whole interval lies beyond the &plusmn;{band:.0%} noise band.</p>",
                 h.table([{"workload": by_name[d.a]["workload"], "figure": METRICS[d.metric][0],
                           "finding": d.sentence, "A (median)": f"{d.a}: {_figure(by_name[d.a], d.metric)}",
-                          "B (median)": f"{d.b}: {_figure(by_name[d.b], d.metric)}"} for d in diffs])
+                          "B (median)": f"{d.b}: {_figure(by_name[d.b], d.metric)}",
+                          "verdicts": f"{by_name[d.a]['verdict']} / {by_name[d.b]['verdict']}"} for d in diffs])
                 if diffs else "<p>(one scenario per workload: nothing to compare)</p>",
                 "<h2>Each scenario across its runs</h2>",
                 "<p>Median across runs and its 95% interval (order statistics; with fewer than 6 runs the "
@@ -203,8 +207,6 @@ def compare(run_dirs: list[Path], out: Path, *, band: float = NOISE_BAND, prices
                    "for intervals") + ".</p>",
                 h.table([{"scenario": g["scenario"], "target": g["target"], "runs": g["runs"], "verdicts": g["verdict"],
                           **{METRICS[m][0]: _figure(g, m) for m in METRICS}} for g in summaries]),
-                "<h2>Verdicts</h2>",
-                h.table([{**r, "verdict": r["verdict"].upper()} for r in rows], VERDICT_COLUMNS),
                 *figures,
                 "<h2>Runs</h2>",
                 h.table([{"run": d.folder.path.name, "folder": str(d.folder.path.resolve()),
