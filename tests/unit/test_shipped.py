@@ -73,3 +73,12 @@ def test_list_from_elsewhere_says_it_lists_the_shipped_scenarios(tmp_path, monke
 @pytest.mark.parametrize("shipped", sorted(p.name for p in (ROOT / "apigateway").iterdir()))
 def test_the_api_definition_and_templates_are_shipped(shipped):
     assert (DATA / "apigateway" / shipped).read_bytes() == (ROOT / "apigateway" / shipped).read_bytes()
+
+
+def test_the_starter_files_own_service_example_is_a_valid_scenario_once_uncommented(tmp_path):
+    text = STARTER.read_text()
+    block = text[text.index("  # my-counter:"):]
+    uncommented = "\n".join(line.replace("  # ", "  ", 1) for line in block.splitlines())
+    (tmp_path / "mine.yaml").write_text(text.replace(block, uncommented))
+    mine = load_scenarios(tmp_path / "mine.yaml")["my-counter"]
+    assert mine.target.kind == "http" and mine.target.contract.increment.path == "/v2/likes/{key}"
