@@ -80,11 +80,12 @@ def prepare(folder: RunFolder, *, scenario: Scenario, run_id: str, target_url: s
     initial = dict.fromkeys(keys, scenario.workload.initial)
     admin = backend.admin(scenario, target_url)
     try:
-        admin.setup(initial)
+        initial = dict(admin.setup(initial) or initial)  # a target without a setter says what it holds
         # one set, op and read, read as the load reads them: answers that cannot be read stop the run here
         try:
             checked = preflight(scenario, target_url, key=keys[0], initial=initial[keys[0]], admin=admin,
                                 shown_url=redact_url(target_url))
+            initial[keys[0]] = checked["initial"]  # without a setter, its op moved the key for good
         except TargetError as e:
             folder.update(folder.run_json, preflight={"failed": str(e)})
             raise

@@ -11,9 +11,10 @@ acknowledges and loses passes here (finding that is the run's job). It checks, o
    the value read where the contract says it is;
 3. with ``workload.reads``, one read through the load's read path is answered ``ok``;
 
-then sets the key back to its initial value and reads it back again. Each op gets up to ``ATTEMPTS``
-tries (a target that answers garbage to one request in twenty is the run's business, not a setup
-error). Pure of gevent: an HTTP target is spoken to with urllib.
+then sets the key back to its initial value and reads it back again (a target without a setter,
+``contract.set: null``, is read instead: the key starts the load where the preflight's op left it).
+Each op gets up to ``ATTEMPTS`` tries (a target that answers garbage to one request in twenty is the
+run's business, not a setup error). Pure of gevent: an HTTP target is spoken to with urllib.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def preflight(scenario: Scenario, url: str, *, key: str, initial: int, admin: Ta
             if scenario.workload.reads else None
     finally:
         client.close()
-    admin.setup({key: initial})
+    # back to where it started; a target without a setter stays where the op left it, read as the new start
+    initial = (admin.setup({key: initial}) or {key: initial})[key]
     _read_back(admin, key, initial, shown_url, after=f"setting it back to {initial}")
-    return {"key": key, "op": op, "read": read}
+    return {"key": key, "op": op, "read": read, "initial": initial}

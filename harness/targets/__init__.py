@@ -65,7 +65,10 @@ def app_work(gap: float) -> None:
 
 
 class TargetAdmin(Protocol):
-    def setup(self, initial: Mapping[str, int]) -> None: ...
+    def setup(self, initial: Mapping[str, int]) -> Mapping[str, int] | None:
+        """Set each key to its initial value; returns the values the keys start from when they are not
+        those (a target without a setter reports what it holds), else None."""
+        ...
 
     def read(self, keys: Sequence[str]) -> dict[str, int | None]: ...
 

@@ -128,6 +128,9 @@ class HttpTarget(TargetConfig):
         return frozenset({"store"}) if self.service.replicated else frozenset()
 
     def check(self, scenario: Scenario) -> None:
+        if self.contract.set is None and "initial" in scenario.workload.model_fields_set:
+            raise ValueError("contract.set is null (the service has no setter): each key starts from the value the "
+                             "service holds, read before the load, so workload.initial cannot be chosen; remove it")
         for f in scenario.faults:
             if f.action != "partition" or self.url is not None:
                 continue
@@ -208,13 +211,16 @@ class HttpAdmin:
         except (urllib.error.URLError, OSError) as e:
             raise TargetUnreachable(f"{self._base} is unreachable: {getattr(e, 'reason', e)}") from e
 
-    def setup(self, initial: Mapping[str, int]) -> None:
+    def setup(self, initial: Mapping[str, int]) -> Mapping[str, int] | None:
         spec = self._codec.contract.set
+        if spec is None:  # no setter: each key starts from what the service holds (missing: 0)
+            return {key: 0 if value is None else value for key, value in self.read(list(initial)).items()}
         for key, value in initial.items():
             status, _, body = self._call(self._codec.build(spec, key=key, value=value))
             if not 200 <= status < 300:
                 raise TargetError(f"setting {key} to {value} ({spec.method} {spec.path}) at {self._base} answered "
                                   f"{status}: {body[:200]!r}")
+        return None
 
     def read(self, keys: Sequence[str]) -> dict[str, int | None]:
         spec = self._codec.contract.read

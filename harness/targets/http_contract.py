@@ -105,7 +105,10 @@ class HttpContract(Frozen):
     decrement: HttpCall = HttpCall(
         method="POST", path="/counters/{key}/decrement-if-positive", value=_JSON_VALUE
     )
-    set: HttpCall = HttpCall(method="PUT", path="/counters/{key}", body='{"value": {value}}')
+    set: HttpCall | None = Field(
+        default=HttpCall(method="PUT", path="/counters/{key}", body='{"value": {value}}'),
+        description="null: the service has no setter; each key's value is read before the load and taken as "
+                    "its initial value (a missing key, one of missing_statuses, counts as 0)")
     read: HttpCall = HttpCall(method="GET", path="/counters/{key}", value=_JSON_VALUE)
     fail_statuses: tuple[int, ...] = (400, 404, 409, 429)
     missing_statuses: tuple[int, ...] = (404,)

@@ -101,3 +101,16 @@ def test_a_set_that_does_not_set_is_named_before_any_load(tmp_path, capsys):
                      _scenarios(tmp_path, "/data/likes", initial=5), "-s", "likes", "--target-url", url, *SHORT])
         err = capsys.readouterr().err
         assert code == 2 and "gives 0, not 5: the set does not set" in err, err
+
+
+def test_a_service_without_a_setter_starts_from_what_it_holds(tmp_path, likes):
+    path = tmp_path / "likes.yaml"
+    path.write_text(contract("/data/likes").replace(
+        """set: {method: PUT, path: "/v2/likes/{key}", body: '{"likes": {value}}'}""", "set: null"))
+    code, v = run_cli(tmp_path, "-f", str(path), "-s", "likes", "--target-url", likes, *SHORT)
+    assert v is not None and (code, v["verdict"]) == (0, "pass"), v["reason"]
+    folder = RunFolder(tmp_path / "run")
+    state, run = folder.read(folder.state_json), folder.read(folder.run_json)
+    key = run["keys"][0]
+    assert state["initial"][key] == 1 == run["preflight"]["initial"]  # read, after the preflight's one like
+    assert state["final"][key] == 1 + v["totals"]["ok"]
