@@ -248,7 +248,8 @@ def test_idempotency_keys_over_the_reference_services_dynamodb_store_are_refused
 
 
 def test_a_contract_without_a_setter_refuses_a_chosen_initial_value_in_a_sentence(tmp_path):
-    body = GOOD.replace("target: {kind: redis}", "target: {kind: http, url: 'http://127.0.0.1:9', contract: {set: null}}")
+    no_setter = "target: {kind: http, url: 'http://127.0.0.1:9', contract: {set: null}}"
+    body = GOOD.replace("target: {kind: redis}", no_setter)
     assert load_scenarios(write(tmp_path, body))["s"].target.contract.set is None
     msg = error_of(tmp_path, body.replace("workload: {kind: counter}", "workload: {kind: counter, initial: 5}"))
     assert "contract.set is null (the service has no setter)" in msg and "remove it" in msg, msg
