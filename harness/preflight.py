@@ -47,6 +47,7 @@ class _Context:
 
     def __init__(self) -> None:
         self._shared: dict[str, Any] = {}
+        self.last: str | None = None  # the last HTTP answer, as a message shows it
 
     def shared(self, name: str, build: Callable[[], T]) -> T:
         if name not in self._shared:
@@ -64,11 +65,14 @@ class _Context:
                                          headers=dict(base.headers(headers)))
             try:
                 with urllib.request.urlopen(req, timeout=timeout) as resp:
-                    return resp.status, dict(resp.headers.items()), resp.read()
+                    answer = resp.status, dict(resp.headers.items()), resp.read()
             except urllib.error.HTTPError as e:  # an answer: the contract classifies its status
-                return e.code, dict(e.headers.items()), e.read()
+                answer = e.code, dict(e.headers.items()), e.read()
             except urllib.error.URLError as e:  # no answer: classified as the load's transport errors are
+                self.last = None
                 raise e.reason if isinstance(e.reason, BaseException) else ConnectionError(str(e.reason)) from e
+            self.last = f"{answer[0]} {answer[2][:200]!r}"
+            return answer
 
         return send
 
@@ -93,10 +97,12 @@ def _tries(do: Callable[[], Completion]) -> list[Completion]:
     return out
 
 
-def _readable(tries: list[Completion], what: str, url: str) -> dict[str, Any]:
+def _readable(tries: list[Completion], what: str, url: str, answer: str | None) -> dict[str, Any]:
     last = tries[-1]
     if last.outcome is not Outcome.OK:
         why = last.error or last.outcome.value
+        if answer is not None and answer.split(" ", 1)[1] not in why:  # the status and body it got, once
+            why += f" (the answer: {answer})"
         raise PreflightFailed(f"preflight: {what} at {url} was answered {last.outcome.value} {len(tries)} times out "
                               f"of {len(tries)}, last: {why}. Its answers cannot be read as the contract says: "
                               "no load was sent (fix the target's contract, or the target)")
@@ -122,14 +128,16 @@ def preflight(scenario: Scenario, url: str, *, key: str, initial: int, admin: Ta
     the target)."""
     _read_back(admin, key, initial, shown_url, after=f"setting it to {initial}")
     kind = WORKLOADS[scenario.workload.kind]
-    client: OpClient = BACKENDS[scenario.target.kind].ops(scenario, url, _Context())
+    ctx = _Context()
+    client: OpClient = BACKENDS[scenario.target.kind].ops(scenario, url, ctx)
     try:
         if kind.op == "decr_if_positive":
-            op = _readable(_tries(lambda: client.decr_if_positive(key)), _call(scenario, kind.op), shown_url)
+            tried = _tries(lambda: client.decr_if_positive(key))
         else:
             amount = scenario.workload.amount.min
-            op = _readable(_tries(lambda: client.incr(key, amount)), _call(scenario, kind.op), shown_url)
-        read = _readable(_tries(lambda: client.read(key)), _call(scenario, "read"), shown_url) \
+            tried = _tries(lambda: client.incr(key, amount))
+        op = _readable(tried, _call(scenario, kind.op), shown_url, ctx.last)
+        read = _readable(_tries(lambda: client.read(key)), _call(scenario, "read"), shown_url, ctx.last) \
             if scenario.workload.reads else None
     finally:
         client.close()

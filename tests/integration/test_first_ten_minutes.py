@@ -114,3 +114,14 @@ def test_a_service_without_a_setter_starts_from_what_it_holds(tmp_path, likes):
     key = run["keys"][0]
     assert state["initial"][key] == 1 == run["preflight"]["initial"]  # read, after the preflight's one like
     assert state["final"][key] == 1 + v["totals"]["ok"]
+
+
+def test_an_increment_sent_to_the_wrong_path_is_named_with_the_status_and_body_it_got(tmp_path, likes, capsys):
+    path = tmp_path / "likes.yaml"
+    path.write_text(contract("/data/likes").replace('increment: {method: POST, path: "/v2/likes/{key}"',
+                                                    'increment: {method: POST, path: "/v2/like/{key}"'))
+    code = main(["run", "-q", "--no-report", "--out", str(tmp_path / "run"), "-f", str(path), "-s", "likes",
+                 "--target-url", likes, *SHORT])
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "preflight" in x]
+    assert code == 2 and "the increment (POST /v2/like/{key})" in line and "answered fail" in line
+    assert """404 b'{"error": "not found"}'""" in line, line
