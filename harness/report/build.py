@@ -197,6 +197,13 @@ def _witnesses(data: RunData, v: dict[str, Any]) -> list[str]:
     return out
 
 
+def _result(c: dict[str, Any], v: dict[str, Any]) -> str:
+    """A check's result as the table says it: a check that holds over no acknowledged op holds of nothing."""
+    if c["valid"] is True and not (v.get("totals") or {}).get("ok"):
+        return "holds, of nothing: no op was acknowledged"
+    return {True: "holds", False: "VIOLATED", None: "undecided"}[c["valid"]]
+
+
 def _reasons(v: dict[str, Any]) -> list[str]:
     """Why ops failed or stayed indeterminate, first: a contract that cannot read its answers shows here."""
     rows = [{"outcome": outcome, "ops": r["ops"], "reason": r["reason"], "sample": r.get("sample") or ""}
@@ -223,7 +230,7 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
         *([f"<p>{h.esc(power)}</p>"] if (power := detection_sentence(v.get("detection"))) else []),
         "<h2>Checks</h2>",
         h.table([{"check": c["name"], "key": c["key"],
-                  "result": {True: "holds", False: "VIOLATED", None: "undecided"}[c["valid"]],
+                  "result": _result(c, v),
                   "what it found": finding(c)} for c in v.get("checks", [])]),
         *_witnesses(data, v),
         *(['<div class="warn">The load generator was CPU-saturated: its latencies include its own '

@@ -241,3 +241,14 @@ def test_the_report_shows_each_planned_fault_and_its_window(tmp_path):
            in faults
     assert '<div class="warn"><b>kill planned at 6 s did not happen' in faults
     assert "ops completed during it" in faults  # the pause's window, with its ops
+
+
+def test_report_says_why_ops_failed_first_and_a_check_over_no_acknowledged_op_holds_of_nothing(run_dir):
+    from harness.report.build import _result
+
+    text = build_report(run_dir).read_text()
+    assert text.index("PASS") < text.index("Why ops failed or stayed indeterminate") < text.index("Totals")
+    held = {"name": "bounds", "key": "k", "valid": True}
+    assert _result(held, {"totals": {"ok": 3}}) == "holds"
+    assert _result(held, {"totals": {"ok": 0}}) == "holds, of nothing: no op was acknowledged"
+    assert _result({**held, "valid": False}, {"totals": {"ok": 0}}) == "VIOLATED"
