@@ -90,6 +90,11 @@ def prepare(folder: RunFolder, *, scenario: Scenario, run_id: str, target_url: s
             folder.update(folder.run_json, preflight={"failed": str(e)})
             raise
         folder.update(folder.run_json, preflight=checked)
+        for sent in (checked["op"], checked["read"]):
+            if sent is not None and sent.get("inconclusive"):  # the target's state, not its contract: the run says
+                said = (f"{scenario.name}: warning: preflight: {sent['sent']} was answered {sent['inconclusive']} "
+                        f"({sent['tries']} tries): its answers could not be checked before the load")
+                print(scrub(said), file=sys.stderr)
     finally:
         admin.close()
     folder.write(folder.state_json, {"initial": initial, "final": None})

@@ -7,9 +7,12 @@ acknowledges and loses passes here (finding that is the run's job). It checks, o
 
 1. the key, just set to its initial value, reads back as that value (a ``set`` that does not set is a
    configuration problem, not "an increment nobody sent");
-2. one op of the workload (an increment, or a decrement-if-positive for seats) is answered ``ok`` --
-   the value read where the contract says it is;
-3. with ``workload.reads``, one read through the load's read path is answered ``ok``;
+2. one op of the workload (an increment, or a decrement-if-positive for seats) is answered, and the
+   answer read -- the value where the contract says it is; an answer that arrived and could not be
+   read, or a refusal (404 on the increment's path), stops the run; an answer the load would read as
+   the target's state (a timeout, a 5xx, a WAIT short of its replicas) is inconclusive: recorded, said,
+   and the run goes on;
+3. with ``workload.reads``, one read through the load's read path, likewise;
 
 then sets the key back to its initial value and reads it back again (a target without a setter,
 ``contract.set: null``, is read instead: the key starts the load where the preflight's op left it).
@@ -28,10 +31,15 @@ from harness.config.scenario import Scenario
 from harness.errors import TargetError
 from harness.ops import Completion, Outcome
 from harness.targets import OpClient, TargetAdmin, Transport
+from harness.targets.classify import DYNAMODB_RULES, HTTP_RULES, REDIS_RULES, BadReply
 from harness.targets.registry import BACKENDS
 from harness.workloads import WORKLOADS
 
 ATTEMPTS = 3
+# answers that arrived and could not be read -- what the preflight is for -- by the reasons the classifier
+# gives them; a timeout, a 5xx or a WAIT short of its replicas is the target's state, the run's business
+_UNREADABLE = tuple(sorted({r.reason for rules in (HTTP_RULES, REDIS_RULES, DYNAMODB_RULES) for r in rules
+                            if r.match in (BadReply, "HTTPParseError")}))
 _NAMES = {"incr": "increment", "decr_if_positive": "decrement-if-positive", "read": "read"}
 T = TypeVar("T")
 
@@ -97,16 +105,27 @@ def _tries(do: Callable[[], Completion]) -> list[Completion]:
     return out
 
 
-def _readable(tries: list[Completion], what: str, url: str, answer: str | None) -> dict[str, Any]:
+def _readable(tries: list[Completion], what: str, url: str, answer: str | None, *,
+              refusal_expected: bool = False) -> dict[str, Any]:
+    """What the tries say: an ok, or an answer the load would read as the target's state (a timeout, a 5xx,
+    a WAIT short of its replicas: inconclusive, the run's business); raises when the answer arrived and
+    could not be read, or the op was refused (``refusal_expected``: a sold-out seat is a refusal read well)."""
     last = tries[-1]
-    if last.outcome is not Outcome.OK:
-        why = last.error or last.outcome.value
-        if answer is not None and answer.split(" ", 1)[1] not in why:  # the status and body it got, once
-            why += f" (the answer: {answer})"
-        raise PreflightFailed(f"preflight: {what} at {url} was answered {last.outcome.value} {len(tries)} times out "
-                              f"of {len(tries)}, last: {why}. Its answers cannot be read as the contract says: "
-                              "no load was sent (fix the target's contract, or the target)")
-    return {"sent": what, "tries": len(tries), "value": last.value}
+    done: dict[str, Any] = {"sent": what, "tries": len(tries), "value": last.value}
+    if last.outcome is Outcome.OK:
+        return done
+    unread = next((t for t in tries if (t.error or "").startswith(_UNREADABLE)), None)
+    if last.outcome is Outcome.INDETERMINATE and unread is None:
+        return {**done, "inconclusive": last.error or last.outcome.value}
+    if last.outcome is Outcome.FAIL and refusal_expected:
+        return {**done, "refused": last.error or last.outcome.value}
+    shown = unread or last
+    why = shown.error or shown.outcome.value
+    if answer is not None and answer.split(" ", 1)[1] not in why:  # the status and body it got, once
+        why += f" (the answer: {answer})"
+    raise PreflightFailed(f"preflight: {what} at {url} was answered {shown.outcome.value} {len(tries)} times out "
+                          f"of {len(tries)}, last: {why}. Its answers cannot be read as the contract says: "
+                          "no load was sent (fix the target's contract, or the target)")
 
 
 def _read_back(admin: TargetAdmin, key: str, want: int, url: str, *, after: str) -> None:
@@ -136,7 +155,8 @@ def preflight(scenario: Scenario, url: str, *, key: str, initial: int, admin: Ta
         else:
             amount = scenario.workload.amount.min
             tried = _tries(lambda: client.incr(key, amount))
-        op = _readable(tried, _call(scenario, kind.op), shown_url, ctx.last)
+        op = _readable(tried, _call(scenario, kind.op), shown_url, ctx.last,
+                       refusal_expected=kind.op == "decr_if_positive" and initial <= 0)
         read = _readable(_tries(lambda: client.read(key)), _call(scenario, "read"), shown_url, ctx.last) \
             if scenario.workload.reads else None
     finally:

@@ -332,6 +332,12 @@ MUTANTS: tuple[Mutant, ...] = (
     # faults are evidence
     Mutant(rule="reasons: answers differing only in what they quote are one reason", file="harness/cost.py",
            old="        error = error.split(quote, 1)[0]", new="        pass", tests=("tests/unit/test_cost.py",)),
+    Mutant(rule="preflight: an answer that arrived and could not be read stops the run", file="harness/preflight.py",
+           old="    if last.outcome is Outcome.INDETERMINATE and unread is None:",
+           new="    if last.outcome is Outcome.INDETERMINATE:", tests=("tests/unit/test_preflight.py",)),
+    Mutant(rule="preflight: a refused op stops the run unless a refusal is expected", file="harness/preflight.py",
+           old="    if last.outcome is Outcome.FAIL and refusal_expected:",
+           new="    if last.outcome is Outcome.FAIL:", tests=("tests/unit/test_preflight.py",)),
     Mutant(rule="faults: a run whose planned faults did not all happen cannot pass",
            file="harness/faults/outcomes.py",
            old='    return "unknown", why if verdict == "pass" else f"{reason}; {why}"',
