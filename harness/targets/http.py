@@ -128,7 +128,7 @@ class HttpTarget(TargetConfig):
         return frozenset({"store"}) if self.service.replicated else frozenset()
 
     def check(self, scenario: Scenario) -> None:
-        if self.contract.set is None and "initial" in scenario.workload.model_fields_set:
+        if self.contract.set is None and scenario.workload.initial != 0:  # (0: the default, which it replaces)
             raise ValueError("contract.set is null (the service has no setter): each key starts from the value the "
                              "service holds, read before the load, so workload.initial cannot be chosen; remove it")
         for f in scenario.faults:

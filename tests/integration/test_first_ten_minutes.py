@@ -28,7 +28,7 @@ scenarios:
         increment: {{method: POST, path: "/v2/likes/{{key}}", value: {{json_pointer: {pointer}}}}}
         set: {{method: PUT, path: "/v2/likes/{{key}}", body: '{{"likes": {{value}}}}'}}
         read: {{method: GET, path: "/v2/likes/{{key}}", value: {{json_pointer: {pointer}}}}}
-    workload: {{kind: counter, initial: {initial}}}
+    workload: {{kind: counter{f", initial: {initial}" if initial else ""}}}
     load: {{users: 16, duration: 2}}
 """
 
