@@ -206,7 +206,8 @@ def _result(c: dict[str, Any], v: dict[str, Any]) -> str:
 
 def _reasons(v: dict[str, Any]) -> list[str]:
     """Why ops failed or stayed indeterminate, first: a contract that cannot read its answers shows here."""
-    rows = [{"outcome": outcome, "ops": r["ops"], "reason": r["reason"], "sample": r.get("sample") or ""}
+    rows = [{"outcome": outcome, "ops": r["ops"], "reason": r["reason"],
+             "sample answer": r["sample"] if r.get("sample") and r["sample"] != r["reason"] else ""}
             for outcome in ("indeterminate", "fail") for r in (v.get("reasons") or {}).get(outcome, [])]
     if not rows:
         return []
