@@ -253,6 +253,15 @@ class _Reasons:
             return got
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Counted:
+    """One batch's part of a MixTally (``MixTally.count``)."""
+
+    counts: dict[str, int]
+    span: tuple[int, int]  # first invoke, last stamp (us, its process's clock)
+    why: dict[tuple[str, int], int]  # (outcome, reason id): ops
+
+
 class MixTally:
     """Counts of a history read in columns (numpy), by what they cost (``check`` keeps them in
     verdict.json: a billion ops' history is not read twice); and why ops failed or stayed indeterminate,
@@ -267,9 +276,10 @@ class MixTally:
         self.why: dict[tuple[str, int], int] = {}  # (outcome, reason id): ops
         self.complete: bool | None = None  # as check found the history (None: not known here)
 
-    def count(self, c: OpColumns) -> tuple[dict[str, int], tuple[int, int]] | None:
-        """A batch's counts and span, from the batch alone (safe in any thread: the lookup of error strings
-        keeps a table per process's strings). None: an empty batch."""
+    def count(self, c: OpColumns) -> _Counted | None:
+        """A batch's counts, span and reasons, from the batch alone (safe in any thread: the lookups of error
+        strings keep a table per process's strings, and reasons get their ids under a lock). None: an empty
+        batch."""
         if not len(c):
             return None
         flags = self._flags(c.strings, c.error)
@@ -282,26 +292,25 @@ class MixTally:
         counts = {name: int(mask.sum()) for name, mask in masks.items()}
         counts["write_retries"] = int(extra[write].sum())
         counts["read_retries"] = int(extra[read].sum())
+        why: dict[tuple[str, int], int] = {}
         for outcome, code in (("fail", _FAIL), ("indeterminate", _IND)):
             rows = c.outcome == code
             if rows.any():
                 found = np.bincount(self._reason(c.strings, c.error[rows]))
-                for rid in np.flatnonzero(found).tolist():
-                    counts[f"why:{outcome}:{rid}"] = int(found[rid])
-        return counts, (int(c.invoked_us.min()), int(max(c.invoked_us.max(), c.completed_us.max())))
+                why.update({(outcome, rid): int(found[rid]) for rid in np.flatnonzero(found).tolist()})
+        span = (int(c.invoked_us.min()), int(max(c.invoked_us.max(), c.completed_us.max())))
+        return _Counted(counts=counts, span=span, why=why)
 
-    def add(self, c: OpColumns, counted: tuple[dict[str, int], tuple[int, int]] | None = None) -> None:
+    def add(self, c: OpColumns, counted: _Counted | None = None) -> None:
         """One batch (``counted``: ``count``'s work on it, when already done)."""
         got = counted if counted is not None else self.count(c)
         if got is None:
             return
-        for name, n in got[0].items():
-            if name.startswith("why:"):
-                _, outcome, rid = name.split(":")
-                self.why[(outcome, int(rid))] = self.why.get((outcome, int(rid)), 0) + n
-            else:
-                self.n[name] += n
-        lo, hi = got[1]
+        for name, n in got.counts.items():
+            self.n[name] += n
+        for which, n in got.why.items():
+            self.why[which] = self.why.get(which, 0) + n
+        lo, hi = got.span
         was = self.spans.get(c.worker)
         self.spans[c.worker] = (lo, hi) if was is None else (min(was[0], lo), max(was[1], hi))
 
