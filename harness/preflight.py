@@ -23,7 +23,6 @@ run's business, not a setup error). Pure of gevent: an HTTP target is spoken to 
 from __future__ import annotations
 
 import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -63,19 +62,14 @@ class _Context:
         return self._shared[name]  # type: ignore[no-any-return]
 
     def http(self, base_url: str, *, timeout: float) -> Transport:
-        from harness.targets.http import BaseUrl
+        from harness.targets.http import BaseUrl, exchange
 
         base = BaseUrl.parse(base_url)
 
         def send(method: str, path: str, body: bytes | None,
                  headers: Mapping[str, str]) -> tuple[int, Mapping[str, str], bytes]:
-            req = urllib.request.Request(base.origin + base.path(path), data=body, method=method,
-                                         headers=dict(base.headers(headers)))
             try:
-                with urllib.request.urlopen(req, timeout=timeout) as resp:
-                    answer = resp.status, dict(resp.headers.items()), resp.read()
-            except urllib.error.HTTPError as e:  # an answer: the contract classifies its status
-                answer = e.code, dict(e.headers.items()), e.read()
+                answer = exchange(base, method, path, body, headers, timeout=timeout)
             except urllib.error.URLError as e:  # no answer: classified as the load's transport errors are
                 self.last = None
                 raise e.reason if isinstance(e.reason, BaseException) else ConnectionError(str(e.reason)) from e

@@ -191,6 +191,19 @@ class HttpOps:
             close()
 
 
+def exchange(url: BaseUrl, method: str, path: str, body: bytes | None, headers: Mapping[str, str], *,
+             timeout: float) -> tuple[int, Mapping[str, str], bytes]:
+    """One request with urllib, outside the load (no gevent): any status is an answer; no answer raises
+    (urllib.error.URLError, OSError)."""
+    r = urllib.request.Request(url.origin + url.path(path), data=body, method=method,
+                               headers=dict(url.headers(headers)))
+    try:
+        with urllib.request.urlopen(r, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers.items()), resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers.items()), e.read()
+
+
 class HttpAdmin:
     """Setup and final reads with urllib (no gevent needed)."""
 
@@ -201,13 +214,8 @@ class HttpAdmin:
         self._timeout = timeout
 
     def _call(self, req: Request) -> tuple[int, Mapping[str, str], bytes]:
-        r = urllib.request.Request(self._url.origin + self._url.path(req.path), data=req.body, method=req.method,
-                                   headers=dict(self._url.headers(req.headers)))
         try:
-            with urllib.request.urlopen(r, timeout=self._timeout) as resp:
-                return resp.status, dict(resp.headers.items()), resp.read()
-        except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers.items()), e.read()
+            return exchange(self._url, req.method, req.path, req.body, req.headers, timeout=self._timeout)
         except (urllib.error.URLError, OSError) as e:
             raise TargetUnreachable(f"{self._base} is unreachable: {getattr(e, 'reason', e)}") from e
 
@@ -256,14 +264,10 @@ class HttpResolver:
 
     def resolve(self, token: str) -> int | None:
         path = self._lookup.path.replace("{token}", quote(token, safe=""))
-        req = urllib.request.Request(self._url.origin + self._url.path(path), method=self._lookup.method,
-                                     data=b"" if self._lookup.method != "GET" else None,
-                                     headers=dict(self._url.headers(self._headers)))
         try:
-            with urllib.request.urlopen(req, timeout=self._timeout) as resp:
-                status, headers, body = resp.status, dict(resp.headers.items()), resp.read()
-        except urllib.error.HTTPError as e:
-            status, headers, body = e.code, dict(e.headers.items()), e.read()
+            status, headers, body = exchange(self._url, self._lookup.method, path,
+                                             b"" if self._lookup.method != "GET" else None, self._headers,
+                                             timeout=self._timeout)
         except (urllib.error.URLError, OSError) as e:
             raise TargetUnreachable(f"{self._base} is unreachable: {getattr(e, 'reason', e)}") from e
         if status in self._lookup.absent_statuses:
