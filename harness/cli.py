@@ -182,6 +182,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-remote-workers", action="store_true",
                    help="with --master: listen on a non-loopback address (the port authenticates nobody)")
     r.add_argument("--master-bind-port", type=int, default=5557)
+    r.add_argument("--stop-on-violation", action="store_true",
+                   help="end the load at the first violation the online checks prove: drain, final read, verdict "
+                        "(scenario key stop_on_violation)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress; only the final table or nothing")
     r.add_argument("--no-report", action="store_true", help="skip plots, report.html and the comparison")
     r.set_defaults(fn=cmd_run)

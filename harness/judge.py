@@ -171,7 +171,8 @@ def judge(folder: RunFolder, *, stream: bool | None = None) -> dict[str, Any]:
                                  "problem": w.problem} for w in history.workers],
                     "complete": completeness.complete, "missing": list(completeness.missing), "read": read_as},
         "checks": [c.to_json() for c in report.checks],
-        "stopped": run.get("stopped"),  # the load ended early on a stop signal: the verdict covers what ran
+        "stopped": run.get("stopped"),  # the load ended early (a stop signal, a violation): the verdict covers what ran
+        "online": run.get("online"),  # what the online checks found while the load ran
         "faults": [f.to_json() for f in faults],
         "detection": detection(ok_amounts=every.ok_amounts, uncertain_amounts=every.indeterminate_amounts),
         "op_mix": mix.to_json(complete=history.complete and len(history.workers) >= expected),

@@ -5,7 +5,9 @@ starts and ``conclude`` when it stops (``harness.load.plain``). Both end the sam
 state read (or why it could not be), the verdict, who sent what.
 
     prepare    refuse unsafe targets, write run.json, set every key to its initial value
-    load       Locust in a child process (``harness.load.runner``), faults beside it
+    load       Locust in a child process (``harness.load.runner``), faults beside it, the online checks on
+               the history as it is written (``harness.checks.online``; with stop_on_violation, the first
+               violation they prove ends the load)
     conclude   uncertain ops looked up by idempotency key (targets that can), the final read (a failed
                one is recorded: the verdict can then only be unknown), the judge, the workers' files
                in run.json
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.checks.online import OnlineChecks
 from harness.config.scenario import Scenario
 from harness.errors import ConfigError, RunStopped, TargetError
 from harness.judge import judge
@@ -204,11 +207,14 @@ def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
             if nemesis is not None:
                 nemesis.load_over(stop.requested)
 
+        online = OnlineChecks(folder)  # the checks a prefix decides, on the history as the load writes it
         try:
             with stop.on_stop(no_more_faults):
-                code = run_load(scenario, folder, load_url, stop=stop, quiet=req.quiet, processes=req.processes,
-                                master=req.master)
+                load = run_load(scenario, folder, load_url, stop=stop, quiet=req.quiet, processes=req.processes,
+                                master=req.master, online=online)
         finally:
+            online.close()
+            folder.update(folder.run_json, online=online.status())
             if nemesis is not None:
                 nemesis.finish()
         died = _died(local)
@@ -219,11 +225,15 @@ def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
             for server in local.servers.values():
                 if server is not None:
                     server.settle()
-        folder.update(folder.run_json, load_exit_code=code, servers_died=died,
-                      fault_errors=nemesis.errors if nemesis is not None else [],
-                      stopped=None if stop.requested is None else {
-                          "signal": stop.requested, "after_s": round(time.monotonic() - started, 1)})
-        verdict = conclude(folder, scenario=scenario, target_url=url, load_exit_code=code)
+        stopped = None
+        if stop.requested is not None:
+            stopped = {"signal": stop.requested, "after_s": round(time.monotonic() - started, 1)}
+        elif load.stopped_by is not None:  # the first violation the online checks proved
+            found = load.stopped_by.doc()
+            stopped = {"signal": None, "violation": found, "after_s": found["after_s"]}
+        folder.update(folder.run_json, load_exit_code=load.code, servers_died=died,
+                      fault_errors=nemesis.errors if nemesis is not None else [], stopped=stopped)
+        verdict = conclude(folder, scenario=scenario, target_url=url, load_exit_code=load.code)
     if req.report:
         verdict["report"] = str(report(folder, req.prices))
     return verdict

@@ -43,7 +43,8 @@ def resolve(args: argparse.Namespace, name: str) -> Scenario:
     """The scenario as this command line asks for it: overrides and a deployment applied."""
     path = scenario_file(args.file)
     scenario = with_overrides(get_scenario(path, name), users=args.users, spawn_rate=args.spawn_rate,
-                              duration=args.duration, target_url=args.target_url, path=path)
+                              duration=args.duration, target_url=args.target_url,
+                              stop_on_violation=True if getattr(args, "stop_on_violation", False) else None, path=path)
     if args.deployment:
         from harness.aws import apply_deployment, read_deployment
 

@@ -35,6 +35,7 @@ PROXY_STALL = "tests/unit/test_proxy_stall.py"
 PATRONI = ("tests/unit/test_patroni.py",)
 ORDER = ("tests/unit/test_order.py",)
 STREAM = ("tests/unit/test_stream.py",)
+ONLINE = ("tests/unit/test_online.py",)
 POWER = ("tests/unit/test_properties.py::test_the_stated_rate_holds_where_uncertain_ops_of_large_amounts_can_hide_"
          "many_small_losses",)
 SERVICE_UNIT = ("tests/unit/test_service_idempotency.py",)
@@ -527,6 +528,22 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(rule="config: a Patroni cluster is a replicated store", file="harness/targets/http.py",
            old="return bool(self.replicas) or self.patroni is not None", new="return bool(self.replicas)",
            tests=PATRONI),
+    # the online checks: a prefix's findings are the whole history's
+    Mutant(rule="online: a read is judged only once the watermark has passed its answer",
+           file="harness/checks/stream.py", old="                folds.order.judge_before(watermark)",
+           new="                folds.order._judge_reads(None)", tests=ONLINE),
+    Mutant(rule="online: an op is taken only once every process has written ops answered after it",
+           file="harness/checks/stream.py",
+           old="        ready = _END if final or not active else min(s.last for s in active)",
+           new="        ready = _END if final or not active or eager else min(s.last for s in active)", tests=ONLINE),
+    Mutant(rule="online: the stream starts only once every load process's header is in",
+           file="harness/checks/online.py",
+           old="        if len(readers) < self.expected or any(r is None for r in readers):",
+           new="        if not readers or any(r is None for r in readers):", tests=ONLINE),
+    Mutant(rule="online: a block not yet whole is read at the next poll, not taken as damage",
+           file="harness/history/follow.py",
+           old='                if got is None or (isinstance(got, str) and "torn" in got):',
+           new="                if got is None:", tests=ONLINE),
     # comparisons across repeated runs
     Mutant(rule="compare: a difference's interval has the exact Mann-Whitney coverage",
            file="harness/report/stats.py", old="k, cov = u + 1, c", new="k, cov = u + 2, c", tests=STATS),

@@ -281,19 +281,25 @@ class ColumnTally:
         self._latencies = [out]
         return out
 
-    def tallies(self) -> dict[str, KeyTally]:
-        """One KeyTally per key seen (call once, after the last batch)."""
-        timed = self._timed() if self._clocks is not None and self._untimed is None else {}
-        _give_back()  # the batches' parts, now gathered
+    def counted(self) -> dict[str, KeyTally]:
+        """Each key's counts so far (no values or timed ops): safe to call between batches (online checks)."""
         for i, t in enumerate(self._tallies):
             t.fail = int(self._fail[i])
             t.ok_without_value = int(self._no_value[i])
             t.reads, t.reads_ok = int(self._reads[i]), int(self._reads_ok[i])
-            t.timed = timed.get(i, TimedOps()) if self._clocks is not None and self._untimed is None else None
-            t.untimed = self._untimed
             t.ok = sum(t.ok_amounts.values())
             t.ok_sum = sum(a * m for a, m in t.ok_amounts.items())
             t.indeterminate = sum(t.indeterminate_amounts.values())
+        return {t.key: t for t in self._tallies}
+
+    def tallies(self) -> dict[str, KeyTally]:
+        """One KeyTally per key seen (call once, after the last batch)."""
+        timed = self._timed() if self._clocks is not None and self._untimed is None else {}
+        _give_back()  # the batches' parts, now gathered
+        self.counted()
+        for i, t in enumerate(self._tallies):
+            t.timed = timed.get(i, TimedOps()) if self._clocks is not None and self._untimed is None else None
+            t.untimed = self._untimed
         if self._values:
             parts, self._values = self._values, []
             values = np.concatenate([v for _, v in parts])

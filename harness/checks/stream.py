@@ -180,8 +180,21 @@ class Stream:
             src.ended, src.last = True, _END
         self._drain(final=False)
 
-    def _drain(self, *, final: bool) -> None:
-        """Take the ops no process can still precede, a chunk at a time (the last chunk: at the end)."""
+    def take_ready(self) -> int | None:
+        """Online (``harness.checks.online``): take every op no process can still precede, however few, and
+        judge the reads the watermark has passed; returns the watermark (None: unknown)."""
+        active = [s for s in self.sources.values() if not s.ended]
+        self._drain(final=False, eager=True)
+        watermark = self._watermark(active) if active else None
+        for folds in self.keys.values():
+            folds.wait()
+            if watermark is not None:
+                folds.order.judge_before(watermark)
+        return watermark
+
+    def _drain(self, *, final: bool, eager: bool = False) -> None:
+        """Take the ops no process can still precede, a chunk at a time (the last chunk: at the end;
+        ``eager``: whatever is ready)."""
         active = [s for s in self.sources.values() if not s.ended]
         ready = _END if final or not active else min(s.last for s in active)
         while True:
@@ -194,7 +207,7 @@ class Stream:
             cut = {name: tuple(0 if c is None else int(np.searchsorted(c["arrival"], upto, side="right"))
                                for c in (s.writes, s.reads)) for name, s in self.sources.items()}
             taken = sum(a + b for a, b in cut.values())
-            if not taken or (not final and upto == ready and taken < self.chunk):
+            if not taken or (not final and not eager and upto == ready and taken < self.chunk):
                 return
             writes: list[Cols] = []
             reads: list[Cols] = []

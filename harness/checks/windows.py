@@ -262,6 +262,12 @@ class OrderFold:
         self.base_placed += int(early.sum())
         self.placed = [placed[~early]]
 
+    def judge_before(self, watermark: int) -> None:
+        """Judge the reads answered before the watermark now, not when the window fills (online): every write
+        sent before their answer has been taken; writes still to come can only narrow them further, which
+        the whole history's check then sees (so an online finding is always one offline, never the reverse)."""
+        self._judge_reads(watermark)
+
     def finish(self) -> None:
         self._judge_reads(None)
 

@@ -134,6 +134,7 @@ def with_overrides(
     spawn_rate: float | None = None,
     duration: int | None = None,
     target_url: str | None = None,
+    stop_on_violation: bool | None = None,
     path: str | Path | None = None,
 ) -> Scenario:
     """The scenario with command-line overrides applied, validated again; ``path``, the file it came from,
@@ -146,6 +147,8 @@ def with_overrides(
     if target_url is not None:
         target["url"] = target_url
     raw = {**scenario.model_dump(), "load": load, "target": target}
+    if stop_on_violation is not None:
+        raw["stop_on_violation"] = stop_on_violation
     try:
         overridden = Scenario.model_validate(raw)
     except ValidationError as e:

@@ -218,6 +218,9 @@ class Scenario(Frozen):
     expect: Literal["pass", "fail"] = Field(default="pass", description="the verdict this scenario should get")
     slo: Slo | None = None
     faults: tuple[Fault, ...] = ()
+    stop_on_violation: bool = Field(
+        default=False, description="end the load at the first violation the online checks prove (then drain, "
+                                   "read the final state and judge, as at the end of the duration)")
 
     def late_faults(self) -> tuple[tuple[int, Fault], ...]:
         """Faults planned at or after the load's end, each with its place in the list: no run of the scenario

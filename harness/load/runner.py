@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness.config.scenario import Scenario
 from harness.errors import CounterbenchError
-from harness.load.progress import watch
+from harness.load.progress import Finding, Online, watch
 from harness.runfolder import RunFolder
 from harness.shipped import LOCUSTFILES
 from harness.stack.process import free_port
@@ -99,12 +99,21 @@ def run_worker(scenario: Scenario, *, master_host: str, master_port: int, stagin
     return code
 
 
-def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: StopSignals, quiet: bool = True,
-             processes: int = 1, master: Master | None = None) -> int:
-    """Run the load to completion, showing progress unless quiet; returns Locust's exit code.
+@dataclass(frozen=True, kw_only=True)
+class LoadResult:
+    code: int  # Locust's exit code
+    stopped_by: Finding | None = None  # the violation that ended the load (``stop_on_violation``)
 
-    A stop request sends the load process SIGTERM, which Locust handles as the end of the run."""
+
+def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: StopSignals, quiet: bool = True,
+             processes: int = 1, master: Master | None = None, online: Online | None = None) -> LoadResult:
+    """Run the load to completion, showing progress unless quiet, with the ``online`` checks polled on
+    what it writes.
+
+    A stop request sends the load process SIGTERM, which Locust handles as the end of the run; so does the
+    first violation the online checks prove, when the scenario says ``stop_on_violation``."""
     cmd = locust_command(scenario, folder, processes=processes, master=master)
+    first: list[Finding] = []
     with open(folder.locust_out, "wb") as out:
         proc = spawn(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                      env={**os.environ, **target_env(scenario, target_url)})
@@ -113,9 +122,17 @@ def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: St
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)  # Locust: users stop and drain, as at the end of -t
 
+        def violated(v: Finding) -> None:
+            if scenario.stop_on_violation and not first and stop.requested is None:
+                first.append(v)
+                if not quiet:
+                    sys.stderr.write(f"counterbench: {scenario.name}: stopping the load at the first violation "
+                                     "(stop_on_violation): draining, then the final read and the verdict\n")
+                end_early()
+
         try:
             with stop.on_stop(end_early):
-                code = watch(proc, folder, scenario, quiet=quiet)
+                code = watch(proc, folder, scenario, quiet=quiet, online=online, on_violation=violated)
         except BaseException:
             kill_group(proc, signal.SIGKILL)  # never leave load running behind an interrupted command
             proc.wait()
@@ -124,7 +141,7 @@ def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: St
             raise
     reap(folder, grace=scenario.load.drain + 10)
     forget(proc)  # only now: Locust's forked workers, in its group, may outlive its master until reaped
-    return code
+    return LoadResult(code=code, stopped_by=first[0] if first else None)
 
 
 def reap(folder: RunFolder, *, grace: float) -> list[int]:

@@ -147,14 +147,23 @@ def print_summary(v: dict[str, Any]) -> None:
         for f in faults:
             print(f"    {fault_line(f)}")
     if v.get("stopped"):
-        print(f"  stopped by {v['stopped']['signal']} after {v['stopped']['after_s']} s: the load ended early, "
-              "and the verdict covers what ran")
+        print(f"  {stopped_line(v['stopped'])}")
     if v.get("error"):
         print(f"  error: {v['error']}")
     if v.get("run_dir"):
         print(f"  run folder {v['run_dir']}")
     if v.get("report"):
         print(f"  report     {v['report']}")
+
+
+def stopped_line(stopped: dict[str, Any]) -> str:
+    """Why the load ended before its duration: a stop signal, or the first violation proven online."""
+    found = stopped.get("violation")
+    if found:
+        return (f"stopped at the first violation, {stopped['after_s']} s in (stop_on_violation): {found['check']} "
+                f"on {found['key']}; the verdict covers what ran")
+    return (f"stopped by {stopped['signal']} after {stopped['after_s']} s: the load ended early, and the verdict "
+            "covers what ran")
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
