@@ -185,6 +185,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--stop-on-violation", action="store_true",
                    help="end the load at the first violation the online checks prove: drain, final read, verdict "
                         "(scenario key stop_on_violation)")
+    r.add_argument("--metrics-port", type=int,
+                   help="serve Prometheus metrics of the run at http://HOST:PORT/metrics while its load runs")
+    r.add_argument("--metrics-bind-host", default="127.0.0.1",
+                   help="the address /metrics listens on (default 127.0.0.1; it serves figures, never credentials)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress; only the final table or nothing")
     r.add_argument("--no-report", action="store_true", help="skip plots, report.html and the comparison")
     r.set_defaults(fn=cmd_run)

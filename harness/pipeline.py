@@ -39,6 +39,7 @@ from harness.targets.registry import BACKENDS
 
 if TYPE_CHECKING:
     from harness.cost import Prices
+    from harness.metrics.exporter import MetricsServer
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +53,7 @@ class RunRequest:
     quiet: bool = True
     report: bool = True
     prices: Prices | None = None  # for the report's $ per million (default: the shipped table)
+    metrics: MetricsServer | None = None  # /metrics shows this run while its load runs
 
 
 def say(quiet: bool, line: str) -> None:
@@ -208,11 +210,17 @@ def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
                 nemesis.load_over(stop.requested)
 
         online = OnlineChecks(folder)  # the checks a prefix decides, on the history as the load writes it
+        if req.metrics is not None:
+            from harness.metrics.exporter import Watched
+
+            req.metrics.watch(Watched(folder=folder, scenario=scenario.name, violations=lambda: dict(online.counts)))
         try:
             with stop.on_stop(no_more_faults):
                 load = run_load(scenario, folder, load_url, stop=stop, quiet=req.quiet, processes=req.processes,
                                 master=req.master, online=online)
         finally:
+            if req.metrics is not None:
+                req.metrics.watch(None)
             online.close()
             folder.update(folder.run_json, online=online.status())
             if nemesis is not None:

@@ -8,9 +8,11 @@ that the machine's drift hits every scenario alike, and compares the repeats as 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import pipeline
 from harness.config import Scenario, get_scenario, load_suite, with_overrides
@@ -24,6 +26,9 @@ from harness.secrets import register_run, scrub
 from harness.shipped import is_shipped, scenario_file
 from harness.stopping import StopSignals
 from harness.targets.address import check_listen
+
+if TYPE_CHECKING:
+    from harness.metrics.exporter import MetricsServer
 
 EXIT = {"pass": 0, "fail": 1, "unknown": 2}
 
@@ -54,11 +59,34 @@ def resolve(args: argparse.Namespace, name: str) -> Scenario:
 
 
 def run_one(args: argparse.Namespace, name: str, out: Path | None, stop: StopSignals,
-            prices: Prices | None = None) -> dict[str, Any]:
+            prices: Prices | None = None, metrics: MetricsServer | None = None) -> dict[str, Any]:
     master = Master(expect_workers=args.expect_workers, bind_host=args.master_bind_host,
                     bind_port=args.master_bind_port) if args.master else None
     return pipeline.run(RunRequest(scenario=resolve(args, name), out=out, processes=args.processes, master=master,
-                                   quiet=args.quiet, report=not args.no_report, prices=prices), stop)
+                                   quiet=args.quiet, report=not args.no_report, prices=prices, metrics=metrics), stop)
+
+
+@contextlib.contextmanager
+def metrics_server(args: argparse.Namespace) -> Iterator[MetricsServer | None]:
+    """``--metrics-port``: /metrics for as long as the command runs (each run shown while its load runs)."""
+    port = getattr(args, "metrics_port", None)
+    if port is None:
+        yield None
+        return
+    if not 0 <= port <= 65535:
+        raise ConfigError("--metrics-port: from 0 to 65535")
+    from harness.metrics.exporter import MetricsServer
+
+    try:
+        server = MetricsServer(host=args.metrics_bind_host, port=port)
+    except OSError as e:
+        raise ConfigError(f"--metrics-port {port}: cannot listen on {args.metrics_bind_host}: {e}") from None
+    if not args.quiet:
+        print(f"metrics: http://{args.metrics_bind_host}:{server.port}/metrics", flush=True)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 def run_scenarios(args: argparse.Namespace, stop: StopSignals) -> int:
@@ -79,6 +107,12 @@ def run_scenarios(args: argparse.Namespace, stop: StopSignals) -> int:
     for name in dict.fromkeys(names):  # so does an override that breaks a scenario (a --duration before its faults)
         resolve(args, name)
     say_shipped(args)
+    with metrics_server(args) as metrics:
+        return _run_plan(args, names, stop, prices, metrics)
+
+
+def _run_plan(args: argparse.Namespace, names: list[str], stop: StopSignals, prices: Prices | None,
+              metrics: MetricsServer | None) -> int:
     # Rounds interleave the scenarios (a b a b ..., not a a b b), so the machine's drift hits all alike
     plan = [(name, k) for k in range(args.repeat) for name in names]
     results: list[dict[str, Any]] = []
@@ -92,7 +126,7 @@ def run_scenarios(args: argparse.Namespace, stop: StopSignals) -> int:
         if args.repeat > 1 and not args.quiet:
             print(f"\nround {k + 1} of {args.repeat}: {name}", flush=True)
         try:
-            verdict = run_one(args, name, _run_folder(args, names, name, k), stop, prices)
+            verdict = run_one(args, name, _run_folder(args, names, name, k), stop, prices, metrics)
         except CounterbenchError as e:
             if len(plan) == 1:
                 raise

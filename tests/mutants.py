@@ -36,6 +36,7 @@ PATRONI = ("tests/unit/test_patroni.py",)
 ORDER = ("tests/unit/test_order.py",)
 STREAM = ("tests/unit/test_stream.py",)
 ONLINE = ("tests/unit/test_online.py",)
+EXPORTER = ("tests/unit/test_exporter.py",)
 POWER = ("tests/unit/test_properties.py::test_the_stated_rate_holds_where_uncertain_ops_of_large_amounts_can_hide_"
          "many_small_losses",)
 SERVICE_UNIT = ("tests/unit/test_service_idempotency.py",)
@@ -544,6 +545,14 @@ MUTANTS: tuple[Mutant, ...] = (
            file="harness/history/follow.py",
            old='                if got is None or (isinstance(got, str) and "torn" in got):',
            new="                if got is None:", tests=ONLINE),
+    Mutant(rule="metrics: ops are service-time tags only (an open-model tag is the same op again)",
+           file="harness/metrics/exporter.py",
+           old="                if t.measure == SERVICE:\n                    counts",
+           new="                if True:\n                    counts", tests=EXPORTER),
+    Mutant(rule="metrics: over several load processes, a percentile is the worst process's",
+           file="harness/metrics/exporter.py",
+           old="worst[k] = max(worst.get(k, 0.0), float(figures[name]))", new="worst[k] = float(figures[name])",
+           tests=EXPORTER),
     # comparisons across repeated runs
     Mutant(rule="compare: a difference's interval has the exact Mann-Whitney coverage",
            file="harness/report/stats.py", old="k, cov = u + 1, c", new="k, cov = u + 2, c", tests=STATS),
