@@ -8,7 +8,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system venv dynalite demo demo-replication demo-partitions test lint clean bench bench-system
+.PHONY: setup system venv dynalite demo demo-replication demo-partitions test test-system lint clean bench bench-system
 
 DYNALITE := .stack/node_modules/.bin/dynalite
 APT_NEEDS := $(if $(shell command -v redis-server),,redis-server redis-tools) \
@@ -71,7 +71,16 @@ bench: setup bench-system
 lint: venv
 	$(BIN)/ruff check harness locustfiles tests bench
 
-test: setup lint
+# the Locust web UI's Correctness tab is read as headless Chromium renders it (tests/integration/test_locust_tab.py)
+TEST_APT_NEEDS := $(if $(shell command -v chromium),,chromium)
+
+test-system: system
+	@if [ -n "$(strip $(TEST_APT_NEEDS))" ]; then \
+	  echo "installing $(strip $(TEST_APT_NEEDS)) (apt)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEST_APT_NEEDS) >/dev/null; fi
+
+test: setup test-system lint
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -6,7 +6,7 @@
 
 from locust import task
 
-from harness.load.user import CounterUser
+from harness.locustfile import CounterUser
 
 
 class UniqueIdsUser(CounterUser):

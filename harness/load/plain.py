@@ -1,43 +1,71 @@
-"""Plain ``locust -f locustfiles/<workload>.py --scenario NAME --target-url URL``: each test start
-prepares a fresh run folder, each test stop concludes it -- the same pipeline steps as
-``counterbench run`` (``harness.pipeline``), so ``counterbench check`` and ``report`` work on it too."""
+"""Plain Locust runs, from the load stage's side: the hooks a face fills (``harness.locustfile`` calls
+``use_plain`` when a locustfile imports it) and the greenlet that polls its online checks.
+
+The load stage knows no pipeline, check or report: a plain run's run folder, verdict and Correctness tab
+are the face's, reached only through ``PlainRuns``.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from harness import pipeline
-from harness.config.files import get_scenario, with_overrides
+import gevent
+
 from harness.config.scenario import Scenario
 from harness.errors import CounterbenchError
-from harness.runfolder import RunFolder, new_run_id
-from harness.shipped import scenario_file
+from harness.runfolder import RunFolder
 
 log = logging.getLogger("counterbench")
+ONLINE_EVERY = 0.5  # seconds between two polls of the online checks
 
 
-def start(opts: Any, *, first_test: bool) -> tuple[Scenario, RunFolder, str, list[str]]:
-    """A test starts: the scenario, a fresh run folder prepared (run.json, initial state), its keys."""
-    if not opts.scenario:
-        raise CounterbenchError("--scenario NAME is required (see scenarios.yaml)")
-    scenario = get_scenario(scenario_file(opts.scenarios_file or None), opts.scenario)
-    url = opts.target_url or scenario.target.url
-    if not url:
-        raise CounterbenchError("--target-url is required (the scenario names no target url)")
-    scenario = with_overrides(scenario, target_url=url)
-    run_id = new_run_id(scenario.name)
-    given = Path(opts.run_dir) if opts.run_dir and first_test else None
-    folder = RunFolder(given or Path("reports") / run_id)
-    if folder.run_json.exists():
-        raise CounterbenchError(f"{folder.path} already holds a run; choose a new --run-dir")
-    keys = pipeline.prepare(folder, scenario=scenario, run_id=run_id, target_url=url,
-                            extra={"mode": "locust", "workers": []})
-    return scenario, folder, url, keys
+class PlainRuns(Protocol):
+    """What a plain Locust run needs beyond the load (``harness.locustfile.PlainRuns``): a run folder per test,
+    the online checks, the verdict at its stop, and the web UI's Correctness tab."""
+
+    def start(self, opts: Any, *, first_test: bool) -> tuple[Scenario, RunFolder, str, list[str]]: ...
+
+    def poll(self, after_s: float) -> list[str]: ...
+
+    def conclude(self, folder: RunFolder, *, scenario: Scenario, target_url: str) -> None: ...
+
+    def rows(self) -> list[dict[str, str]]: ...
+
+    def file(self, name: str) -> Path | None: ...
 
 
-def conclude(folder: RunFolder, *, scenario: Scenario, target_url: str) -> None:
-    """A test stops: the final read and the verdict, as ``counterbench run`` concludes."""
-    verdict = pipeline.conclude(folder, scenario=scenario, target_url=target_url, load_exit_code=None)
-    log.info("counterbench: verdict %s (%s): %s", verdict["verdict"], folder.path, verdict["reason"])
+PLAIN: PlainRuns | None = None
+
+
+def use_plain(runs: PlainRuns) -> None:
+    """The face that runs plain Locust tests (``harness.locustfile`` calls it on import)."""
+    global PLAIN
+    PLAIN = runs
+
+
+def face() -> PlainRuns:
+    if PLAIN is None:
+        raise CounterbenchError("a plain Locust run needs the locustfile to import its user from harness.locustfile "
+                                "(`from harness.locustfile import CounterUser`)")
+    return PLAIN
+
+
+def watch_online(runs: PlainRuns, scenario: Scenario, started: float, env: Any) -> None:
+    """A plain run's online checks, every half second: each violation logged as it is proven; with
+    stop_on_violation, the first one stops the test (which then concludes, as at its end)."""
+    while True:
+        gevent.sleep(ONLINE_EVERY)
+        try:
+            found = runs.poll(time.monotonic() - started)
+        except Exception:  # the online checks are extra: the load and its verdict go on without them
+            log.exception("counterbench: the online checks stopped")
+            return
+        for line in found:
+            log.warning("counterbench: %s", line)
+        if found and scenario.stop_on_violation and env.runner is not None:
+            log.warning("counterbench: stopping the test at the first violation (stop_on_violation)")
+            gevent.spawn_later(0, env.runner.stop)
+            return

@@ -11,7 +11,9 @@ Two modes:
   target come by environment (``COUNTERBENCH_TARGET``), or from the master on another machine.
 - plain ``locust -f locustfiles/<workload>.py --scenario NAME --target-url URL``:
   each test start prepares a fresh run folder, each test stop concludes it (final read, verdict)
-  through ``harness.pipeline``, as ``counterbench run`` does (``harness.load.plain``).
+  through ``harness.pipeline``, as ``counterbench run`` does. That is ``harness.locustfile``'s (a face,
+  which locustfiles import), handed over through ``harness.load.plain``: this stage knows no pipeline
+  or check.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from harness.config.scenario import Scenario
 from harness.errors import CounterbenchError, HistoryError
 from harness.history import HistoryWriter
-from harness.load import plain
+from harness.load import plain, webtab
 from harness.load.distributed import MasterSide, WorkerSide
 from harness.load.runner import SHIP_ENV, TARGET_ENV
 from harness.load.watchdog import Watchdog
@@ -160,7 +162,7 @@ class Session:
             raise CounterbenchError("counterbench users need Locust's command-line options")
         if not self.prepared:  # each test of a plain Locust run is a run of its own: <host>-<pid>-<test>
             self._tests += 1
-            scenario, folder, url, keys = plain.start(opts, first_test=self._tests == 1)
+            scenario, folder, url, keys = plain.face().start(opts, first_test=self._tests == 1)
             return Run(scenario=scenario, folder=folder, target_url=url, keys=keys,
                        run_id=folder.read(folder.run_json)["run_id"])
         folder = RunFolder(Path(opts.run_dir))
@@ -191,6 +193,9 @@ class Session:
                 self._start_recording(run)
             if run.scenario.load.steps and not run.scenario.load.open_model and self.worker_side is None:
                 run.background.append(gevent.spawn(self._steps, run))
+            if not self.prepared and plain.PLAIN is not None and self.worker_side is None:
+                run.background.append(gevent.spawn(plain.watch_online, plain.PLAIN, run.scenario, run.started,
+                                                   self.env))
         except (CounterbenchError, OSError) as e:
             self.fatal(str(e))
 
@@ -261,7 +266,7 @@ class Session:
             if self.master is not None:
                 self.master.collect()
             if not self.prepared and self.worker_side is None:
-                plain.conclude(run.folder, scenario=run.scenario, target_url=run.target_url)
+                plain.face().conclude(run.folder, scenario=run.scenario, target_url=run.target_url)
         except (CounterbenchError, OSError) as e:
             self.fatal(str(e))
 
@@ -365,6 +370,9 @@ def _on_init(environment: Environment, **_: Any) -> None:
     for handler in logging.getLogger().handlers:
         handler.addFilter(_ScrubLogs())
     SESSION = Session(environment)
+    web_ui = getattr(environment, "web_ui", None)
+    if web_ui is not None and plain.PLAIN is not None and not SESSION.prepared:
+        webtab.install(web_ui, plain.PLAIN)
     # Locust starts its --run-time timer right after this, on the event loop's cached clock, which has
     # not moved since the loop last ran -- before the imports and this set-up: the load would end over
     # a second early (a 3 s run sent for 2.2 s, and a fault planned near the end could miss it)

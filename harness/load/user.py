@@ -1,6 +1,7 @@
 """The abstract counter user: owns its op client and draws ops; concrete users only add a @task.
 
-Locustfiles import it (``from harness.load.user import CounterUser``), which also registers the
+Locustfiles import it through ``harness.locustfile`` (``from harness.locustfile import CounterUser``), which
+also brings plain Locust runs their run folder and verdict; importing it registers the
 counterbench hooks of ``harness.load.session``.
 """
 
