@@ -8,7 +8,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system venv dynalite demo demo-replication demo-partitions test test-system lint clean bench bench-system
+.PHONY: setup system venv dynalite demo demo-replication demo-partitions test test-system docs lint clean bench bench-system
 
 DYNALITE := .stack/node_modules/.bin/dynalite
 APT_NEEDS := $(if $(shell command -v redis-server),,redis-server redis-tools) \
@@ -50,7 +50,7 @@ demo-partitions: setup
 
 # bench/: wrk (bench/http_load.py) and redis-benchmark (redis-tools, bench/redis_load.py), installed when missing
 BENCH_APT_NEEDS := $(if $(shell command -v wrk),,wrk) $(if $(shell command -v redis-benchmark),,redis-tools)
-# the benches of README's Performance table, in its order; soak.py (a 10-minute run) and aa_compare.py
+# the benches of docs/performance.md's table, in its order; soak.py (a 10-minute run) and aa_compare.py
 # (the real A/A test of `compare`) take about 12 minutes each
 BENCHES := redis_load.py http_load.py history_overhead.py history_format.py check_scaling.py soak.py \
            stack_throughput.py aa_compare.py
@@ -69,7 +69,7 @@ bench: setup bench-system
 	if [ -n "$$failed" ]; then echo; echo "failed:$$failed"; exit 1; fi
 
 lint: venv
-	$(BIN)/ruff check harness locustfiles tests bench
+	$(BIN)/ruff check harness locustfiles tests bench docs
 
 # the Locust web UI's Correctness tab is read as headless Chromium renders it (tests/integration/test_locust_tab.py)
 TEST_APT_NEEDS := $(if $(shell command -v chromium),,chromium)
@@ -80,7 +80,11 @@ test-system: system
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(TEST_APT_NEEDS) >/dev/null; fi
 
-test: setup test-system lint
+# docs/ as a MkDocs site; --strict: a broken link or a page left out of the nav fails
+docs: venv
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+test: setup test-system lint docs
 	$(BIN)/python -m pytest -q
 
 clean:

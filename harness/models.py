@@ -26,8 +26,8 @@ class TargetConfig(Frozen):
     where acknowledged ops return the value before the update, ``returns``; and answers here what
     the rest of counterbench asks of any target."""
 
-    url: str | None = None
-    variant: Variant = "atomic"
+    url: str | None = None  # where the target is; none: counterbench starts a local one
+    variant: Variant = "atomic"  # atomic, or an unsafe variant meant to fail
 
     network_faults: ClassVar[bool] = False  # network faults can go through a TCP proxy in front of it
     reads: ClassVar[bool] = True  # its op client can read the counter during the run

@@ -1,7 +1,7 @@
 """Every rule the checker enforces, broken one at a time: some test must go red for each.
 
 A rule that can be removed with every test still green is a rule nobody tests. Each mutant below
-is one rule of README "Checks" (and of the history and judge rules behind them) deleted or
+is one rule of docs/checks.md (and of the history and judge rules behind them) deleted or
 inverted by a one-line edit; ``run`` applies it to a copy of the code and runs the tests that
 should catch it. ``tests/unit/test_mutants.py`` runs them all; ``python -m tests.mutants`` prints
 the table.

@@ -34,8 +34,8 @@ _KEY_SAFE = re.compile(r"^[A-Za-z0-9_.:{}\-]+$")
 
 
 class AmountRange(Frozen):
-    min: int = 1
-    max: int = 1
+    min: int = 1  # the smallest amount
+    max: int = 1  # the largest amount
 
     @model_validator(mode="after")
     def _order(self) -> AmountRange:
@@ -45,9 +45,9 @@ class AmountRange(Frozen):
 
 
 class Workload(Frozen):
-    kind: WorkloadName
+    kind: WorkloadName  # counter, unique-ids, amount, seats or page-views
     initial: int = Field(default=0, description="start value of every key; seats: the capacity")
-    amount: AmountRange = AmountRange()
+    amount: AmountRange = AmountRange()  # amount: the range each increment's amount is drawn from
     keys: int = Field(default=1, ge=1, le=1_000_000, description="page-views: number of keys")
     skew: float = Field(default=1.1, ge=0, le=5, description="page-views: Zipf exponent of key popularity")
     date: str = Field(default="2026-11-27", description="page-views: the day in key names")
@@ -86,7 +86,7 @@ class Step(Frozen):
     """One step of a stepped load: users (closed model) or an arrival rate (open model)."""
 
     duration: int = Field(ge=1, le=86400, description="seconds")
-    users: int | None = Field(default=None, ge=1, le=1_000_000)
+    users: int | None = Field(default=None, ge=1, le=1_000_000)  # closed model: users during the step
     rate: float | None = Field(default=None, gt=0, le=10_000_000, description="ops/s")
 
     @model_validator(mode="after")
@@ -108,7 +108,7 @@ class StepSpan:
 
 class Load(Frozen):
     users: int = Field(default=32, ge=1, le=1_000_000, description="closed model: users; open model: the pool")
-    spawn_rate: float = Field(default=32, gt=0)
+    spawn_rate: float = Field(default=32, gt=0)  # users started per second
     duration: int = Field(default=10, ge=1, le=7 * 86400, description="seconds")
     drain: int = Field(default=10, ge=0, le=3600, description="seconds in-flight ops get to finish")
     wait: float = Field(default=0, ge=0, le=3600, description="seconds each user waits between ops")
@@ -173,8 +173,8 @@ class Load(Frozen):
 class Slo(Frozen):
     """A service-level objective for capacity planning: a step meets it or not."""
 
-    p99_ms: float | None = Field(default=None, gt=0)
-    p50_ms: float | None = Field(default=None, gt=0)
+    p99_ms: float | None = Field(default=None, gt=0)  # p99 of acknowledged ops at or below this (ms)
+    p50_ms: float | None = Field(default=None, gt=0)  # p50 at or below this (ms)
     max_error_rate: float = Field(default=0.001, ge=0, le=1, description="(fail + indeterminate) / ops")
 
 
@@ -182,7 +182,7 @@ class Fault(Frozen):
     """A scheduled fault (the nemesis): a window of trouble on a local server or the network path."""
 
     at: float = Field(ge=0, le=7 * 86400, description="seconds after the load starts")
-    action: FaultAction
+    action: FaultAction  # what the fault does (see the faults page)
     duration: float | None = Field(default=None, gt=0, le=86400,
                                    description="kill: restart after it (none: stay down); others: the window")
     server: Literal["target", "store"] = Field(default="target", description="kill/pause: which local server")
@@ -208,16 +208,16 @@ class Fault(Frozen):
 
 
 class Scenario(Frozen):
-    name: str
-    description: str = ""
-    target: Target
-    workload: Workload
-    load: Load = Load()
-    checks: tuple[CheckName, ...] = ()
-    allow_remote: bool = False
+    name: str  # the scenario's name (its key under scenarios:)
+    description: str = ""  # one line, shown by counterbench list and in reports
+    target: Target  # what is loaded: one of the target sections below, by kind
+    workload: Workload  # what the ops do, to which keys
+    load: Load = Load()  # how many users or ops per second, for how long
+    checks: tuple[CheckName, ...] = ()  # the checks that judge the run (default: the workload's)
+    allow_remote: bool = False  # allow a target that is not on loopback (refused otherwise)
     expect: Literal["pass", "fail"] = Field(default="pass", description="the verdict this scenario should get")
-    slo: Slo | None = None
-    faults: tuple[Fault, ...] = ()
+    slo: Slo | None = None  # a service-level objective each step of the load meets or not
+    faults: tuple[Fault, ...] = ()  # faults the nemesis opens while the load runs
     stop_on_violation: bool = Field(
         default=False, description="end the load at the first violation the online checks prove (then drain, "
                                    "read the final state and judge, as at the end of the duration)")

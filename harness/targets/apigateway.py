@@ -32,27 +32,27 @@ if TYPE_CHECKING:
 class DynamoItem(Frozen):
     """The one item an API's templates update, for setup and final reads."""
 
-    table: str = Field(pattern=_NAME)
+    table: str = Field(pattern=_NAME)  # the table
     key: Mapping[str, str] = Field(description="attribute -> string value, as in the template's Key")
-    attribute: str = Field(pattern=_NAME)
-    region: str = "us-east-1"
+    attribute: str = Field(pattern=_NAME)  # the attribute that holds the counter
+    region: str = "us-east-1"  # the AWS region
     url: str | None = Field(default=None, description="DynamoDB endpoint; default: the local dynalite")
 
 
 class ApiGatewayTarget(TargetConfig):
     """HTTP POST to a REST API whose integration calls DynamoDB (the seed article's design)."""
 
-    kind: Literal["apigateway"]
+    kind: Literal["apigateway"]  # apigateway
     url: str | None = Field(default=None, description="stage URL; default: the local API Gateway emulator")
     api: str = Field(default="apigateway/counter-api.yaml", description="the REST API definition")
-    path: str = Field(default="/counter", pattern=r"^/")
-    item: DynamoItem
-    returns: Literal["after", "before"] = "before"
+    path: str = Field(default="/counter", pattern=r"^/")  # the API's resource path
+    item: DynamoItem  # the item the API updates (setup, final read)
+    returns: Literal["after", "before"] = "before"  # the value before the update (UPDATED_OLD) or after
     api_key_env: str | None = Field(default=None, description="environment variable holding an x-api-key")
     sigv4: bool = Field(default=False, description="sign requests with the standard AWS credential chain")
-    timeout: float = Field(default=5.0, gt=0, le=300)
-    variant: Literal["atomic"] = "atomic"
-    fail_statuses: tuple[int, ...] = (400, 403, 404, 409, 429)
+    timeout: float = Field(default=5.0, gt=0, le=300)  # seconds before a request is given up as indeterminate
+    variant: Literal["atomic"] = "atomic"  # always atomic: the API's own UpdateItem
+    fail_statuses: tuple[int, ...] = (400, 403, 404, 409, 429)  # statuses proving nothing was applied
 
     network_faults: ClassVar[bool] = True
     reads: ClassVar[bool] = False  # the API's methods update; reading goes to DynamoDB, not through the API

@@ -38,18 +38,18 @@ _NAME = r"^[A-Za-z0-9_.\-]{1,255}$"
 class DynamoTarget(TargetConfig):
     """UpdateItem on DynamoDB or any DynamoDB-compatible endpoint (dynalite locally)."""
 
-    kind: Literal["dynamodb"]
+    kind: Literal["dynamodb"]  # dynamodb
     url: str | None = Field(default=None, description="endpoint URL; default: a local dynalite")
-    region: str = "us-east-1"
-    table: str = Field(default="counterbench", pattern=_NAME)
-    partition_key: str = Field(default="pk", pattern=_NAME)
-    attribute: str = Field(default="counterValue", pattern=_NAME)
+    region: str = "us-east-1"  # the AWS region (locally: any)
+    table: str = Field(default="counterbench", pattern=_NAME)  # the table
+    partition_key: str = Field(default="pk", pattern=_NAME)  # its partition key
+    attribute: str = Field(default="counterValue", pattern=_NAME)  # the attribute that holds the counter
     update: Literal["add", "set"] = Field(default="add", description="ADD #v :n, or SET #v = #v + :n")
     returns: Literal["after", "before"] = Field(default="after", description="UPDATED_NEW or UPDATED_OLD")
-    variant: Variant = "atomic"
+    variant: Variant = "atomic"  # atomic (SET + ADD), or an unsafe variant
     shards: int = Field(default=1, ge=1, le=1000, description="write shards: N items, the total is their sum")
     max_attempts: int = Field(default=1, ge=1, le=10, description="SDK attempts; >1 can apply an op twice")
-    timeout: float = Field(default=5.0, gt=0, le=300)
+    timeout: float = Field(default=5.0, gt=0, le=300)  # seconds before an op is given up as indeterminate
     create_table: bool = Field(default=True, description="create the table (on demand) if it is missing")
     gap: float = Field(default=0.0, ge=0, le=1, description="unsafe variants: seconds between read and write")
     consistent_reads: bool = Field(default=True, description="workload.reads: GetItem ConsistentRead (false: "

@@ -70,8 +70,9 @@ class PatroniSpec(Frozen):
 class ServiceSpec(Frozen):
     """The local reference service counterbench starts when an http target has no URL."""
 
+    # where the reference service keeps its counters
     store: Literal["memory", "redis", "postgres", "dynamodb"] = "memory"
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int = Field(default=1, ge=1, le=64)  # its worker processes
     replicas: int = Field(default=0, ge=0, le=1, description="postgres: a streaming replica, promoted on failover")
     synchronous: bool = Field(default=False, description="postgres replica: commits wait for it")
     patroni: PatroniSpec | None = Field(default=None, description="postgres: a cluster Patroni runs over etcd "
@@ -98,12 +99,12 @@ class ServiceSpec(Frozen):
 
 
 class HttpTarget(TargetConfig):
-    kind: Literal["http"]
+    kind: Literal["http"]  # http
     url: str | None = Field(default=None, description="base URL; default: the local reference service")
     variant: Variant = Field(default="atomic", description="of the local reference service")
-    timeout: float = Field(default=5.0, gt=0, le=300)
-    contract: HttpContract = HttpContract()
-    service: ServiceSpec = ServiceSpec()
+    timeout: float = Field(default=5.0, gt=0, le=300)  # seconds before a request is given up as indeterminate
+    contract: HttpContract = HttpContract()  # how to speak to the service (default: the reference contract)
+    service: ServiceSpec = ServiceSpec()  # the local reference service (without a url)
     retries: int = Field(default=0, ge=0, le=10, description="resend an op whose outcome is unknown (a retried "
                                                               "op is indeterminate unless an idempotency key "
                                                               "makes it exactly-once)")

@@ -27,8 +27,8 @@ class ValueSpec(Frozen):
 
     json_pointer: str | None = Field(default=None, description="e.g. /value or /data/count")
     regex: str | None = Field(default=None, description="first group is the integer")
-    plain: bool = False
-    header: str | None = None
+    plain: bool = False  # the whole body is the number
+    header: str | None = None  # the number is in this response header
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ValueSpec:
@@ -51,11 +51,11 @@ class ValueSpec(Frozen):
 class HttpCall(Frozen):
     """One request of an HTTP counter contract. Placeholders: {key}, {amount}, {value}."""
 
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-    path: str
-    body: str | None = None
-    content_type: str = "application/json"
-    value: ValueSpec | None = None
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]  # the HTTP method
+    path: str  # with {key}, {amount}, {value} placeholders
+    body: str | None = None  # the request body, same placeholders
+    content_type: str = "application/json"  # of the body
+    value: ValueSpec | None = None  # where the counter value is in the answer
 
     @model_validator(mode="after")
     def _path(self) -> HttpCall:
@@ -76,10 +76,10 @@ class LookupCall(Frozen):
     never apply that key from then on (it fences it), or a late retry could still land after the lookup.
     """
 
-    method: Literal["GET", "POST", "PUT"] = "POST"
-    path: str = "/idempotency/{token}/resolve"
-    value: ValueSpec = _JSON_VALUE
-    absent_statuses: tuple[int, ...] = (404,)
+    method: Literal["GET", "POST", "PUT"] = "POST"  # the HTTP method
+    path: str = "/idempotency/{token}/resolve"  # with the {token} placeholder
+    value: ValueSpec = _JSON_VALUE  # where the answer says the value the op left
+    absent_statuses: tuple[int, ...] = (404,)  # statuses meaning no op with that key was applied
 
     @model_validator(mode="after")
     def _path(self) -> LookupCall:
@@ -92,16 +92,18 @@ class Idempotency(Frozen):
     """The service honours an idempotency key: a request repeated with the same key answers the first
     result without applying again. The client sends one key per op, the same on every retry."""
 
-    header: str = "Idempotency-Key"
+    header: str = "Idempotency-Key"  # the request header that carries each op's key
     lookup: LookupCall | None = LookupCall()  # resolve the uncertain ops after the run (None: do not)
 
 
 class HttpContract(Frozen):
     """How to speak to an HTTP counter service. Defaults: the reference contract."""
 
+    # the call that adds {amount}
     increment: HttpCall = HttpCall(
         method="POST", path="/counters/{key}/increment", body='{"amount": {amount}}', value=_JSON_VALUE
     )
+    # the call that takes one if positive (seats)
     decrement: HttpCall = HttpCall(
         method="POST", path="/counters/{key}/decrement-if-positive", value=_JSON_VALUE
     )
@@ -109,10 +111,11 @@ class HttpContract(Frozen):
         default=HttpCall(method="PUT", path="/counters/{key}", body='{"value": {value}}'),
         description="null: the service has no setter; each key's value is read before the load and taken as "
                     "its initial value (a missing key, one of missing_statuses, counts as 0)")
+    # the call that reads the counter
     read: HttpCall = HttpCall(method="GET", path="/counters/{key}", value=_JSON_VALUE)
-    fail_statuses: tuple[int, ...] = (400, 404, 409, 429)
-    missing_statuses: tuple[int, ...] = (404,)
-    headers: Mapping[str, str] = Field(default_factory=dict)
+    fail_statuses: tuple[int, ...] = (400, 404, 409, 429)  # statuses proving nothing was applied
+    missing_statuses: tuple[int, ...] = (404,)  # read statuses meaning no such counter (0)
+    headers: Mapping[str, str] = Field(default_factory=dict)  # headers sent with every request
     idempotency: Idempotency | None = Field(default=None, description="the service honours idempotency keys")
 
     @model_validator(mode="after")

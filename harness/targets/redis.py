@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 class WaitSpec(Frozen):
     """``WAIT replicas timeout_ms`` after each op: an op fewer replicas acknowledged is indeterminate."""
 
-    replicas: int = Field(default=1, ge=1, le=16)
-    timeout_ms: int = Field(default=100, ge=1, le=60_000)
+    replicas: int = Field(default=1, ge=1, le=16)  # replicas WAIT waits for
+    timeout_ms: int = Field(default=100, ge=1, le=60_000)  # how long WAIT waits (ms)
 
 
 class MinReplicas(Frozen):
@@ -39,15 +39,15 @@ class MinReplicas(Frozen):
     replica keeps the rule): a primary refuses writes (NOREPLICAS) while fewer than ``to_write`` replicas
     have acknowledged the stream within ``max_lag`` seconds."""
 
-    to_write: int = Field(default=1, ge=1, le=16)
+    to_write: int = Field(default=1, ge=1, le=16)  # replicas that must be connected for a write
     max_lag: int = Field(default=10, ge=1, le=3600, description="seconds")
 
 
 class RedisTarget(TargetConfig):
-    kind: Literal["redis"]
+    kind: Literal["redis"]  # redis
     url: str | None = Field(default=None, description="redis://host:port/db; default: a local redis-server")
-    variant: Variant = "atomic"
-    timeout: float = Field(default=5.0, gt=0, le=300)
+    variant: Variant = "atomic"  # atomic (INCR, a Lua decrement), read-modify-write or check-then-act
+    timeout: float = Field(default=5.0, gt=0, le=300)  # seconds before an op is given up as indeterminate
     gap: float = Field(default=0.0, ge=0, le=1,
                        description="unsafe variants: seconds of app work between the read and the write")
     persistence: Literal["none", "everysec", "always"] = Field(

@@ -4,6 +4,8 @@ command gives the verdict -- pass for the correct service, fail for its read-mod
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +127,16 @@ def test_an_increment_sent_to_the_wrong_path_is_named_with_the_status_and_body_i
     (line,) = [x for x in capsys.readouterr().err.splitlines() if "preflight" in x]
     assert code == 2 and "the increment (POST /v2/like/{key})" in line and "answered fail" in line
     assert """404 b'{"error": "not found"}'""" in line, line
+
+
+def test_the_readme_front_page_example_is_this_newcomer_in_one_command(tmp_path, likes):
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    m = re.search(r"<!-- readme-likes-example -->\s*```yaml\n(.*?)```", text, re.S)
+    assert m, "README's likes example is missing"
+    path = tmp_path / "scenarios.yaml"
+    path.write_text(m.group(1).replace("duration: 10", "duration: 2"))
+    code = main(["run", "-q", "--no-report", "--out", str(tmp_path / "run"), "-f", str(path), "-s", "likes",
+                 "--target-url", likes])
+    v = json.loads((tmp_path / "run" / "verdict.json").read_text())
+    assert (code, v["verdict"]) == (0, "pass"), v["reason"]
+    assert v["totals"]["ok"] > 50

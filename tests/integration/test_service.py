@@ -105,10 +105,10 @@ def test_memory_store_refuses_several_workers():
     assert proc.returncode == 2 and "cannot serve --workers > 1" in proc.stderr
 
 
-def _readme_contract_example() -> str:
-    text = (ROOT / "README.md").read_text()
+def _docs_contract_example() -> str:
+    text = (ROOT / "docs" / "own-service.md").read_text()
     m = re.search(r"<!-- custom-contract-example -->\s*```yaml\n(.*?)```", text, re.S)
-    assert m, "the README's custom contract example is missing"
+    assert m, "the custom contract example of docs/own-service.md is missing"
     return m.group(1)
 
 
@@ -120,10 +120,10 @@ def custom_service(request):
     proc.wait(timeout=10)
 
 
-def test_the_readme_example_describes_a_different_api(tmp_path, custom_service):
+def test_the_docs_example_describes_a_different_api(tmp_path, custom_service):
     url, losing = custom_service
     scenarios = tmp_path / "mine.yaml"
-    scenarios.write_text(_readme_contract_example())
+    scenarios.write_text(_docs_contract_example())
     code, v = run_cli(tmp_path / "a", "-f", str(scenarios), "-s", "my-counter", "--target-url", url, *SHORT)
     assert v is not None
     if losing:
