@@ -85,7 +85,7 @@ docs: venv
 	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 test: setup test-system lint docs
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 clean:
 	rm -rf $(VENV) .stack .pytest_cache .ruff_cache

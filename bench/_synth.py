@@ -44,6 +44,7 @@ from typing import IO, Any
 import numpy as np
 import zstandard
 
+from harness.core.secrets import scrub
 from harness.history import HistoryWriter, history_file
 from harness.history.format import (
     _BUFFER,
@@ -63,7 +64,6 @@ from harness.history.format import (
     encode_block,
 )
 from harness.metrics.hdr import WINDOW_NS, WINDOW_S, new_histogram
-from harness.secrets import scrub
 
 KEY = "cb:bench:counter"
 FAIL_ERROR = "redis: connection reset before sending"

@@ -37,8 +37,8 @@ from _rounds import how, interleave, parse, parser, spread
 from _synth import synthesize_history
 
 from harness.config import load_scenarios
+from harness.core.runfolder import RunFolder
 from harness.metrics import window_histogram
-from harness.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "cb:bench:counter"

@@ -22,9 +22,9 @@ import numpy as np
 import zstandard
 from _rounds import how, interleave, parse, parser, ratios, spread
 
+from harness.core.ops import Completion
 from harness.history import HistoryWriter, read_worker_history
 from harness.history.format import FRAME, RECORD_BYTES, decode_block
-from harness.ops import Completion
 
 BYTES_PER_OP = 16.0
 

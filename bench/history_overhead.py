@@ -23,10 +23,10 @@ from pathlib import Path
 
 from _rounds import how, interleave, parse, parser, spread
 
+from harness.core.ops import Completion, OpKind, Outcome
 from harness.history import HistoryWriter, history_file
 from harness.metrics import LatencyRecorder
 from harness.metrics.latencies import HistoryLatencies
-from harness.ops import Completion, OpKind, Outcome
 
 BUDGET_US = 60.0  # client CPU per Redis op with a lean RESP client (DESIGN.md)
 _monotonic_ns = time.monotonic_ns

@@ -27,7 +27,7 @@ from pathlib import Path
 from _rounds import parse, parser, spread
 from check_scaling import measure
 
-from harness.runfolder import RunFolder, worker_pid
+from harness.core.runfolder import RunFolder, worker_pid
 
 ROOT = Path(__file__).resolve().parents[1]
 GROWTH, CHECK_S = 0.10, 10.0

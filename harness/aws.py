@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Scenario
-from harness.errors import ConfigError, TargetError
-from harness.runfolder import read_versioned
+from harness.core.errors import ConfigError, TargetError
+from harness.core.runfolder import read_versioned
 from harness.stack.apigateway.definition import ApiDefinition, load_definition
 from harness.targets.apigateway import ApiGatewayTarget
 

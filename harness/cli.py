@@ -14,15 +14,15 @@ import time
 from pathlib import Path
 
 from harness.config import get_scenario, load_scenarios
+from harness.core.errors import ConfigError, CounterbenchError
+from harness.core.runfolder import RunFolder, new_run_id
+from harness.core.secrets import register_environment, register_url, scrub
+from harness.core.shipped import STARTER, locate, scenario_file
+from harness.core.stopping import Interrupted, StopSignals
 from harness.cost import load_prices
-from harness.errors import ConfigError, CounterbenchError
 from harness.judge import judge
 from harness.report.summary import print_summary
-from harness.runfolder import RunFolder, new_run_id
 from harness.runs import EXIT, path_or_none, run_scenarios, say_shipped
-from harness.secrets import register_environment, register_url, scrub
-from harness.shipped import STARTER, locate, scenario_file
-from harness.stopping import Interrupted, StopSignals
 
 TARGET_URL_ENV = "COUNTERBENCH_TARGET_URL"
 NOISE_HELP = "percent: a difference between scenarios smaller than this is not called (default 2)"

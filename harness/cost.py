@@ -40,12 +40,11 @@ from pydantic.dataclasses import dataclass as checked_dataclass
 
 from harness.config.files import _format_errors  # the project's one way of naming file:line: key
 from harness.config.scenario import TARGET_KINDS
-from harness.errors import ConfigError, HistoryError, RunFolderError
+from harness.core.errors import ConfigError, HistoryError, RunFolderError
+from harness.core.ops import UNSENT_REASONS, Outcome
+from harness.core.runfolder import RunFolder
+from harness.core.yamlsrc import load_yaml
 from harness.history import KINDS, OUTCOMES, OpColumns, StringLookup, read_history
-from harness.ops import Outcome
-from harness.runfolder import RunFolder
-from harness.targets.classify import DYNAMODB_RULES, HTTP_RULES, REDIS_RULES
-from harness.yamlsrc import load_yaml
 
 SHIPPED = "prices.yaml"
 Unit = Literal["million requests", "million WRU", "million RRU", "WCU-hour", "RCU-hour", "node-hour", "instance-hour"]
@@ -203,8 +202,7 @@ class OpMix:
 _READ, _DECR = KINDS.index("read"), KINDS.index("decr_if_positive")
 _OK, _FAIL, _IND = (OUTCOMES.index(o) for o in (Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE))
 # errors proving an op never left the client: the reasons of the exception rules that make an op fail
-_UNSENT = tuple(sorted({f"{r.reason}:" for rules in (HTTP_RULES, REDIS_RULES, DYNAMODB_RULES) for r in rules
-                        if r.outcome is Outcome.FAIL}))
+_UNSENT = tuple(f"{reason}:" for reason in UNSENT_REASONS)
 # a decr_if_positive the store refused on its condition: DynamoDB, Redis's Lua script, an HTTP 409 (sold out)
 _CONDITIONAL = ("ConditionalCheckFailedException", "redis: SOLDOUT", "HTTP 409")
 _CONDITIONAL_BIT, _UNSENT_BIT = 1, 2

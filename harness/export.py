@@ -55,13 +55,13 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from harness.checks.timed import DRIFT_PER, clocks, host_of
-from harness.errors import ConfigError, HistoryError, RunFolderError
+from harness.core.errors import ConfigError, HistoryError, RunFolderError
+from harness.core.runfolder import RunFolder
+from harness.core.secrets import clean, redact_url, scrub
 from harness.history import KINDS, OUTCOMES, OpColumns, StringLookup, read_history
 from harness.metrics.logs import LogInterval, read_log
 from harness.metrics.tags import op_label
 from harness.report.data import RunData
-from harness.runfolder import RunFolder
-from harness.secrets import clean, redact_url, scrub
 
 SCHEMA_VERSION = 1  # of export.json and the tables' columns
 FORMATS = ("csv", "parquet")

@@ -12,13 +12,13 @@ from harness.checks.detection import detection
 from harness.checks.model import merged
 from harness.checks.stream import Stream, Streamed, Unstreamable
 from harness.checks.timed import Clock, clocks
+from harness.core.errors import HistoryError
+from harness.core.runfolder import RunFolder
 from harness.cost import MixTally
-from harness.errors import HistoryError
 from harness.faults.outcomes import outcomes, with_faults
 from harness.history import History, OpColumns, history_files, read_headers, read_history, read_history_interleaved
 from harness.metrics import LogInterval, load_generator_cpu, merge, percentiles, read_log
 from harness.metrics.tags import SERVICE, Tag
-from harness.runfolder import RunFolder
 
 STREAM_ABOVE = 64 << 20  # bytes of history (some 9M ops of a real run) from which `check` streams it
 

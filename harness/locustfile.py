@@ -22,12 +22,12 @@ from harness import pipeline
 from harness.checks.online import OnlineChecks
 from harness.config.files import get_scenario, with_overrides
 from harness.config.scenario import Scenario
-from harness.errors import CounterbenchError
+from harness.core.errors import CounterbenchError
+from harness.core.runfolder import RunFolder, new_run_id
+from harness.core.shipped import scenario_file
 from harness.load.plain import use_plain
 from harness.load.user import CounterUser
 from harness.report.summary import MARK, detection_sentence, finding
-from harness.runfolder import RunFolder, new_run_id
-from harness.shipped import scenario_file
 
 __all__ = ["CounterUser", "PlainRuns"]
 

@@ -1,7 +1,7 @@
 """The one orchestration of a run: prepare -> load -> final read -> judge -> report.
 
 ``counterbench run`` calls ``run``; a plain ``locust -f`` run calls ``prepare`` when its test
-starts and ``conclude`` when it stops (``harness.load.plain``). Both end the same way: the final
+starts and ``conclude`` when it stops (``harness.locustfile``). Both end the same way: the final
 state read (or why it could not be), the verdict, who sent what.
 
     prepare    refuse unsafe targets, write run.json, set every key to its initial value
@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 from harness.checks.online import OnlineChecks
 from harness.config.scenario import Scenario
-from harness.errors import ConfigError, RunStopped, TargetError
+from harness.core.errors import ConfigError, RunStopped, TargetError
+from harness.core.runfolder import RunFolder, environment, new_run_id
+from harness.core.secrets import redact_url, register_run, scrub
+from harness.core.stopping import StopSignals
 from harness.judge import judge
 from harness.load.runner import Master, run_load
 from harness.preflight import preflight
 from harness.resolve import resolve
-from harness.runfolder import RunFolder, environment, new_run_id
-from harness.secrets import redact_url, register_run, scrub
-from harness.stopping import StopSignals
 from harness.targets import LocalTarget
 from harness.targets.address import check_target_safe
 from harness.targets.registry import BACKENDS
@@ -71,7 +71,7 @@ def prepare(folder: RunFolder, *, scenario: Scenario, run_id: str, target_url: s
     keys = backend.keys(scenario, run_id)
     described = scenario.model_dump(mode="json")
     register_run(described, target_url)  # so that every later line or file can be scrubbed of them
-    folder.write(folder.run_json, {  # written through harness.secrets.clean: credentials never reach it
+    folder.write(folder.run_json, {  # written through harness.core.secrets.clean: credentials never reach it
         "run_id": run_id,
         "scenario": described,
         "target": {"kind": scenario.target.kind, "url": target_url,

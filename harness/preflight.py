@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from harness.config.scenario import Scenario
-from harness.errors import TargetError
-from harness.ops import Completion, Outcome
+from harness.core.errors import TargetError
+from harness.core.ops import Completion, Outcome
 from harness.targets import OpClient, TargetAdmin, Transport
 from harness.targets.classify import DYNAMODB_RULES, HTTP_RULES, REDIS_RULES, BadReply
 from harness.targets.registry import BACKENDS

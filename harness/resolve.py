@@ -1,7 +1,7 @@
 """After the load: ask the target, by each uncertain op's idempotency key, whether it was applied.
 
 An indeterminate op of a target that honours idempotency keys need not stay uncertain: its key
-(``harness.ops.op_token``) is known from the history alone, and the service's lookup says whether
+(``harness.core.ops.op_token``) is known from the history alone, and the service's lookup says whether
 it was applied (with the value it left) or not -- finally: the service fences a key it has not
 seen, so the op can no longer land later. The history stays as it was written; the answers go to
 ``resolutions.json`` and the judge applies them (``harness.checks.columns``).
@@ -10,10 +10,10 @@ seen, so the op can no longer land later. The history stays as it was written; t
 from __future__ import annotations
 
 from harness.config.scenario import Scenario
-from harness.errors import HistoryError, TargetError
+from harness.core.errors import HistoryError, TargetError
+from harness.core.ops import Outcome, op_token
+from harness.core.runfolder import RunFolder
 from harness.history import OUTCOMES, OpColumns, read_history
-from harness.ops import Outcome, op_token
-from harness.runfolder import RunFolder
 from harness.targets.registry import BACKENDS
 
 MAX_LOOKUPS = 100_000  # one request each: past this many, the rest stay uncertain (and are counted)

@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from harness import pipeline
 from harness.config import Scenario, get_scenario, load_suite, with_overrides
+from harness.core.errors import ConfigError, CounterbenchError
+from harness.core.runfolder import new_run_id
+from harness.core.secrets import register_run, scrub
+from harness.core.shipped import is_shipped, scenario_file
+from harness.core.stopping import StopSignals
 from harness.cost import Prices, load_prices
-from harness.errors import ConfigError, CounterbenchError
 from harness.load.runner import Master
 from harness.pipeline import RunRequest
 from harness.report.summary import print_summary, print_table, quiet_line
-from harness.runfolder import new_run_id
-from harness.secrets import register_run, scrub
-from harness.shipped import is_shipped, scenario_file
-from harness.stopping import StopSignals
 from harness.targets.address import check_listen
 
 if TYPE_CHECKING:

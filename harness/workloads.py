@@ -15,29 +15,29 @@ from itertools import accumulate
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Workload
+    from harness.core.models import WorkloadSpec
 
 
 @dataclass(frozen=True, kw_only=True)
 class WorkloadKind:
-    keys: Callable[[Workload, str], list[str]]  # every key a run touches (its id keeps runs apart)
+    keys: Callable[[WorkloadSpec, str], list[str]]  # every key a run touches (its id keeps runs apart)
     op: Literal["incr", "decr_if_positive"] = "incr"
     fixed_amount: bool = True  # every op moves the counter by one; else amounts drawn from a range
     capacity: bool = False  # ``initial`` is a capacity (seats): it cannot be negative
     multi_key: bool = False  # ``keys`` and ``skew`` apply: many keys, chosen by a Zipf law
 
-    def signs(self, workload: Workload) -> frozenset[int]:
+    def signs(self, workload: WorkloadSpec) -> frozenset[int]:
         """The signs of the changes its ops ask for: what a missing op could have done."""
         if self.op == "decr_if_positive" or workload.amount.max < 0:
             return frozenset({-1})
         return frozenset({1})
 
 
-def _one(name: str) -> Callable[[Workload, str], list[str]]:
+def _one(name: str) -> Callable[[WorkloadSpec, str], list[str]]:
     return lambda _w, run_id: [f"cb:{run_id}:{name}"]
 
 
-def _page_keys(workload: Workload, run_id: str) -> list[str]:
+def _page_keys(workload: WorkloadSpec, run_id: str) -> list[str]:
     return [f"cb:{run_id}:user:{i}:{workload.date}" for i in range(1, workload.keys + 1)]
 
 
@@ -50,7 +50,7 @@ WORKLOADS: dict[str, WorkloadKind] = {
 }
 
 
-def key_names(workload: Workload, run_id: str) -> list[str]:
+def key_names(workload: WorkloadSpec, run_id: str) -> list[str]:
     """Every key the workload may touch; the run id keeps runs apart on a shared store."""
     return WORKLOADS[workload.kind].keys(workload, run_id)
 
@@ -58,7 +58,7 @@ def key_names(workload: Workload, run_id: str) -> list[str]:
 class OpChooser:
     """Draws (key, amount) for each op; one per load user, with its own seed."""
 
-    def __init__(self, workload: Workload, keys: list[str], *, seed: int, uniform: bool = False) -> None:
+    def __init__(self, workload: WorkloadSpec, keys: list[str], *, seed: int, uniform: bool = False) -> None:
         self._keys = keys
         self._rng = random.Random(seed)
         self._lo, self._hi = workload.amount.min, workload.amount.max

@@ -439,7 +439,7 @@ MUTANTS: tuple[Mutant, ...] = (
            old="self.groups.pop(int(word[1:]), None)", new="pass", tests=REAPER),
     Mutant(rule="reaper: a group seen empty is dropped (before its id is reused)", file="harness/stack/reaper.py",
            old="[g for g in self.groups if not exists(g)]", new="[g for g in self.groups if exists(g)]", tests=REAPER),
-    Mutant(rule="stopping: spawn tells the reaper of each child's process group", file="harness/stopping.py",
+    Mutant(rule="stopping: spawn tells the reaper of each child's process group", file="harness/core/stopping.py",
            old="    LIFELINE.watch(proc.pid)\n", new="", tests=REAPER),
     Mutant(rule="lifeline: every spawned child carries the token", file="harness/stack/lifeline.py",
            old="return {**(os.environ if env is None else env), reaper.TOKEN_ENV: self.token}",

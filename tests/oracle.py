@@ -44,7 +44,7 @@ from typing import Literal
 
 from harness.checks import Completeness, default_checks, run_checks
 from harness.checks.columns import Resolution
-from harness.ops import Op, OpKind, Outcome
+from harness.core.ops import Op, OpKind, Outcome
 
 KEY = "k"
 NEVER = 1 << 62  # the deadline of an op that may land any time after its invoke

@@ -17,7 +17,7 @@ from harness.checks import bounds, gaps, oversell, reads, realtime, unique
 from harness.checks.columns import Resolution
 from harness.checks.model import EVIDENCE_CAP, Check, CheckResult, Completeness, KeyTally, merged, tally
 from harness.checks.timed import TimedOps
-from harness.ops import Op
+from harness.core.ops import Op
 
 CHECKS: dict[str, Check] = {c.name: c for c in (
     bounds.CHECK,

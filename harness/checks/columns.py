@@ -19,8 +19,8 @@ import numpy.typing as npt
 
 from harness.checks.model import KeyTally
 from harness.checks.timed import NEVER, TRUNCATION_NS, Clock, TimedOps
+from harness.core.ops import Outcome
 from harness.history import KINDS, OUTCOMES, OpColumns, StringLookup
-from harness.ops import Outcome
 
 _OK, _FAIL, _IND = (OUTCOMES.index(o) for o in (Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE))
 _READ = KINDS.index("read")

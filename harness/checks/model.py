@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from harness.ops import Op
+from harness.core.ops import Op
 
 if TYPE_CHECKING:
     import numpy as np

@@ -29,8 +29,8 @@ from harness.checks.holes import Holes
 from harness.checks.streamed import Streamed
 from harness.checks.timed import NEVER, TRUNCATION_NS, Clock, uncertainty
 from harness.checks.windows import Cols, OrderFold, _cat
+from harness.core.ops import Outcome
 from harness.history import KINDS, OUTCOMES, OpColumns
-from harness.ops import Outcome
 
 _OK, _FAIL = OUTCOMES.index(Outcome.OK), OUTCOMES.index(Outcome.FAIL)
 _READ = KINDS.index("read")

@@ -10,13 +10,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.config.scenario import TARGET_KINDS, Scenario, ScenarioFile
-from harness.errors import ConfigError
-from harness.yamlsrc import SourceMap, data_loc, dotted, load_yaml
+from harness.core.errors import ConfigError
+from harness.core.yamlsrc import SourceMap, data_loc, dotted, load_yaml
 
 
 def _known_keys() -> set[str]:
     """Every key some part of a scenario file takes (each frozen model's fields, across backends)."""
-    from harness.models import Frozen
+    from harness.core.models import Frozen
 
     keys: set[str] = set()
     todo: list[type] = [Frozen]

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, model_validator
 
 from harness.checks import CHECKS, default_checks
+from harness.core.models import Frozen, TargetConfig
 from harness.faults import FAULTS
-from harness.models import Frozen, TargetConfig
 from harness.targets.registry import BACKENDS
 from harness.workloads import WORKLOADS, WorkloadKind
 

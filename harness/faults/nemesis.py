@@ -15,12 +15,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 from harness.faults import FAULTS
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Fault
-    from harness.runfolder import RunFolder
+    from harness.core.models import FaultSpec
+    from harness.core.runfolder import RunFolder
     from harness.stack.process import LocalServer
     from harness.stack.proxy import TcpProxy
 
@@ -28,7 +28,7 @@ OPEN, HEAL = 0, 1  # at the same instant a heal goes after an open (sort order)
 
 
 class Nemesis(threading.Thread):
-    def __init__(self, faults: tuple[Fault, ...], *, folder: RunFolder, servers: Mapping[str, LocalServer | None],
+    def __init__(self, faults: tuple[FaultSpec, ...], *, folder: RunFolder, servers: Mapping[str, LocalServer | None],
                  proxy: TcpProxy | None, load_duration: float | None = None) -> None:
         super().__init__(name="counterbench-nemesis", daemon=True)
         for f in faults:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Fault
+    from harness.core.models import FaultSpec
     from harness.stack.proxy import TcpProxy
 
 
@@ -16,10 +16,10 @@ class Stall:
     needs_duration = True
     replicated = False
 
-    def open(self, on: TcpProxy, fault: Fault) -> None:
+    def open(self, on: TcpProxy, fault: FaultSpec) -> None:
         on.stalled = True
 
-    def heal(self, on: TcpProxy, fault: Fault) -> None:
+    def heal(self, on: TcpProxy, fault: FaultSpec) -> None:
         on.stalled = False
 
 
@@ -30,10 +30,10 @@ class Drop:
     needs_duration = True
     replicated = False
 
-    def open(self, on: TcpProxy, fault: Fault) -> None:
+    def open(self, on: TcpProxy, fault: FaultSpec) -> None:
         on.drop(True)
 
-    def heal(self, on: TcpProxy, fault: Fault) -> None:
+    def heal(self, on: TcpProxy, fault: FaultSpec) -> None:
         on.drop(False)
 
 
@@ -44,10 +44,10 @@ class Latency:
     needs_duration = True
     replicated = False
 
-    def open(self, on: TcpProxy, fault: Fault) -> None:
+    def open(self, on: TcpProxy, fault: FaultSpec) -> None:
         on.delay = fault.delay_ms / 1000
 
-    def heal(self, on: TcpProxy, fault: Fault) -> None:
+    def heal(self, on: TcpProxy, fault: FaultSpec) -> None:
         on.delay = 0.0
 
 
@@ -59,8 +59,8 @@ class LoseResponses:
     needs_duration = True
     replicated = False
 
-    def open(self, on: TcpProxy, fault: Fault) -> None:
+    def open(self, on: TcpProxy, fault: FaultSpec) -> None:
         on.lose_responses = fault.fraction
 
-    def heal(self, on: TcpProxy, fault: Fault) -> None:
+    def heal(self, on: TcpProxy, fault: FaultSpec) -> None:
         on.lose_responses = 0.0

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Fault
+    from harness.core.models import FaultSpec
 
 Status = Literal["healed", "open", "heal-error", "not-healed", "no-failover", "open-error", "load-ended",
                  "load-never-started", "no-record"]
@@ -119,7 +119,7 @@ def with_faults(verdict: str, reason: str, outcomes: Sequence[FaultOutcome]) -> 
     return "unknown", why if verdict == "pass" else f"{reason}; {why}"
 
 
-def outcomes(planned: Sequence[Fault], events: Sequence[Mapping[str, Any]] | None, *,
+def outcomes(planned: Sequence[FaultSpec], events: Sequence[Mapping[str, Any]] | None, *,
              load_started: float | None = None) -> list[FaultOutcome]:
     """Each planned fault's outcome from faults.jsonl's events (None: there is no faults.jsonl).
 
@@ -143,7 +143,7 @@ def _timed(event: Mapping[str, Any], start: float | None) -> dict[str, Any]:
     return {**event, "t": t}
 
 
-def _by_fault(planned: Sequence[Fault], events: Sequence[Mapping[str, Any]]) -> dict[int, list[Mapping[str, Any]]]:
+def _by_fault(planned: Sequence[FaultSpec], events: Sequence[Mapping[str, Any]]) -> dict[int, list[Mapping[str, Any]]]:
     """Events by the index of the planned fault they are about."""
     out: dict[int, list[Mapping[str, Any]]] = {}
     order = sorted(range(len(planned)), key=lambda i: planned[i].at)  # as the nemesis opened them
@@ -166,7 +166,7 @@ def _by_fault(planned: Sequence[Fault], events: Sequence[Mapping[str, Any]]) -> 
     return out
 
 
-def _outcome(index: int, fault: Fault, events: Sequence[Mapping[str, Any]], *,
+def _outcome(index: int, fault: FaultSpec, events: Sequence[Mapping[str, Any]], *,
              error: str | None = None) -> FaultOutcome:
     """One fault's outcome from its own events, in the order they were written."""
     base: dict[str, Any] = {"index": index, "action": fault.action, "server": fault.server, "at": fault.at,

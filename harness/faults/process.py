@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Fault
+    from harness.core.models import FaultSpec
     from harness.stack.process import LocalServer
 
 
@@ -17,10 +17,10 @@ class Kill:
     needs_duration = False
     replicated = False
 
-    def open(self, on: LocalServer, fault: Fault) -> None:
+    def open(self, on: LocalServer, fault: FaultSpec) -> None:
         on.kill()
 
-    def heal(self, on: LocalServer, fault: Fault) -> None:
+    def heal(self, on: LocalServer, fault: FaultSpec) -> None:
         on.restart()
 
 
@@ -31,8 +31,8 @@ class Pause:
     needs_duration = True
     replicated = False
 
-    def open(self, on: LocalServer, fault: Fault) -> None:
+    def open(self, on: LocalServer, fault: FaultSpec) -> None:
         on.pause()
 
-    def heal(self, on: LocalServer, fault: Fault) -> None:
+    def heal(self, on: LocalServer, fault: FaultSpec) -> None:
         on.resume()

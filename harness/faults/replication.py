@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Fault
+    from harness.core.models import FaultSpec
 
 
 class Replicated(Protocol):
@@ -34,10 +34,10 @@ class Failover:
     needs_duration = False
     replicated = True
 
-    def open(self, on: Replicated, fault: Fault) -> None:
+    def open(self, on: Replicated, fault: FaultSpec) -> None:
         on.failover()
 
-    def heal(self, on: Replicated, fault: Fault) -> None:
+    def heal(self, on: Replicated, fault: FaultSpec) -> None:
         on.rejoin()
 
 
@@ -49,10 +49,10 @@ class StallReplication:
     needs_duration = True
     replicated = True
 
-    def open(self, on: Replicated, fault: Fault) -> None:
+    def open(self, on: Replicated, fault: FaultSpec) -> None:
         on.stall_replication(True)
 
-    def heal(self, on: Replicated, fault: Fault) -> None:
+    def heal(self, on: Replicated, fault: FaultSpec) -> None:
         on.stall_replication(False)
 
 
@@ -66,9 +66,9 @@ class Partition:
     needs_duration = True
     replicated = True
 
-    def open(self, on: Replicated, fault: Fault) -> None:
+    def open(self, on: Replicated, fault: FaultSpec) -> None:
         on.partition(True, isolate=fault.isolate, clients=fault.clients)
 
-    def heal(self, on: Replicated, fault: Fault) -> dict[str, str | None]:
+    def heal(self, on: Replicated, fault: FaultSpec) -> dict[str, str | None]:
         # what the partition was for: without a promotion nothing the old primary acknowledged is thrown away
         return {"promoted": on.partition(False, isolate=fault.isolate, clients=fault.clients)}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HistoryError
+from harness.core.errors import HistoryError
 from harness.history import format as fmt
 from harness.history.format import (
     _MAX_BLOCK_RECORDS,

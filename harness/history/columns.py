@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from harness.core.ops import Op
 from harness.history.format import _KIND_CODE, _OUTCOME_CODE, KINDS, OUTCOMES
-from harness.ops import Op
 
 if TYPE_CHECKING:
     import numpy as np

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HistoryError
+from harness.core.errors import HistoryError
 from harness.history.blocks import BlocksReader, _decode
 from harness.history.columns import OnColumns
 from harness.history.format import FRAME

@@ -79,7 +79,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from harness.ops import OpKind, Outcome
+from harness.core.ops import OpKind, Outcome
 
 # Version history of the history file format:
 #   1: JSON lines, one record per line (read only since version 2)

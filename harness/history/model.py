@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.core.ops import Op
 from harness.history.columns import OpColumns
-from harness.ops import Op
 
 
 @dataclass(eq=False)

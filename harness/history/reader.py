@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HistoryError, HistorySchemaError
+from harness.core.errors import HistoryError, HistorySchemaError
 from harness.history.blocks import BlocksReader
 from harness.history.columns import OnColumns, OpColumns
 from harness.history.format import READ_VERSIONS, history_files

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HistoryError
+from harness.core.errors import HistoryError
+from harness.core.ops import Outcome
 from harness.history import format as fmt
 from harness.history.columns import OnColumns, OpColumns
 from harness.history.format import (
@@ -24,7 +25,6 @@ from harness.history.format import (
     T_VALUE,
 )
 from harness.history.model import WorkerHistory
-from harness.ops import Outcome
 
 
 class Damaged(HistoryError):

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HistoryError
+from harness.core.errors import HistoryError
+from harness.core.ops import Op, OpKind, Outcome
 from harness.history.format import KINDS, NEVER_COMPLETED
 from harness.history.model import WorkerHistory
-from harness.ops import Op, OpKind, Outcome
 
 
 def read_v1(path: Path, header: dict[str, Any]) -> WorkerHistory:

@@ -13,7 +13,9 @@ from typing import Any
 
 import zstandard
 
-from harness.errors import HistoryError
+from harness.core.errors import HistoryError
+from harness.core.ops import Completion, OpKind, Outcome
+from harness.core.secrets import scrub
 from harness.history.format import (
     _BUFFER,
     _ERROR_CHARS,
@@ -39,8 +41,6 @@ from harness.history.format import (
     _pack,
     encode_block,
 )
-from harness.ops import Completion, OpKind, Outcome
-from harness.secrets import scrub
 
 
 def _read_id(path: str) -> str | None:

@@ -30,9 +30,9 @@ from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import MasterRunner, WorkerRunner
 
+from harness.core.runfolder import RunFolder, write_json
 from harness.load.clock import ClockSamples
 from harness.load.shipping import SEND_EVERY, Receiver, Shipper
-from harness.runfolder import RunFolder, write_json
 
 log = logging.getLogger("counterbench")
 

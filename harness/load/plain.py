@@ -15,8 +15,8 @@ from typing import Any, Protocol
 import gevent
 
 from harness.config.scenario import Scenario
-from harness.errors import CounterbenchError
-from harness.runfolder import RunFolder
+from harness.core.errors import CounterbenchError
+from harness.core.runfolder import RunFolder
 
 log = logging.getLogger("counterbench")
 ONLINE_EVERY = 0.5  # seconds between two polls of the online checks

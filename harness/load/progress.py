@@ -18,8 +18,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from harness.config.scenario import Scenario
+from harness.core.runfolder import RunFolder
 from harness.metrics.tags import SERVICE, Tag
-from harness.runfolder import RunFolder
 
 
 def snapshot(folder: RunFolder) -> dict[str, Any]:

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config.scenario import Scenario
-from harness.errors import CounterbenchError
+from harness.core.errors import CounterbenchError
+from harness.core.runfolder import RunFolder
+from harness.core.shipped import LOCUSTFILES
+from harness.core.stopping import StopSignals, forget, kill_group, spawn
 from harness.load.progress import Finding, Online, watch
-from harness.runfolder import RunFolder
-from harness.shipped import LOCUSTFILES
 from harness.stack.process import free_port
-from harness.stopping import StopSignals, forget, kill_group, spawn
 
 # the run's own scenario and target URL, credentials included, for the load processes: by environment,
 # never on their command line (``ps`` shows argv to every user of the machine); run.json has them redacted

@@ -35,7 +35,10 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
 from harness.config.scenario import Scenario
-from harness.errors import CounterbenchError, HistoryError
+from harness.core.errors import CounterbenchError, HistoryError
+from harness.core.ops import Completion, Outcome, op_token
+from harness.core.runfolder import RunFolder, worker_name
+from harness.core.secrets import register_run, scrub
 from harness.history import HistoryWriter
 from harness.load import plain, webtab
 from harness.load.distributed import MasterSide, WorkerSide
@@ -43,9 +46,6 @@ from harness.load.runner import SHIP_ENV, TARGET_ENV
 from harness.load.watchdog import Watchdog
 from harness.metrics.latencies import HistoryLatencies
 from harness.metrics.recorder import LatencyRecorder
-from harness.ops import Completion, Outcome, op_token
-from harness.runfolder import RunFolder, worker_name
-from harness.secrets import register_run, scrub
 from harness.targets.address import check_target_safe
 
 if TYPE_CHECKING:

@@ -35,7 +35,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, Literal
 
-from harness.runfolder import RunFolder
+from harness.core.runfolder import RunFolder
 
 CHUNK = 256 * 1024  # bytes read, sent and acknowledged at a time
 WINDOW_CHUNKS = 16  # chunks a worker may have sent ahead of the master's acks

@@ -13,10 +13,10 @@ from locust import User
 from locust.exception import StopUser
 from locust.user.task import LOCUST_STATE_STOPPING
 
+from harness.core.ops import Outcome
 from harness.load import session as _session
 from harness.load.context import LoadContext
 from harness.metrics.tags import op_label, op_tag
-from harness.ops import Outcome
 from harness.targets import OpClient
 from harness.targets.registry import BACKENDS
 from harness.workloads import OpChooser

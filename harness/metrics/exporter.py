@@ -29,8 +29,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from harness.core.runfolder import RunFolder
 from harness.metrics.tags import SERVICE, Tag
-from harness.runfolder import RunFolder
 
 QUANTILES = (("p50", "0.5"), ("p99", "0.99"), ("p99.9", "0.999"), ("max", "1"))
 

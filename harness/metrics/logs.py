@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from harness.errors import HistoryError
+from harness.core.errors import HistoryError
 from harness.metrics.hdr import MergedHistogram, PackedCounts, _layout, decode_counts, new_histogram
 
 T = TypeVar("T")

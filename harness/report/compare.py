@@ -15,8 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from harness.core.errors import ConfigError
 from harness.cost import Prices, load_prices, run_cost
-from harness.errors import ConfigError
 from harness.metrics import percentiles
 from harness.report import html as h
 from harness.report import plots

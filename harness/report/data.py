@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 
 from harness.config.scenario import Scenario
+from harness.core.runfolder import RunFolder
 from harness.metrics import LogInterval, MergedHistogram, percentile_distribution, percentiles
 from harness.metrics.logs import UnorderedLog, interval_batches, line_batches, merged_lines, read_logs
 from harness.metrics.tags import OUTCOMES, Tag
 from harness.report.figures import LatencyFigures, Span, accumulate
-from harness.runfolder import RunFolder
 
 
 @dataclass(eq=False)

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HistoryError
+from harness.core.errors import HistoryError
+from harness.core.ops import Outcome
 from harness.history import OUTCOMES, OpColumns, read_history
-from harness.ops import Outcome
 
 _OK = OUTCOMES.index(Outcome.OK)
 SAMPLE = 20_000  # points a plot draws at most, of the kept and of the lost

@@ -12,8 +12,8 @@ import sys
 
 import uvicorn
 
-from harness.errors import SafetyError
-from harness.loopback import check_listen
+from harness.core.errors import SafetyError
+from harness.core.loopback import check_listen
 from harness.service import STORE_URL_ENV
 from harness.service.asgi import CONFIG_ENV
 

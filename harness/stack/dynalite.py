@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from harness.stack.process import LocalServer
 
 STACK_DIR = Path(__file__).resolve().parents[2] / ".stack"

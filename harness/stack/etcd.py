@@ -7,7 +7,7 @@ import json
 import shutil
 import urllib.request
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from harness.stack.process import LocalServer, free_port
 
 

@@ -1,5 +1,5 @@
 """counterbench's side of the reaper (``harness.stack.reaper``): started on first use, told of each
-child's process group, let go at a normal exit. ``harness.stopping.spawn`` is its one caller for
+child's process group, let go at a normal exit. ``harness.core.stopping.spawn`` is its one caller for
 starting children, so every server (any ``LocalServer``) and every load process is covered.
 
 Nothing here runs on the load's hot path: one pipe write per child started or stopped.

@@ -31,7 +31,7 @@ import contextlib
 import uuid
 from dataclasses import dataclass
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from harness.stack.etcd import EtcdServer
 from harness.stack.patroni_node import PatroniNode, PatroniSettings
 from harness.stack.process import LocalServer, ServerGroup

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from harness.stack.postgres import pg_bindir
 from harness.stack.process import LocalServer, free_port
 

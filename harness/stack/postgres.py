@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from harness.stack.process import LocalServer
 
 

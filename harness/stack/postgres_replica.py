@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from harness.stack.postgres import PostgresServer
 from harness.stack.process import LocalServer, ServerGroup
 from harness.stack.proxy import TcpProxy

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.errors import StackError
-from harness.stopping import forget, kill_group, spawn
+from harness.core.errors import StackError
+from harness.core.stopping import forget, kill_group, spawn
 
 # A port is picked when a server is built and bound when it starts, seconds later (a replica set builds
 # four at once): the kernel may hand the same free port out twice meanwhile (about 1 stack in 4,000 here),

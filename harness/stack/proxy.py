@@ -15,7 +15,7 @@ import random
 import threading
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from harness.stack.process import free_port
 
 

@@ -1,6 +1,6 @@
 """The reaper: nothing counterbench started outlives it, even a counterbench that was SIGKILLed.
 
-Servers are stopped by their context managers, and on SIGTERM or Ctrl-C by ``harness.stopping``:
+Servers are stopped by their context managers, and on SIGTERM or Ctrl-C by ``harness.core.stopping``:
 both need counterbench alive. Against ``kill -9``, the OOM killer or a CI runner's hard timeout, a
 small process, the reaper, is started once per counterbench process, just before its first child.
 Its standard input is a pipe whose write end only counterbench holds (close-on-exec, and closed in

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from typing import Literal
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from harness.stack.process import LocalServer
 
 

@@ -40,7 +40,7 @@ import collections
 import contextlib
 from dataclasses import dataclass
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from harness.stack.process import LocalServer, ServerGroup
 from harness.stack.proxy import TcpProxy
 from harness.stack.redis import Persistence, RedisServer, redis_server_binary

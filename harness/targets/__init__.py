@@ -19,12 +19,11 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from harness.ops import Completion, Outcome
+from harness.core.ops import Completion, Outcome
 from harness.workloads import key_names
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Scenario
-    from harness.models import TargetConfig
+    from harness.core.models import ScenarioSpec, TargetConfig
     from harness.stack.process import LocalServer
 
 T = TypeVar("T")
@@ -109,18 +108,18 @@ class OpContext(Protocol):
 class LocalTarget:
     """A target counterbench started on 127.0.0.1 (stopped when the run's ExitStack closes)."""
 
-    scenario: Scenario  # now pointing at what was started (an API's item URL, say)
+    scenario: ScenarioSpec  # now pointing at what was started (an API's item URL, say)
     url: str
     servers: Mapping[str, LocalServer | None]  # by role, for the nemesis: "target", "store"
 
 
-def workload_keys(scenario: Scenario, run_id: str) -> list[str]:
+def workload_keys(scenario: ScenarioSpec, run_id: str) -> list[str]:
     """A run's keys as the workload names them (most backends)."""
     return key_names(scenario.workload, run_id)
 
 
 class Resolver(Protocol):
-    """After the run, by an op's idempotency key (``harness.ops.op_token``): was it applied?"""
+    """After the run, by an op's idempotency key (``harness.core.ops.op_token``): was it applied?"""
 
     def resolve(self, token: str) -> int | None:
         """The value the op left (applied), or None: not applied, and never will be from now on.
@@ -130,7 +129,7 @@ class Resolver(Protocol):
     def close(self) -> None: ...
 
 
-def no_resolver(scenario: Scenario, url: str) -> Resolver | None:
+def no_resolver(scenario: ScenarioSpec, url: str) -> Resolver | None:
     return None
 
 
@@ -140,12 +139,12 @@ class Backend:
 
     kind: str
     config: type[TargetConfig]  # the scenario's ``target:`` model (``kind`` is its Literal)
-    admin: Callable[[Scenario, str | None], TargetAdmin]
-    ops: Callable[[Scenario, str, OpContext], OpClient]
-    local: Callable[[Scenario, ExitStack], LocalTarget]
-    keys: Callable[[Scenario, str], list[str]] = workload_keys
+    admin: Callable[[ScenarioSpec, str | None], TargetAdmin]
+    ops: Callable[[ScenarioSpec, str, OpContext], OpClient]
+    local: Callable[[ScenarioSpec, ExitStack], LocalTarget]
+    keys: Callable[[ScenarioSpec, str], list[str]] = workload_keys
     # resolves uncertain ops after the run by their idempotency keys (None when the target cannot)
-    resolver: Callable[[Scenario, str], Resolver | None] = no_resolver
+    resolver: Callable[[ScenarioSpec, str], Resolver | None] = no_resolver
 
 
 class Deadlines(Protocol):

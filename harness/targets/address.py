@@ -1,13 +1,13 @@
-"""Target addresses: the loopback safety rule and scheme checks (redaction lives in harness.secrets)."""
+"""Target addresses: the loopback safety rule and scheme checks (redaction lives in harness.core.secrets)."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.errors import ConfigError, SafetyError
-from harness.loopback import check_listen, is_loopback_host
-from harness.secrets import redact_url
+from harness.core.errors import ConfigError, SafetyError
+from harness.core.loopback import check_listen, is_loopback_host
+from harness.core.secrets import redact_url
 
 __all__ = ["check_listen", "check_safe", "check_target_safe", "is_loopback_host", "require_scheme"]
 

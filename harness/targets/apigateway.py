@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from harness.models import Frozen, TargetConfig
-from harness.ops import Completion
-from harness.secrets import redact_url
-from harness.shipped import locate
+from harness.core.models import Frozen, TargetConfig
+from harness.core.ops import Completion
+from harness.core.secrets import redact_url
+from harness.core.shipped import locate
 from harness.targets import Backend, LocalTarget, OpContext, Transport
 from harness.targets.address import is_loopback_host
 from harness.targets.classify import HTTP_RULES, BadReply, classify_exception, classify_http_status
@@ -26,7 +26,7 @@ from harness.targets.dynamodb import _NAME, DynamoAdmin, dynamodb_client
 from harness.targets.http import HttpCodec, ValueSpec
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Scenario
+    from harness.core.models import ScenarioSpec
 
 
 class DynamoItem(Frozen):
@@ -61,7 +61,7 @@ class ApiGatewayTarget(TargetConfig):
     def has_store(self) -> bool:
         return True  # DynamoDB behind the API
 
-    def check(self, scenario: Scenario) -> None:
+    def check(self, scenario: ScenarioSpec) -> None:
         if scenario.workload.spec.multi_key or not scenario.workload.spec.fixed_amount:
             raise ValueError("an API's templates update one fixed item by a fixed amount: use counter, "
                              "unique-ids or seats")
@@ -82,7 +82,7 @@ def sigv4_signer(region: str) -> Signer:
 
     creds = botocore.session.get_session().get_credentials()
     if creds is None:
-        from harness.errors import ConfigError
+        from harness.core.errors import ConfigError
 
         raise ConfigError("sigv4: no AWS credentials in the standard chain (environment, profile, role)")
 
@@ -137,7 +137,7 @@ class ApiGatewayOps:
         pass
 
 
-def _admin(scenario: Scenario, url: str | None) -> DynamoAdmin:
+def _admin(scenario: ScenarioSpec, url: str | None) -> DynamoAdmin:
     """Setup and final reads go to the item in DynamoDB directly, not through the API."""
     t = scenario.target
     assert isinstance(t, ApiGatewayTarget)
@@ -151,7 +151,7 @@ def _admin(scenario: Scenario, url: str | None) -> DynamoAdmin:
                        where=redact_url(item.url) if item.url else f"AWS {item.region}")
 
 
-def _ops(scenario: Scenario, url: str, ctx: OpContext) -> ApiGatewayOps:
+def _ops(scenario: ScenarioSpec, url: str, ctx: OpContext) -> ApiGatewayOps:
     t = scenario.target
     assert isinstance(t, ApiGatewayTarget)
     parts = urlsplit(url)
@@ -159,7 +159,7 @@ def _ops(scenario: Scenario, url: str, ctx: OpContext) -> ApiGatewayOps:
     return ApiGatewayOps(t, url, ctx.http(f"{parts.scheme}://{parts.netloc}", timeout=t.timeout), signer)
 
 
-def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
+def _local(scenario: ScenarioSpec, stack: ExitStack) -> LocalTarget:
     """dynalite, and the emulator executing the API definition against it."""
     from harness.stack.apigateway.server import ApiGatewayEmulator
     from harness.stack.dynalite import Dynalite
@@ -174,7 +174,7 @@ def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
                        servers={"target": server, "store": store})
 
 
-def _keys(scenario: Scenario, run_id: str) -> list[str]:
+def _keys(scenario: ScenarioSpec, run_id: str) -> list[str]:
     """The API's templates update one fixed item."""
     t = scenario.target
     assert isinstance(t, ApiGatewayTarget)

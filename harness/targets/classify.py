@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.ops import Completion, Outcome
+from harness.core.ops import CONNECTION_REFUSED, NAME_NOT_RESOLVED, NOT_SENT, Completion, Outcome
 
 
 class NotSent(Exception):
@@ -46,7 +46,7 @@ REDIS_REFUSALS = frozenset({
 })
 
 REDIS_RULES: tuple[Rule, ...] = (
-    Rule(NotSent, FAIL, "not sent"),
+    Rule(NotSent, FAIL, NOT_SENT),
     Rule(BadReply, IND, "unexpected reply"),
     Rule(TimeoutError, IND, "timeout"),
     Rule("Timeout", IND, "timeout"),  # gevent.Timeout
@@ -58,9 +58,9 @@ REDIS_RULES: tuple[Rule, ...] = (
 )
 
 HTTP_RULES: tuple[Rule, ...] = (
-    Rule(NotSent, FAIL, "not sent"),
-    Rule(ConnectionRefusedError, FAIL, "connection refused"),
-    Rule("gaierror", FAIL, "name not resolved"),
+    Rule(NotSent, FAIL, NOT_SENT),
+    Rule(ConnectionRefusedError, FAIL, CONNECTION_REFUSED),
+    Rule("gaierror", FAIL, NAME_NOT_RESOLVED),
     Rule(BadReply, IND, "unparseable answer"),
     Rule(TimeoutError, IND, "timeout"),
     Rule("Timeout", IND, "timeout"),
@@ -116,8 +116,8 @@ DYNAMODB_REFUSALS = frozenset({
 })
 
 DYNAMODB_RULES: tuple[Rule, ...] = (
-    Rule(NotSent, FAIL, "not sent"),
-    Rule("EndpointConnectionError", FAIL, "not sent"),  # botocore: the connection was never made
+    Rule(NotSent, FAIL, NOT_SENT),
+    Rule("EndpointConnectionError", FAIL, NOT_SENT),  # botocore: the connection was never made
     Rule(BadReply, IND, "unexpected reply"),
     Rule("ReadTimeoutError", IND, "timeout"),
     Rule("ConnectTimeoutError", IND, "connect timeout"),

@@ -21,16 +21,16 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from harness.errors import TargetError, TargetUnreachable
-from harness.models import TargetConfig, Variant
-from harness.ops import Completion, Outcome
-from harness.secrets import redact_url
+from harness.core.errors import TargetError, TargetUnreachable
+from harness.core.models import TargetConfig, Variant
+from harness.core.ops import Completion, Outcome
+from harness.core.secrets import redact_url
 from harness.targets import Backend, LocalTarget, OpContext, app_work, workload_keys
 from harness.targets.address import is_loopback_host, require_scheme
 from harness.targets.classify import DYNAMODB_RULES, BadReply, NotSent, classify_dynamodb_error, classify_exception
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Scenario
+    from harness.core.models import ScenarioSpec
 
 _NAME = r"^[A-Za-z0-9_.\-]{1,255}$"
 
@@ -63,7 +63,7 @@ class DynamoTarget(TargetConfig):
     def spread_keys(self) -> bool:
         return self.shards > 1  # spreading writes evenly is what shards are for
 
-    def check(self, scenario: Scenario) -> None:
+    def check(self, scenario: ScenarioSpec) -> None:
         if self.shards > 1 and (scenario.workload.spec.multi_key or scenario.workload.op != "incr"):
             raise ValueError("target.shards splits one counter; it is not for seats or page-views")
         if self.gap and self.variant == "atomic":
@@ -316,7 +316,7 @@ class DynamoAdmin:
         pass
 
 
-def _admin(scenario: Scenario, url: str | None) -> DynamoAdmin:
+def _admin(scenario: ScenarioSpec, url: str | None) -> DynamoAdmin:
     t = scenario.target
     assert isinstance(t, DynamoTarget)
     if url is not None:
@@ -327,7 +327,7 @@ def _admin(scenario: Scenario, url: str | None) -> DynamoAdmin:
                        where=redact_url(url) if url else f"AWS {t.region}")
 
 
-def _ops(scenario: Scenario, url: str, ctx: OpContext) -> DynamoOps:
+def _ops(scenario: ScenarioSpec, url: str, ctx: OpContext) -> DynamoOps:
     t = scenario.target
     assert isinstance(t, DynamoTarget)
     # one botocore client per load process: heavy to build, safe to share
@@ -337,7 +337,7 @@ def _ops(scenario: Scenario, url: str, ctx: OpContext) -> DynamoOps:
     return DynamoOps(t, client)
 
 
-def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
+def _local(scenario: ScenarioSpec, stack: ExitStack) -> LocalTarget:
     from harness.stack.dynalite import Dynalite
 
     t = scenario.target
@@ -349,7 +349,7 @@ def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
     return LocalTarget(scenario=scenario, url=server.url, servers={"target": server, "store": None})
 
 
-def _keys(scenario: Scenario, run_id: str) -> list[str]:
+def _keys(scenario: ScenarioSpec, run_id: str) -> list[str]:
     """Write shards: N items per counter, the total their sum."""
     t = scenario.target
     keys = workload_keys(scenario, run_id)

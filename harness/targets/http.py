@@ -17,10 +17,10 @@ from urllib.parse import quote
 
 from pydantic import Field, model_validator
 
-from harness.errors import TargetError, TargetUnreachable
-from harness.models import Frozen, TargetConfig, Variant
-from harness.ops import Completion, Outcome
-from harness.secrets import redact_url
+from harness.core.errors import TargetError, TargetUnreachable
+from harness.core.models import Frozen, TargetConfig, Variant
+from harness.core.ops import Completion, Outcome
+from harness.core.secrets import redact_url
 from harness.targets import Backend, LocalTarget, OpContext, Transport, retrying
 from harness.targets.address import require_scheme
 from harness.targets.classify import HTTP_RULES, BadReply, classify_exception
@@ -36,7 +36,7 @@ from harness.targets.http_contract import (
 )
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Scenario
+    from harness.core.models import ScenarioSpec
 
 __all__ = ["BACKEND", "BaseUrl", "HttpAdmin", "HttpCall", "HttpCodec", "HttpContract", "HttpOps", "HttpTarget",
            "Idempotency", "LookupCall", "PatroniSpec", "ServiceSpec", "Transport", "ValueSpec"]
@@ -128,7 +128,7 @@ class HttpTarget(TargetConfig):
     def replicated_servers(self) -> frozenset[str]:
         return frozenset({"store"}) if self.service.replicated else frozenset()
 
-    def check(self, scenario: Scenario) -> None:
+    def check(self, scenario: ScenarioSpec) -> None:
         if self.contract.set is None and scenario.workload.initial != 0:  # (0: the default, which it replaces)
             raise ValueError("contract.set is null (the service has no setter): each key starts from the value the "
                              "service holds, read before the load, so workload.initial cannot be chosen; remove it")
@@ -284,7 +284,7 @@ class HttpResolver:
         pass
 
 
-def _resolver(scenario: Scenario, url: str) -> HttpResolver | None:
+def _resolver(scenario: ScenarioSpec, url: str) -> HttpResolver | None:
     t = scenario.target
     assert isinstance(t, HttpTarget)
     idem = t.contract.idempotency
@@ -293,19 +293,19 @@ def _resolver(scenario: Scenario, url: str) -> HttpResolver | None:
     return HttpResolver(url, idem.lookup, t.contract.headers)
 
 
-def _admin(scenario: Scenario, url: str | None) -> HttpAdmin:
+def _admin(scenario: ScenarioSpec, url: str | None) -> HttpAdmin:
     assert url is not None and isinstance(scenario.target, HttpTarget)
     require_scheme(url, ("http", "https"), "http")
     return HttpAdmin(url, scenario.target.contract)
 
 
-def _ops(scenario: Scenario, url: str, ctx: OpContext) -> HttpOps:
+def _ops(scenario: ScenarioSpec, url: str, ctx: OpContext) -> HttpOps:
     t = scenario.target
     assert isinstance(t, HttpTarget)
     return HttpOps(t.contract, ctx.http(url, timeout=t.timeout), retries=t.retries)
 
 
-def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
+def _local(scenario: ScenarioSpec, stack: ExitStack) -> LocalTarget:
     """The reference service, over the store the scenario names (started first, stopped last)."""
     from harness.stack.service import ReferenceService
 

@@ -17,8 +17,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import Field, model_validator
 
-from harness.models import Frozen
-from harness.ops import Completion
+from harness.core.models import Frozen
+from harness.core.ops import Completion
 from harness.targets.classify import HTTP_RULES, BadReply, classify_exception, classify_http_status
 
 

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import hiredis
 from pydantic import Field
 
-from harness.errors import TargetError, TargetUnreachable
-from harness.models import Frozen, TargetConfig, Variant
-from harness.ops import Completion, Outcome
+from harness.core.errors import TargetError, TargetUnreachable
+from harness.core.models import Frozen, TargetConfig, Variant
+from harness.core.ops import Completion, Outcome
 from harness.targets import Backend, Deadlines, LocalTarget, OpContext, app_work, retrying
 from harness.targets.address import require_scheme
 from harness.targets.classify import REDIS_RULES, BadReply, NotSent, classify_exception, classify_redis_error_reply
 from harness.targets.resp import PartialReplies, RedisAddress, RespConnection
 
 if TYPE_CHECKING:
-    from harness.config.scenario import Scenario
+    from harness.core.models import ScenarioSpec
 
 class WaitSpec(Frozen):
     """``WAIT replicas timeout_ms`` after each op: an op fewer replicas acknowledged is indeterminate."""
@@ -73,7 +73,7 @@ class RedisTarget(TargetConfig):
     def replicated_servers(self) -> frozenset[str]:
         return frozenset({"target"}) if self.replicas else frozenset()
 
-    def check(self, scenario: Scenario) -> None:
+    def check(self, scenario: ScenarioSpec) -> None:
         if self.pipeline > 1 and (self.variant != "atomic" or scenario.workload.op != "incr"):
             raise ValueError("target.pipeline is for atomic increments (an unsafe variant must wait for its read)")
         if self.gap and self.variant == "atomic":
@@ -86,7 +86,7 @@ class RedisTarget(TargetConfig):
             raise ValueError("target.wait.timeout_ms must be shorter than target.timeout")
         self._check_replicated(scenario)
 
-    def _check_replicated(self, scenario: Scenario) -> None:
+    def _check_replicated(self, scenario: ScenarioSpec) -> None:
         """The settings of the local replicated Redis, and the partitions it can take."""
         if self.sentinels > 1 and not self.replicas:
             raise ValueError("target.sentinels watch replicas: set target.replicas too")
@@ -357,13 +357,13 @@ class RedisAdmin:
         self._r.close()
 
 
-def _admin(scenario: Scenario, url: str | None) -> RedisAdmin:
+def _admin(scenario: ScenarioSpec, url: str | None) -> RedisAdmin:
     assert url is not None
     require_scheme(url, ("redis", "redis+sentinel"), "redis")
     return RedisAdmin(RedisAddress.parse(url, allow_remote=scenario.allow_remote))
 
 
-def _ops(scenario: Scenario, url: str, ctx: OpContext) -> RedisOps:
+def _ops(scenario: ScenarioSpec, url: str, ctx: OpContext) -> RedisOps:
     t = scenario.target
     assert isinstance(t, RedisTarget)
     address = RedisAddress.parse(url, allow_remote=scenario.allow_remote)
@@ -374,7 +374,7 @@ def _ops(scenario: Scenario, url: str, ctx: OpContext) -> RedisOps:
                     retries=t.retries, read_from=t.read_from)
 
 
-def _local(scenario: Scenario, stack: ExitStack) -> LocalTarget:
+def _local(scenario: ScenarioSpec, stack: ExitStack) -> LocalTarget:
     t = scenario.target
     assert isinstance(t, RedisTarget)
     server: Any

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import hiredis
 
-from harness.errors import ConfigError, SafetyError
+from harness.core.errors import ConfigError, SafetyError
 from harness.targets import Deadlines, readiness_wait
 from harness.targets.address import is_loopback_host
 from harness.targets.classify import NotSent

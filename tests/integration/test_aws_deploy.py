@@ -10,7 +10,7 @@ import pytest
 from harness.aws import apply_deployment, deploy, read_deployment, teardown
 from harness.cli import main
 from harness.config import load_scenarios
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITION = ROOT / "apigateway" / "counter-api.yaml"
@@ -89,7 +89,7 @@ def test_run_uses_the_deployment_and_only_remote_scenarios_accept_it(aws, tmp_pa
 
 
 def test_a_failed_deploy_removes_what_it_created(aws):
-    from harness.errors import TargetError
+    from harness.core.errors import TargetError
 
     ddb = aws.client("dynamodb")
     ddb.create_table(TableName="donation-data", BillingMode="PAY_PER_REQUEST",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.core.ops import Outcome
 from harness.history import read_history
-from harness.ops import Outcome
 from harness.targets.dynamodb import DynamoAdmin, DynamoOps, DynamoTarget, dynamodb_client
 from tests.integration.conftest import SHIPPED, run_cli
 

@@ -74,8 +74,8 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from harness.models import TargetConfig
-from harness.ops import Completion
+from harness.core.models import TargetConfig
+from harness.core.ops import Completion
 from harness.targets import Backend, LocalTarget
 
 

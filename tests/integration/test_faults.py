@@ -159,8 +159,8 @@ def test_master_and_workers_ship_their_histories(tmp_path, redis_url):
     a host is its machine and boot (one monotonic clock), not its name. The master samples every
     worker's clock all the same."""
     from harness.checks.timed import clocks
+    from harness.core.runfolder import RunFolder
     from harness.history import read_headers
-    from harness.runfolder import RunFolder
 
     run = tmp_path / "run"
     other = _other_host()

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.core.runfolder import RunFolder
 from harness.history import history_files
-from harness.runfolder import RunFolder
 from tests.integration.conftest import SHORT, run_cli, start_script
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from harness.ops import op_token
+from harness.core.ops import op_token
 from harness.stack.process import free_port
 from tests.integration.conftest import run_cli
 

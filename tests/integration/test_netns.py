@@ -154,6 +154,8 @@ def test_a_master_and_three_workers_in_namespaces_of_their_own_pass_as_on_loopba
     v = json.loads((run / "verdict.json").read_text())
     assert v["verdict"] == "pass", v["reason"]
     assert len(v["history"]["workers"]) == 3 and all(w["complete"] and w["ops"] > 0 for w in v["history"]["workers"])
+    # the master's online checks followed the three workers' histories as they were shipped, placed on its clock
+    assert v["online"]["off"] is None and v["online"]["ops"] > 0, v["online"]
     # the files crossed the bridge while the load ran, whole
     shipped = json.loads((run / "shipping.json").read_text())
     assert len(shipped["workers"]) == 3

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from tests.integration.conftest import SHIPPED, run_cli
 
 MISSING = [name for name in ("patroni", "etcd") if shutil.which(name) is None]

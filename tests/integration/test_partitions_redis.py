@@ -26,10 +26,10 @@ import numpy as np
 import pytest
 import yaml
 
+from harness.core.ops import Outcome
+from harness.core.runfolder import RunFolder
 from harness.history import OUTCOMES, OpColumns, read_history
-from harness.ops import Outcome
 from harness.report.lost import lost_increments
-from harness.runfolder import RunFolder
 from tests.integration.conftest import SHIPPED, run_cli
 
 pytestmark = pytest.mark.integration

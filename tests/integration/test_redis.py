@@ -179,8 +179,8 @@ def test_a_paused_server_times_out_ops_that_are_classified_not_crashed_on(tmp_pa
 
 
 def test_pipelined_increments_are_each_their_own_op(tmp_path, redis_url):
+    from harness.core.ops import Outcome
     from harness.history import read_history
-    from harness.ops import Outcome
 
     code, v = run_cli(tmp_path, "-f", str(SHIPPED), "-s", "redis-counter-pipelined", "--target-url", redis_url,
                       *SHORT)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import StackError
+from harness.core.errors import StackError
+from harness.core.stopping import CHILDREN, kill_group
 from harness.report.build import build_report
 from harness.stack.process import free_port
 from harness.stack.redis import RedisServer
 from harness.stack.redis_sentinel import RedisReplicaSet
-from harness.stopping import CHILDREN, kill_group
 from tests.integration.conftest import SHIPPED, run_cli
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from itertools import count
 from pathlib import Path
 
-from harness.ops import Op, OpKind, Outcome
+from harness.core.ops import Op, OpKind, Outcome
 
 KEY = "k"
 _ids = count()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.ops import Op, Outcome
+from harness.core.ops import Op, Outcome
 from tests.oracle import History
 
 K = "k"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import SafetyError
-from harness.secrets import redact_url as redact
+from harness.core.errors import SafetyError
+from harness.core.secrets import redact_url as redact
 from harness.targets.address import check_safe, is_loopback_host
 from harness.targets.redis import RedisAddress
 

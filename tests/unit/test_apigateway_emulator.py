@@ -123,7 +123,7 @@ def test_throttle_answers_429_beyond_the_burst():
 
 
 def test_definition_errors_name_file_and_line(tmp_path):
-    from harness.errors import ConfigError
+    from harness.core.errors import ConfigError
 
     bad = tmp_path / "api.yaml"
     bad.write_text("schema_version: 1\nname: x\ntable: {name: t, key: [k]}\nresources:\n  /c:\n    POST:\n"

@@ -60,7 +60,12 @@ def test_only_the_load_stage_imports_locust_or_gevent():
     ("checks", ("harness.load", "harness.targets", "harness.stack", "harness.report", "harness.judge")),
     ("report", ("harness.load", "harness.targets", "harness.stack", "harness.faults")),
     ("service", ("harness.targets", "harness.load", "harness.stack", "harness.checks")),
-    ("load", ("harness.checks", "harness.judge", "harness.report")),
+    ("load", ("harness.checks", "harness.judge", "harness.report", "harness.pipeline", "harness.locustfile",
+              "harness.cli", "harness.runs", "harness.preflight", "harness.resolve")),
+    ("targets", ("harness.config",)),  # the registries: config imports them, not the reverse
+    ("faults", ("harness.config",)),
+    ("core", ("harness.targets", "harness.load", "harness.checks", "harness.judge", "harness.report",
+              "harness.pipeline", "harness.faults")),
     ("history", ("harness.load", "harness.targets", "harness.stack", "harness.checks")),
     ("metrics", ("harness.load", "harness.targets", "harness.stack", "harness.checks")),
     ("stack", ("harness.load", "harness.checks", "harness.judge", "harness.report")),
@@ -85,3 +90,77 @@ def test_the_rules_see_an_import_inside_a_function(tmp_path):
     p = tmp_path / "x.py"
     p.write_text("def f():\n    import gevent\n    from harness.load import user\n")
     assert [name for _, name in imports(p)] == ["gevent", "harness.load", "harness.load.user"]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_the_workloads_registry_and_cost_reach_no_config_or_backend():
+    for name, forbidden in (("workloads.py", ("harness.config",)),
+                            ("cost.py", ("harness.targets", "harness.stack", "harness.load"))):
+        path = HARNESS / name
+        found = [f"{name}:{line}: imports {m}" for line, m in imports(path)
+                 if any(m == f or m.startswith(f + ".") for f in forbidden)]
+        assert not found, "\n".join(found)
+
+
+def package_of(module: str) -> str:
+    """The package a module belongs to (a package's __init__ belongs to itself)."""
+    path = ROOT.joinpath(*module.split("."))
+    return module if path.is_dir() else module.rpartition(".")[0]
+
+
+def test_no_import_cycle_spans_two_packages():
+    """A package and its own modules may import each other (an __init__ re-exporting them); a cycle across
+    packages is two stages that each need the other, which no reader can follow."""
+    names = {module_name(p): p for p in modules()}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        deps = set()
+        for _, m in imports(path):
+            parts = m.split(".")
+            for i in range(2, len(parts) + 1):  # importing a.b.c runs a.b's __init__ too
+                if ".".join(parts[:i]) in names:
+                    deps.add(".".join(parts[:i]))
+        graph[name] = deps - {name}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    crossing = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len({package_of(m) for m in component}) > 1:
+                crossing.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert not crossing, crossing
+
+
+MAX_TOP_LEVEL = 12
+
+
+def test_harness_shows_its_stages_and_faces_first():
+    top = sorted(p.stem for p in HARNESS.glob("*.py") if p.stem != "__init__")
+    assert len(top) <= MAX_TOP_LEVEL, top

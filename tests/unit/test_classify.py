@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from harness.ops import Outcome
+from harness.core.ops import Outcome
 from harness.targets.classify import (
     HTTP_RULES,
     REDIS_RULES,
@@ -96,3 +96,13 @@ def test_2xx_is_decided_by_the_body():
 def test_reasons_are_kept_short():
     done = classify_exception(OSError("x" * 1000), REDIS_RULES)
     assert done.error is not None and len(done.error) < 200
+
+
+def test_every_rule_that_fails_an_op_gives_a_reason_cost_counts_as_never_sent():
+    # cost.py prices an op by its error's reason without importing the targets: the words must agree
+    from harness.core.ops import UNSENT_REASONS
+    from harness.targets.classify import DYNAMODB_RULES, HTTP_RULES, REDIS_RULES
+
+    rules = (*HTTP_RULES, *REDIS_RULES, *DYNAMODB_RULES)
+    reasons = {r.reason for r in rules if r.outcome is Outcome.FAIL}
+    assert reasons == set(UNSENT_REASONS)

@@ -9,7 +9,7 @@ import pytest
 
 from harness.checks import default_checks
 from harness.config import get_scenario, load_scenarios, with_overrides
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from harness.config.scenario import Scenario
+from harness.core.errors import ConfigError
+from harness.core.ops import Completion, OpKind, Outcome
+from harness.core.runfolder import RunFolder
 from harness.cost import OpMix, cost, load_prices, op_mix, run_cost
-from harness.errors import ConfigError
 from harness.history import HistoryWriter
 from harness.history.format import NEVER_COMPLETED
-from harness.ops import Completion, OpKind, Outcome
-from harness.runfolder import RunFolder
 from harness.targets.classify import (
     DYNAMODB_RULES,
     HTTP_RULES,

@@ -25,7 +25,7 @@ import yaml
 
 from harness.cli import parser
 from harness.config import load_scenarios
-from harness.loopback import check_listen
+from harness.core.loopback import check_listen
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -7,7 +7,7 @@ import json
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 
-from harness.ops import Outcome
+from harness.core.ops import Outcome
 from harness.targets.classify import classify_dynamodb_error
 from harness.targets.dynamodb import DynamoOps, DynamoTarget
 

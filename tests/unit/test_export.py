@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import secrets
-from harness.errors import ConfigError, RunFolderError
+from harness.core import secrets
+from harness.core.errors import ConfigError, RunFolderError
+from harness.core.ops import Completion, Outcome
+from harness.core.runfolder import RunFolder
 from harness.export import HISTORY_COLUMNS, WINDOWS_COLUMNS, export, history_frame, windows_frame
 from harness.history import SCHEMA_VERSION, HistoryWriter, history_file, read_worker_history
 from harness.judge import judge
-from harness.ops import Completion, Outcome
-from harness.runfolder import RunFolder
 from tests.unit.test_architecture import LOAD_ONLY, imports
 
 ROOT = Path(__file__).resolve().parents[2]

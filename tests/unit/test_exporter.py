@@ -10,8 +10,8 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.core.runfolder import RunFolder
 from harness.metrics.exporter import Watched, _Collector
-from harness.runfolder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "counterbench.json"

@@ -11,7 +11,8 @@ import pytest
 
 import harness.history.format as history_format
 import harness.history.writer as history_writer
-from harness.errors import HistoryError, HistorySchemaError
+from harness.core.errors import HistoryError, HistorySchemaError
+from harness.core.ops import Completion, Outcome
 from harness.history import (
     RECORD_BYTES,
     HistoryWriter,
@@ -20,7 +21,6 @@ from harness.history import (
     read_history,
     read_worker_history,
 )
-from harness.ops import Completion, Outcome
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REC = struct.Struct("<BBHIqqq")
@@ -675,7 +675,7 @@ KILLED_WRITER = """
 import sys, time
 from pathlib import Path
 from harness.history import HistoryWriter
-from harness.ops import Completion
+from harness.core.ops import Completion
 w = HistoryWriter(Path(sys.argv[1]), worker="w1", run_id="r", scenario="s")
 out = []
 i = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.ops import Outcome
+from harness.core.ops import Outcome
 from harness.targets.classify import BadReply
 from harness.targets.http import HttpCall, HttpCodec, HttpContract, ValueSpec
 

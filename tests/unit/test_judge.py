@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import RunFolderError
+from harness.core.errors import RunFolderError
+from harness.core.runfolder import RunFolder
 from harness.judge import judge
-from harness.runfolder import RunFolder
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-v1"
 
@@ -106,8 +106,8 @@ def test_v2_fixture_gives_the_v1_fixture_verdict(tmp_path, metrics):
 
 def written_run(tmp_path: Path, name: str, *, lose: int = 0, repeat: int = 0) -> RunFolder:
     """A run folder whose history the real writer wrote: two workers, three keys, every outcome."""
+    from harness.core.ops import Completion, Outcome
     from harness.history import HistoryWriter, history_file
-    from harness.ops import Completion, Outcome
 
     folder = copy(FIXTURE, tmp_path / name, metrics=False)
     shutil.rmtree(folder.history_dir)
@@ -179,8 +179,8 @@ def test_v2_incomplete_history_is_unknown(tmp_path):
 
 def seats_run(tmp_path: Path, *, taken: int, final: int, capacity: int = 50) -> RunFolder:
     """A seats run whose one worker took ``taken`` seats (each acknowledged), the store holding ``final``."""
+    from harness.core.ops import Completion
     from harness.history import HistoryWriter, history_file
-    from harness.ops import Completion
 
     folder = copy(FIXTURE, tmp_path / "seats", metrics=False)
     shutil.rmtree(folder.history_dir)

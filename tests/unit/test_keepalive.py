@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from harness.core.ops import Outcome
 from harness.load.keepalive import KeepAliveConnection
-from harness.ops import Outcome
 from harness.targets.classify import HTTP_RULES, NotSent, classify_exception
 
 Handler = Callable[[socket.socket, int], bool]  # (connection, request number) -> keep the connection open

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.core.ops import Completion, Outcome
 from harness.history import HistoryWriter, history_file, read_worker_history
 from harness.metrics import WINDOW_NS, LatencyRecorder, read_log
 from harness.metrics.latencies import HistoryLatencies
-from harness.ops import Completion, Outcome
 
 
 def _run(tmp_path: Path, flush_every: int) -> tuple[list, list]:

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from harness.config.scenario import Fault
+from harness.core.runfolder import RunFolder
 from harness.faults.nemesis import Nemesis
 from harness.faults.outcomes import outcomes
-from harness.runfolder import RunFolder
 
 
 class ToyServer:

@@ -18,10 +18,10 @@ from harness.checks import Completeness, run_checks
 from harness.checks.columns import ColumnTally
 from harness.checks.online import ONLINE, OnlineChecks
 from harness.checks.timed import Clock
+from harness.core.ops import Completion
+from harness.core.runfolder import RunFolder
 from harness.history import HistoryWriter, OpColumns, history_file
 from harness.history.follow import Follower
-from harness.ops import Completion
-from harness.runfolder import RunFolder
 from tests.oracle import KEY, History, history_at
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-v2"

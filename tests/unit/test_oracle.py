@@ -17,7 +17,7 @@ from collections import Counter
 
 import pytest
 
-from harness.ops import Op, Outcome
+from harness.core.ops import Op, Outcome
 from tests.oracle import (
     BUGS,
     COMPLETE_DOMAIN,

@@ -7,8 +7,8 @@ import itertools
 from harness.checks import Completeness, run_checks
 from harness.checks.columns import ColumnTally, Resolution
 from harness.checks.timed import Clock, clocks, offset
+from harness.core.ops import Op, Outcome
 from harness.history import OpColumns
-from harness.ops import Op, Outcome
 
 KEY = "k"
 UP = Completeness(complete=True, op_signs=frozenset({1}))

@@ -10,7 +10,7 @@ import pytest
 
 from harness.config import load_scenarios
 from harness.config.scenario import Scenario
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 from harness.stack.patroni_node import PatroniSettings, patroni_config
 
 SCENARIO = """schema_version: 1
@@ -117,7 +117,7 @@ def test_a_partition_silences_the_leaders_etcd_link_and_every_link_into_it_and_h
 
 @needs_patroni
 def test_a_partition_with_no_leader_to_isolate_says_so(monkeypatch):
-    from harness.errors import StackError
+    from harness.core.errors import StackError
     from harness.stack.patroni import PatroniCluster
 
     cluster = PatroniCluster(nodes=2)

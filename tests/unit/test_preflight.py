@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.ops import Completion, Outcome
+from harness.core.ops import Completion, Outcome
 from harness.preflight import PreflightFailed, _readable
 
 IND, FAIL = Outcome.INDETERMINATE, Outcome.FAIL

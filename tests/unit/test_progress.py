@@ -7,8 +7,8 @@ import json
 import pytest
 
 from harness.config import Load, Scenario, Workload
+from harness.core.runfolder import RunFolder, write_json
 from harness.load.progress import line, roster_changes, snapshot
-from harness.runfolder import RunFolder, write_json
 from harness.targets.redis import RedisTarget
 
 

@@ -15,7 +15,7 @@ from harness.checks import Completeness, run_checks
 from harness.checks.columns import Resolution
 from harness.checks.detection import detection, smallest_rate
 from harness.checks.model import KeyTally
-from harness.ops import Op, Outcome
+from harness.core.ops import Op, Outcome
 
 KEY = "k"
 ALL = ("bounds", "unique-values", "realtime-order", "reads", "gaps")

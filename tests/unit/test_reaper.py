@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import stopping
+from harness.core import stopping
 from harness.stack.process import LocalServer
 from harness.stack.reaper import TOKEN_ENV, Proc, Registry, carries, victims
 from tests.integration.conftest import alive
@@ -78,7 +78,7 @@ def test_the_reaper_itself_is_spared():
 SCRIPT = """
 import os, subprocess, sys, time
 from harness.stack.lifeline import LIFELINE
-from harness.stopping import forget, kill_group, spawn
+from harness.core.stopping import forget, kill_group, spawn
 d, how = sys.argv[1], sys.argv[2]
 sh = lambda name: ["/bin/sh", "-c", f"echo $$ > {d}/{name}.tmp && mv {d}/{name}.tmp {d}/{name}; exec /bin/sleep 60"]
 quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}

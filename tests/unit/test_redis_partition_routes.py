@@ -10,7 +10,7 @@ from typing import TypeVar
 import pytest
 
 from harness.config import load_scenarios
-from harness.errors import ConfigError, SafetyError, StackError
+from harness.core.errors import ConfigError, SafetyError, StackError
 from harness.stack.redis_sentinel import RedisReplicaSet
 from harness.targets.redis import BACKEND
 from harness.targets.resp import RedisAddress, Route

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.runfolder import RunFolder
 from harness.judge import judge
 from harness.report.build import build_report
 from harness.report.compare import compare, warnings
 from harness.report.data import knee, load_run, meets
-from harness.runfolder import RunFolder
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-v1"
 

@@ -21,7 +21,8 @@ import pandas as pd
 import pytest
 from hdrh.histogram import HdrHistogram
 
-from harness.errors import HistoryError
+from harness.core.errors import HistoryError
+from harness.core.runfolder import RunFolder
 from harness.metrics import merge, new_histogram, percentiles, read_logs, window_histogram, window_percentiles
 from harness.metrics.hdr import PackedCounts, decode_counts
 from harness.metrics.logs import LogInterval, UnorderedLog, line_batches, merged_lines
@@ -37,7 +38,6 @@ from harness.report.data import (
     summary_rows,
 )
 from harness.report.figures import accumulate
-from harness.runfolder import RunFolder
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run-v1"
 T0 = 1795784678.0

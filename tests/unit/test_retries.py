@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.ops import Completion, Outcome
+from harness.core.ops import Completion, Outcome
 from harness.targets.http import HttpContract, HttpOps, Idempotency
 
 OK, FAIL, IND = Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import secrets
-from harness.secrets import REDACTED, clean, redact, redact_url, register_run, scrub
+from harness.core import secrets
+from harness.core.secrets import REDACTED, clean, redact, redact_url, register_run, scrub
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import StackError
+from harness.core.errors import StackError
 from harness.stack.process import ServerGroup
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from harness.cli import main
 from harness.config import load_scenarios
-from harness.shipped import DATA, LOCUSTFILES, STARTER, locate, scenario_file
+from harness.core.shipped import DATA, LOCUSTFILES, STARTER, locate, scenario_file
 from harness.targets.registry import BACKENDS
 from harness.workloads import WORKLOADS
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 import harness.load.shipping as shipping
+from harness.core.ops import Completion, Outcome
+from harness.core.runfolder import RunFolder
 from harness.history import HistoryWriter, read_history, read_worker_history
 from harness.load.shipping import Receiver, Shipper, shipped_as
-from harness.ops import Completion, Outcome
-from harness.runfolder import RunFolder
 
 KIB = 1024
 
@@ -336,7 +336,7 @@ WORKER_SIDE = textwrap.dedent("""
     import gevent
     import harness.load.distributed as distributed
     from harness.load.shipping import Receiver, Shipper
-    from harness.runfolder import RunFolder
+    from harness.core.runfolder import RunFolder
 
     tmp = Path(sys.argv[1])
     distributed.Shipper = functools.partial(Shipper, chunk=1024, window_chunks=2, window_bytes=2048)

@@ -16,8 +16,8 @@ from harness.checks import windows as windows_module
 from harness.checks.columns import ColumnTally
 from harness.checks.stream import Stream, Unstreamable
 from harness.checks.timed import Clock
+from harness.core.ops import Op
 from harness.history import OpColumns
-from harness.ops import Op
 from tests.oracle import KEY, History, history_at
 
 CHECKS = ("bounds", "unique-values", "realtime-order", "reads", "gaps")
@@ -156,9 +156,9 @@ def test_a_write_of_another_amount_is_not_streamed():
 
 def test_check_reads_a_history_it_cannot_stream_in_memory_and_says_why(tmp_path):
     from harness.cli import main
+    from harness.core.ops import Completion
     from harness.history import HistoryWriter, history_file
     from harness.judge import judge
-    from harness.ops import Completion
     from tests.unit.test_judge import edit, written_run
 
     folder = written_run(tmp_path, "run")
@@ -188,6 +188,7 @@ def test_a_hole_whose_only_higher_value_came_from_a_lookup_is_not_settled_before
 
 
 def test_the_interleaved_reader_hands_over_every_batch_from_the_file_furthest_behind(tmp_path, monkeypatch):
+    from harness.core.ops import Completion
     from harness.history import (
         HistoryWriter,
         history_file,
@@ -196,7 +197,6 @@ def test_the_interleaved_reader_hands_over_every_batch_from_the_file_furthest_be
         read_history_interleaved,
     )
     from harness.history import format as history_format
-    from harness.ops import Completion
 
     monkeypatch.setattr(history_format, "_CHUNK_RECORDS", 16)  # many small batches
     t0 = 1_000_000_000

@@ -125,6 +125,6 @@ class DynamoStore:
 def _loopback(url: str) -> bool:
     from urllib.parse import urlsplit
 
-    from harness.loopback import is_loopback_host
+    from harness.core.loopback import is_loopback_host
 
     return is_loopback_host(urlsplit(url).hostname or "")

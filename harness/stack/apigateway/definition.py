@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from harness.errors import ConfigError
-from harness.yamlsrc import data_loc, dotted, load_yaml
+from harness.core.errors import ConfigError
+from harness.core.yamlsrc import data_loc, dotted, load_yaml
 
 # Version history of the API definition format:
 #   1: first version

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from harness.errors import ConfigError
+from harness.core.errors import ConfigError
 
 Loc = tuple[str | int, ...]
 

@@ -12,7 +12,7 @@
     ├── RunFolderError           a run folder lacks what a stage needs (run.json, state.json, ...)
     └── RunStopped               a stop signal came before the load started: no verdict
 
-A second stop signal raises ``harness.stopping.Interrupted``, a BaseException like
+A second stop signal raises ``harness.core.stopping.Interrupted``, a BaseException like
 KeyboardInterrupt: every child was killed, nothing can be judged.
 
 Errors of single operations are never raised out of a load user: they are

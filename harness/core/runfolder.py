@@ -22,7 +22,7 @@ A load process is named ``<host>-<pid>-<test>``: its files carry the name, and a
 read back from it (``worker_pid``) to make sure no load process outlives its run.
 
 Every JSON file counterbench writes carries ``schema_version`` and goes through
-``harness.secrets.clean``: no credential reaches the folder.
+``harness.core.secrets.clean``: no credential reaches the folder.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from pathlib import Path
 from secrets import token_hex
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import RunFolderError
-from harness.secrets import clean
+from harness.core.errors import RunFolderError
+from harness.core.secrets import clean
 
 if TYPE_CHECKING:
     from harness.config.scenario import Fault, Scenario
@@ -346,7 +346,7 @@ class RunFolder:
 
     def write(self, path: Path, doc: dict[str, Any]) -> dict[str, Any]:
         """Write atomically, so a reader never sees half a file; credentials never reach it
-        (``harness.secrets.clean``). Returns what was written."""
+        (``harness.core.secrets.clean``). Returns what was written."""
         return write_json(path, doc)
 
     def scenario(self) -> Scenario:

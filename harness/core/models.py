@@ -1,16 +1,16 @@
 """What every part of a scenario is built on: frozen models, and the base of each backend's target model.
 
 Outside the config package, so that targets/ can define their models without importing config (whose
-scenario model is built from the targets' registry)."""
+scenario model is built from the targets' registry). For the same reason the registries -- backends, faults,
+workloads -- read a scenario through the protocols below, never through ``harness.config.scenario``'s
+classes, which satisfy them: config imports the registries, and nothing there imports config back."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
-
-if TYPE_CHECKING:
-    from harness.config.scenario import Scenario
 
 Variant = Literal["atomic", "read-modify-write", "check-then-act"]
 
@@ -50,5 +50,58 @@ class TargetConfig(Frozen):
         """Ops spread uniformly over the run's keys (write shards) rather than by the workload's skew."""
         return False
 
-    def check(self, scenario: Scenario) -> None:
+    def check(self, scenario: ScenarioSpec) -> None:
         """This kind's rules about the rest of the scenario: raise ValueError naming the conflict."""
+
+
+class WorkloadSpec(Protocol):
+    """What the registries read of a scenario's ``workload:`` (``harness.config.scenario.Workload``)."""
+
+    kind: str
+    initial: int
+    amount: Any  # min, max
+    keys: int
+    skew: float
+    date: str
+    reads: float
+
+    @property
+    def spec(self) -> Any: ...  # the workload's registry entry (``harness.workloads.WorkloadKind``)
+
+    @property
+    def op(self) -> str: ...
+
+    @property
+    def signs(self) -> frozenset[int]: ...
+
+
+class FaultSpec(Protocol):
+    """What the fault registry reads of one of ``faults:`` (``harness.config.scenario.Fault``)."""
+
+    at: float
+    action: str
+    duration: float | None
+    server: str
+    delay_ms: float
+    fraction: float
+    isolate: str
+    clients: str
+
+    @property
+    def network(self) -> bool: ...
+
+
+class ScenarioSpec(Protocol):
+    """What the backends read of a scenario (``harness.config.scenario.Scenario``)."""
+
+    name: str
+    target: TargetConfig
+    workload: WorkloadSpec
+    load: Any
+    faults: Sequence[FaultSpec]
+    allow_remote: bool
+
+    @property
+    def returns(self) -> Literal["after", "before"]: ...
+
+    def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any: ...

@@ -21,6 +21,12 @@ class Outcome(StrEnum):
     INDETERMINATE = "indeterminate"  # it may or may not have happened
 
 
+# The reasons a client gives for an op that never left it (``harness.targets.classify`` words its errors
+# "<reason>: <detail>"): nothing can have been applied, and nothing was paid for (``harness.cost``).
+NOT_SENT, CONNECTION_REFUSED, NAME_NOT_RESOLVED = "not sent", "connection refused", "name not resolved"
+UNSENT_REASONS = (NOT_SENT, CONNECTION_REFUSED, NAME_NOT_RESOLVED)
+
+
 class Completion(NamedTuple):
     """What a target client reports for one op (a tuple: built on every op's path, so cheap)."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from harness.errors import SafetyError
+from harness.core.errors import SafetyError
 
 
 def is_loopback_host(host: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"  # harness/data, beside this package
 SCENARIOS = "scenarios.yaml"
 STARTER = DATA / "starter.yaml"
 LOCUSTFILES = DATA / "locustfiles"
