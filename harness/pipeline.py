@@ -217,7 +217,8 @@ def run(req: RunRequest, stop: StopSignals) -> dict[str, Any]:
         try:
             with stop.on_stop(no_more_faults):
                 load = run_load(scenario, folder, load_url, stop=stop, quiet=req.quiet, processes=req.processes,
-                                master=req.master, online=online)
+                                master=req.master, online=online,
+                                on_early_end=nemesis.load_over if nemesis is not None else None)
         finally:
             if req.metrics is not None:
                 req.metrics.watch(None)

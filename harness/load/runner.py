@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,12 +107,14 @@ class LoadResult:
 
 
 def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: StopSignals, quiet: bool = True,
-             processes: int = 1, master: Master | None = None, online: Online | None = None) -> LoadResult:
+             processes: int = 1, master: Master | None = None, online: Online | None = None,
+             on_early_end: Callable[[str], None] | None = None) -> LoadResult:
     """Run the load to completion, showing progress unless quiet, with the ``online`` checks polled on
     what it writes.
 
     A stop request sends the load process SIGTERM, which Locust handles as the end of the run; so does the
-    first violation the online checks prove, when the scenario says ``stop_on_violation``."""
+    first violation the online checks prove, when the scenario says ``stop_on_violation`` (and
+    ``on_early_end`` hears why: no fault may open after it)."""
     cmd = locust_command(scenario, folder, processes=processes, master=master)
     first: list[Finding] = []
     with open(folder.locust_out, "wb") as out:
@@ -125,6 +128,8 @@ def run_load(scenario: Scenario, folder: RunFolder, target_url: str, *, stop: St
         def violated(v: Finding) -> None:
             if scenario.stop_on_violation and not first and stop.requested is None:
                 first.append(v)
+                if on_early_end is not None:
+                    on_early_end("the first violation (stop_on_violation)")
                 if not quiet:
                     sys.stderr.write(f"counterbench: {scenario.name}: stopping the load at the first violation "
                                      "(stop_on_violation): draining, then the final read and the verdict\n")
