@@ -108,6 +108,9 @@ def scenarios_markdown() -> str:
     for path, model in _models(Scenario):
         doc = inspect.cleandoc(model.__doc__ or "").split("\n\n")[0].replace("\n", " ").replace("``", "`")
         where = f"`{path}`" if path else "a scenario (under `scenarios: NAME:`)"
+        kind = model.model_fields.get("kind")
+        if path and kind is not None and typing.get_origin(kind.annotation) is Literal:
+            where += f" with `kind: {typing.get_args(kind.annotation)[0]}`"
         parts.append(f"## {model.__name__}\n\n{where}" + (f": {doc}" if doc and not doc.startswith("A base") else "")
                      + "\n\n| key | type | default | description |\n|---|---|---|---|")
         said = descriptions(model)
