@@ -563,7 +563,53 @@ MUTANTS: tuple[Mutant, ...] = (
 )
 
 
-def run(mutant: Mutant, *, timeout: float = 120) -> tuple[bool, str]:
+# One per worker: a Python that has paid for the heavy imports (numpy, pydantic, pytest) once and forks a
+# child per mutant, which imports the mutated copy's own harness (it never imported harness itself).
+_FORKER = r"""
+import os, signal, sys
+import numpy, pydantic, pytest, yaml  # noqa: F401
+for line in sys.stdin:
+    root, out, timeout, *tests = line.rstrip("\n").split("\t")
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(int(float(timeout)))  # a hung copy dies uncaught, as a timed-out subprocess would
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.chdir(root)
+        sys.path.insert(0, root)
+        import harness
+        print("HARNESS", harness.__file__, flush=True)
+        code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests])
+        sys.stdout.flush()
+        os._exit(int(code))
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+class _Forker:
+    """A forking runner of mutants' tests (see ``_FORKER``); one mutant at a time."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", _FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, cwd=tempfile.gettempdir())
+
+    def run(self, root: Path, tests: tuple[str, ...], timeout: float) -> tuple[int, str]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        out = root / "pytest.out"
+        self.proc.stdin.write("\t".join([str(root), str(out), str(timeout), *tests]) + "\n")
+        self.proc.stdin.flush()
+        code = int(self.proc.stdout.readline() or 2)
+        return code, out.read_text() if out.exists() else ""
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def run(mutant: Mutant, *, timeout: float = 120, forker: _Forker | None = None) -> tuple[bool, str]:
     """Apply the mutant to a copy of the code and run its tests; (caught, output)."""
     with tempfile.TemporaryDirectory(prefix="counterbench-mutant-") as tmp:
         root = Path(tmp)
@@ -575,19 +621,41 @@ def run(mutant: Mutant, *, timeout: float = 120) -> tuple[bool, str]:
         if text.count(mutant.old) != 1:
             return False, f"the mutant's text is found {text.count(mutant.old)} times in {mutant.file}: update it"
         target.write_text(text.replace(mutant.old, mutant.new))
-        proc = subprocess.run(
-            [sys.executable, "-c", "import sys, harness, pytest; print('HARNESS', harness.__file__, flush=True); "
-             "sys.exit(pytest.main(['-x', '-q', '-p', 'no:cacheprovider', *sys.argv[1:]]))", *mutant.tests],
-            cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
-        out = proc.stdout + proc.stderr
+        if forker is not None:
+            code, out = forker.run(root, mutant.tests, timeout)
+        else:
+            proc = subprocess.run(
+                [sys.executable, "-c", "import sys, harness, pytest; print('HARNESS', harness.__file__, flush=True); "
+                 "sys.exit(pytest.main(['-x', '-q', '-p', 'no:cacheprovider', *sys.argv[1:]]))", *mutant.tests],
+                cwd=root, capture_output=True, text=True, timeout=timeout, check=False)
+            code, out = proc.returncode, proc.stdout + proc.stderr
         if f"HARNESS {root}" not in out:
             return False, f"the copy did not import its own harness: {out[:500]}"
-        return proc.returncode == 1, out  # 1: a test failed (2 and up: the copy did not even run)
+        return code == 1, out  # 1: a test failed (2 and up: the copy did not even run)
 
 
 def run_all(mutants: tuple[Mutant, ...] = MUTANTS, *, workers: int = 2) -> list[tuple[Mutant, bool, str]]:
-    with ThreadPoolExecutor(workers) as pool:
-        return [(m, *r) for m, r in zip(mutants, pool.map(run, mutants), strict=True)]
+    """Every mutant, ``workers`` at a time, each worker with its own forking runner."""
+    import queue
+
+    forkers: queue.Queue[_Forker] = queue.Queue()
+    made = [_Forker() for _ in range(workers)]
+    for f in made:
+        forkers.put(f)
+
+    def one(m: Mutant) -> tuple[bool, str]:
+        f = forkers.get()
+        try:
+            return run(m, forker=f)
+        finally:
+            forkers.put(f)
+
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return [(m, *r) for m, r in zip(mutants, pool.map(one, mutants), strict=True)]
+    finally:
+        for f in made:
+            f.close()
 
 
 if __name__ == "__main__":
