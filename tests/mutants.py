@@ -543,7 +543,7 @@ MUTANTS: tuple[Mutant, ...] = (
            new="        if not readers or any(r is None for r in readers):", tests=ONLINE),
     Mutant(rule="online: a block not yet whole is read at the next poll, not taken as damage",
            file="harness/history/follow.py",
-           old='                if got is None or (isinstance(got, str) and "torn" in got):',
+           old="                if got is None or got == TORN:",
            new="                if got is None:", tests=ONLINE),
     Mutant(rule="metrics: ops are service-time tags only (an open-model tag is the same op again)",
            file="harness/metrics/exporter.py",

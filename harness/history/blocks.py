@@ -22,6 +22,8 @@ from harness.history.format import (
 )
 from harness.history.records import RecordsReader
 
+TORN = "is torn (the writer stopped mid-block)"  # a block cut short: the end of a file, or not all of it yet
+
 # a record's first word: tag (byte 0), code (1), small (2-3), ref (4-7); then id, t, num, a word each
 _FIELDS = {"tag": (0, 0, 0xFF, "u1"), "code": (0, 8, 0xFF, "u1"), "small": (0, 16, 0xFFFF, "<u2"),
            "ref": (0, 32, 0xFFFFFFFF, "<u4"), "id": (1, 0, None, "<i8"), "t": (2, 0, None, "<i8"),
@@ -183,13 +185,13 @@ class BlocksReader(RecordsReader):
         if not frame:
             return None
         if len(frame) < FRAME.size:
-            return "is torn (the writer stopped mid-block)"
+            return TORN
         magic, n, length, crc = FRAME.unpack(frame)
         if magic != BLOCK_MAGIC or not 0 < n <= _MAX_BLOCK_RECORDS:
             return f"is damaged: not a block (magic {magic:#x}, {n} records)"
         payload = f.read(length)
         if len(payload) < length:
-            return "is torn (the writer stopped mid-block)"
+            return TORN
         if fmt._frame_crc(n, payload) != crc:
             return "is damaged: its CRC-32 does not match"
         return n, payload

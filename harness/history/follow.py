@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HistoryError
-from harness.history.blocks import BlocksReader, _decode
+from harness.history.blocks import TORN, BlocksReader, _decode
 from harness.history.columns import OnColumns
 from harness.history.format import FRAME
 from harness.history.records import Damaged
@@ -58,7 +58,7 @@ class Follower:
             frames: list[tuple[int, bytes, int]] = []
             while True:
                 got = BlocksReader._frame(f)
-                if got is None or (isinstance(got, str) and "torn" in got):
+                if got is None or got == TORN:
                     break  # the end of what is written so far: the rest comes with a later poll
                 if isinstance(got, str):
                     self.problem = f"{self.path}: the block at byte {self.offset} {got}"
