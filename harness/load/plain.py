@@ -17,9 +17,9 @@ import gevent
 from harness.config.scenario import Scenario
 from harness.core.errors import CounterbenchError
 from harness.core.runfolder import RunFolder
+from harness.load.progress import ONLINE_EVERY
 
 log = logging.getLogger("counterbench")
-ONLINE_EVERY = 0.5  # seconds between two polls of the online checks
 
 
 class PlainRuns(Protocol):
