@@ -32,6 +32,7 @@ from harness.report.summary import (
     finding,
     planned_fault_rows,
     shown_totals,
+    stopped_line,
     unexplained_line,
 )
 from harness.report.summary import resolution_line as _resolution_line
@@ -204,6 +205,20 @@ def _result(c: dict[str, Any], v: dict[str, Any]) -> str:
     return {True: "holds", False: "VIOLATED", None: "undecided"}[c["valid"]]
 
 
+def _online(v: dict[str, Any]) -> list[str]:
+    """What the online checks proved while the load ran (the checks after it are the verdict)."""
+    online = v.get("online") or {}
+    found = online.get("violations") or []
+    if not found:
+        return []
+    counts = ", ".join(f"{check} {n:,}" for check, n in (online.get("counts") or {}).items())
+    return ["<h2>Violations found while the load ran</h2>",
+            f"<p>The online checks ({h.esc(', '.join(online.get('checks') or []))}) counted {h.esc(counts)}; "
+            "the first of each check and key:</p>",
+            h.table([{"at s": f["after_s"], "check": f["check"], "key": f["key"], "finding": f["sentence"]}
+                     for f in found])]
+
+
 def _reasons(v: dict[str, Any]) -> list[str]:
     """Why ops failed or stayed indeterminate, first: a contract that cannot read its answers shows here."""
     rows = [{"outcome": outcome, "ops": r["ops"], "reason": r["reason"],
@@ -222,6 +237,8 @@ def _html(data: RunData, summary: list[dict[str, Any]], steps: list[dict[str, An
         f"<h1>{h.esc(data.scenario.name)} {h.badge(v['verdict'])}</h1>",
         f"<p><b>{h.esc(v['reason'])}</b> (expected: {h.esc(v.get('expected', 'pass'))})</p>",
         f"<p>{h.esc(data.scenario.description)}</p>",
+        *([f'<div class="warn"><b>{h.esc(stopped_line(v["stopped"]))}</b></div>'] if v.get("stopped") else []),
+        *_online(v),
         *_reasons(v),
         *(f'<div class="warn"><b>{h.esc(d["finding"])}</b>'
           + (f'; its log ends:<pre>{h.esc(d["log_tail"])}</pre>' if d["log_tail"] else "") + "</div>"

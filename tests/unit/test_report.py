@@ -252,3 +252,16 @@ def test_report_says_why_ops_failed_first_and_a_check_over_no_acknowledged_op_ho
     assert _result(held, {"totals": {"ok": 3}}) == "holds"
     assert _result(held, {"totals": {"ok": 0}}) == "holds, of nothing: no op was acknowledged"
     assert _result({**held, "valid": False}, {"totals": {"ok": 0}}) == "VIOLATED"
+
+
+def test_a_load_stopped_at_its_first_violation_says_so_and_lists_what_was_found_online(run_dir):
+    folder = RunFolder(run_dir)
+    found = {"check": "unique-values", "key": "k", "after_s": 1.3, "sentence": "3 values handed out twice or more"}
+    v = folder.read(folder.verdict_json)
+    folder.write(folder.verdict_json, {**v, "stopped": {"signal": None, "violation": found, "after_s": 1.3},
+                                       "online": {"checks": ["unique-values", "reads"], "off": None, "ops": 40,
+                                                  "counts": {"unique-values": 3}, "violations": [found]}})
+    text = build_report(run_dir).read_text()
+    assert "stopped at the first violation, 1.3 s in (stop_on_violation): unique-values on k" in text
+    assert text.index("Violations found while the load ran") < text.index("Totals")
+    assert "unique-values 3" in text and "<td>3 values handed out twice or more</td>" in text
