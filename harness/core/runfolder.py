@@ -234,12 +234,12 @@ class RunFolder:
         """The pids of this machine's load processes of this run (from their progress files)."""
         return {pid for p in self.progress_dir.glob("*.json") if (pid := worker_pid(p.stem)) is not None}
 
-    def progress(self) -> list[dict[str, Any]]:
-        """Every load process's latest figures (a file being replaced right now is skipped)."""
-        docs = []
+    def progress(self) -> dict[str, dict[str, Any]]:
+        """Every load process's latest figures, by its file's name (a file being replaced now is skipped)."""
+        docs = {}
         for f in self.progress_files():
             try:
-                docs.append(json.loads(f.read_text()))
+                docs[f.stem] = json.loads(f.read_text())
             except (OSError, ValueError):
                 continue
         return docs
@@ -254,7 +254,7 @@ class RunFolder:
     def load_started(self) -> float | None:
         """Wall-clock start of the load, as the earliest load process reported it."""
         starts = []
-        for doc in self.progress():
+        for doc in self.progress().values():
             try:
                 starts.append(float(doc["start_wall"]))
             except (KeyError, TypeError, ValueError):

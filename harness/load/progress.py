@@ -26,7 +26,7 @@ def snapshot(folder: RunFolder) -> dict[str, Any]:
     """Every load process's figures summed: ops by outcome (service time of each), the worst last p99."""
     counts: dict[str, int] = {"ok": 0, "fail": 0, "indeterminate": 0}
     p99: float | None = None
-    for doc in folder.progress():
+    for doc in folder.progress().values():
         for tag, n in doc.get("counts", {}).items():
             t = Tag.parse(tag)
             if t.measure == SERVICE and t.outcome in counts:

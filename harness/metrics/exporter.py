@@ -19,7 +19,6 @@ checks' findings. Nothing is added to the load's hot path.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -63,7 +62,7 @@ class _Collector:
                                     labels=["scenario", "worker"])
         counts: dict[tuple[str, str], int] = {}
         worst: dict[tuple[str, str, str], float] = {}
-        for path, doc in _progress(w.folder):
+        for process, doc in w.folder.progress().items():
             for tag, n in doc.get("counts", {}).items():
                 t = Tag.parse(tag)
                 if t.measure == SERVICE:
@@ -76,8 +75,8 @@ class _Collector:
                             k = (t.op, t.outcome, q)
                             worst[k] = max(worst.get(k, 0.0), float(figures[name]))
             if "cpu" in doc:
-                cpu.add_metric([s, path], float(doc["cpu"]))
-                cpu_s.add_metric([s, path], float(doc.get("cpu_seconds", 0.0)))
+                cpu.add_metric([s, process], float(doc["cpu"]))
+                cpu_s.add_metric([s, process], float(doc.get("cpu_seconds", 0.0)))
         for (op, outcome), n in sorted(counts.items()):
             ops.add_metric([s, op, outcome], n)
         for (op, outcome, q), v in sorted(worst.items()):
@@ -94,15 +93,6 @@ class _Collector:
         info = GaugeMetricFamily("counterbench_run_info", "1 while a run's load goes on", labels=["scenario", "run_id"])
         info.add_metric([s, w.folder.path.name], 1)
         yield from (ops, latency, found, cpu, cpu_s, workers, info)
-
-
-def _progress(folder: RunFolder) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(load process, its latest figures) for every load process of the run."""
-    for path in folder.progress_files():
-        try:
-            yield path.stem, dict(json.loads(path.read_text()))
-        except (OSError, ValueError):
-            continue  # being replaced: the next scrape has it
 
 
 class _Quiet(WSGIRequestHandler):

@@ -30,7 +30,6 @@ class LatencyRecorder:
         # window -> tag -> chunks of values in microseconds (numpy arrays, or a list of floats)
         self._pending: dict[int, dict[str, list[Any]]] = {}
         self._counts: dict[str, int] = {}
-        self._last_p99: dict[str, float] = {}
         self._last_ms: dict[str, dict[str, float]] = {}  # the last closed window's percentiles, by tag
         self._cpu_start = time.process_time()
         self._cpu_last = 0.0  # share of one core in the last closed window
@@ -90,7 +89,7 @@ class LatencyRecorder:
         self._cpu0 = now_cpu
         done = sorted(w for w in self._pending if before is None or w < before)
         if done:
-            self._last_p99, self._last_ms = {}, {}
+            self._last_ms = {}
         for w in done:
             start = w * WINDOW_S
             for tag, chunks in self._pending.pop(w).items():
@@ -98,7 +97,6 @@ class LatencyRecorder:
                     [np.asarray(c, dtype=np.float64).astype(np.int64) for c in chunks]))
                 self._counts[tag] = self._counts.get(tag, 0) + h.total_count
                 merged = MergedHistogram(np.ctypeslib.as_array(h.counts))
-                self._last_p99[tag] = merged.get_value_at_percentile(99) / 1e3
                 self._last_ms[tag] = {p: merged.get_value_at_percentile(q) / 1e3
                                       for p, q in (("p50", 50), ("p99", 99), ("p99.9", 99.9))}
                 self._last_ms[tag]["max"] = h.get_max_value() / 1e3
@@ -114,7 +112,9 @@ class LatencyRecorder:
         """This process's figures so far: what progress files hold and remote workers send their master."""
         return {"schema_version": 1, "start_wall": self.start_wall, "window": self._window,
                 "elapsed": (time.monotonic_ns() - self._mono0) / 1e9,
-                "counts": self._counts, "last_window_p99_ms": self._last_p99, "last_window_ms": self._last_ms,
+                "counts": self._counts, "last_window_ms": self._last_ms,
+                # the live line's figure, as earlier progress files and remote workers' messages carry it
+                "last_window_p99_ms": {tag: ms["p99"] for tag, ms in self._last_ms.items()},
                 "cpu": self._cpu_last, "cpu_seconds": time.process_time() - self._cpu_start}
 
     def _write_progress(self) -> None:

@@ -50,3 +50,27 @@ def test_without_the_flag_the_violation_gets_its_line_while_the_load_runs(tmp_pa
     assert run["stopped"] is None  # ran its duration
     assert run["online"]["violations"][0]["after_s"] == float(found.group(1)) < 5
     assert "VIOLATIONS unique-values" in out  # counted on the progress line
+
+
+def test_a_fault_planned_after_the_first_violation_never_opens_and_says_why(tmp_path):
+    scenarios = tmp_path / "scenarios.yaml"
+    scenarios.write_text("""schema_version: 1
+scenarios:
+  dup-with-a-late-fault:
+    target: {kind: http, timeout: 0.5}
+    workload: {kind: counter}
+    load: {users: 8, spawn_rate: 8, duration: 60, drain: 3}
+    faults: [{at: 20, action: latency, duration: 2}]
+""")
+    proc, url = start_service("dup-values", every=200)
+    try:
+        code = main(["run", "-q", "--no-report", "--out", str(tmp_path / "run"), "-f", str(scenarios),
+                     "-s", "dup-with-a-late-fault", "--target-url", url, "--stop-on-violation"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    v = json.loads((tmp_path / "run" / "verdict.json").read_text())
+    assert code == 1 and v["stopped"]["violation"]["check"] == "unique-values"
+    [fault] = v["faults"]
+    assert fault["status"] == "load-ended", fault
+    assert "(stopped by the first violation (stop_on_violation))" in fault["why"], fault
