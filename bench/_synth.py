@@ -1,13 +1,17 @@
-"""A synthetic counter run's histories, written straight in history format version 4, with numpy, in chunks.
+"""A synthetic counter run's histories, written straight in history format version 5, with numpy, in chunks.
 
     synthesize_history(folder, ops)  # <folder>/history/w*.cbhist, <folder>/metrics/w*.hlog; returns the final value
 
 What `bench/check_scaling.py` checks: the history a correct run of ``redis-counter`` leaves, at any size
 (1,000M ops in minutes, in bounded memory), made half a million ops at a time instead of op by op with
-the writer. The files are what ``HistoryWriter`` writes for the same ops, record for record: its header
-(taken from a real writer, so no field is missing), then blocks of 8,192 records coded by
-``format.encode_block``'s rule (the first block of each file is checked against it byte for byte), the
-footer. The ops:
+the writer. The files are what ``HistoryWriter`` writes for the same ops: its header (taken from a real
+writer, so no field is missing), then blocks coded by ``format.encode_block_v5``, the footer. The ops are
+first laid out as version 4's records (an op's invoke when it is sent, its completion when it is answered),
+cut into blocks of 16,384 records (about 8,192 ops: the writer's op rows per block), and each block becomes
+what the writer makes of it: an op invoked and answered ok within the block (a value, one attempt) an op row,
+taking the ids its block's invokes leave; an op still out at the block's end, and every op that failed or
+is indeterminate, its records (the writer writes in-flight ops' invokes as each block is handed over). The
+ops:
 
 * ``processes`` load processes (w0, w1, ...) run at once on one hot key, ``cb:bench:counter``, +1 each. The
   run is a sequence of steps, process ``k % processes`` taking step ``k`` (its op ``k // processes``): the
@@ -47,28 +51,26 @@ import zstandard
 from harness.core.secrets import scrub
 from harness.history import HistoryWriter, history_file
 from harness.history.format import (
-    _BUFFER,
     _ERROR_CHARS,
-    _OK_COMPLETION_HEAD,
+    _ROWS,
     _ZSTD_LEVEL,
-    BLOCK_MAGIC,
-    FRAME,
     RECORD_BYTES,
     T_FOOTER,
     T_INVOKE,
     T_NO_VALUE,
     T_STRING,
     T_TEXT,
-    _frame_crc,
+    T_VALUE,
     _pack,
-    encode_block,
+    encode_block_v5,
 )
 from harness.metrics.hdr import WINDOW_NS, WINDOW_S, new_histogram
 
 KEY = "cb:bench:counter"
 FAIL_ERROR = "redis: connection reset before sending"
 TIMEOUT_ERROR = "timeout"
-BLOCK_RECORDS = _BUFFER // RECORD_BYTES  # the writer hands a block over when it holds 256 KiB of records
+BLOCK_RECORDS = 2 * _ROWS  # version 4's records of a block: about the writer's op rows per block
+_OK_COMPLETION_HEAD = T_VALUE | 1 << 16  # the first word of an ok completion with a value, one attempt
 # the run's ops made at a time: each process's records of a chunk stay under 32 MiB, which glibc then
 # serves from its heap, again and again, instead of mapping (and faulting in) fresh pages each time
 CHUNK_OPS = 1 << 19
@@ -98,8 +100,8 @@ def _string_records(ref: int, text: str) -> Any:
 
 
 class _BlockFile:
-    """One process's history file: records handed over a chunk at a time (by one thread, in order), cut
-    into blocks of BLOCK_RECORDS, each coded as ``encode_block`` codes it, written."""
+    """One process's history file: version 4's records handed over a chunk at a time (by one thread, in
+    order), cut into blocks of BLOCK_RECORDS, each written as the writer makes a version-5 block of it."""
 
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,9 +109,7 @@ class _BlockFile:
         self._f.write(json.dumps(header).encode() + b"\n")
         self._cctx = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
         self._left = np.empty((0, 4), dtype="<u8")  # records short of a whole block, for the next chunk
-        self._delta = np.empty((0, 4), dtype="<u8")  # work space, kept from chunk to chunk
-        self._cols = np.empty(0, dtype="<u8")
-        self._checked = False
+        self._next_id = 0  # the first op id of the next block
 
     def add(self, rec: Any, last: bool) -> None:
         """Records (an (n, 4) uint64 array: version 3's records as four words), in order; ``last``: the footer
@@ -117,30 +117,10 @@ class _BlockFile:
         if len(self._left):
             rec = np.concatenate([self._left, rec])
         whole = len(rec) // BLOCK_RECORDS
-        out: list[bytes] = []
-        if whole:
-            body = rec[:whole * BLOCK_RECORDS]
-            if len(self._delta) < len(body):
-                self._delta = np.empty((len(body), 4), dtype="<u8")
-                self._cols = np.empty(len(body) * 4, dtype="<u8")
-            delta = self._delta[:len(body)]
-            np.subtract(body[2:], body[:-2], out=delta[2:])  # each column minus the value two records earlier,
-            delta[0::BLOCK_RECORDS] = body[0::BLOCK_RECORDS]  # wrapping, within its block
-            delta[1::BLOCK_RECORDS] = body[1::BLOCK_RECORDS]
-            cols = self._cols[:len(body) * 4].reshape(whole, 4, BLOCK_RECORDS)
-            np.copyto(cols, delta.reshape(whole, BLOCK_RECORDS, 4).transpose(0, 2, 1))  # column after column
-            compress = self._cctx.compress
-            for b in range(whole):
-                payload = compress(cols[b])
-                out.append(FRAME.pack(BLOCK_MAGIC, BLOCK_RECORDS, len(payload), _frame_crc(BLOCK_RECORDS, payload)))
-                out.append(payload)
-            if not self._checked:  # the format's own coding, byte for byte: the file is what the writer writes
-                if out[0] + out[1] != encode_block(body[:BLOCK_RECORDS].tobytes(), self._cctx):
-                    raise AssertionError("bench/_synth.py codes blocks unlike harness.history.format.encode_block")
-                self._checked = True
+        out = [self._block(rec[b * BLOCK_RECORDS:(b + 1) * BLOCK_RECORDS]) for b in range(whole)]
         rest = rec[whole * BLOCK_RECORDS:]
         if last and len(rest):
-            out.append(encode_block(rest.tobytes(), self._cctx))
+            out.append(self._block(rest))
             rest = rest[:0]
         self._left = rest.copy()
         self._f.write(b"".join(out))
@@ -148,6 +128,28 @@ class _BlockFile:
             self._f.flush()
             os.fsync(self._f.fileno())
             self._f.close()
+
+    def _block(self, blk: Any) -> bytes:
+        """A block's records as a version-5 block: the ops it both sends and answers ok, whole, as op rows (in
+        the order answered, taking the ids its kept invokes leave), the other records as they are."""
+        tag = blk[:, 0] & np.uint64(0xFF)
+        inv = np.flatnonzero(tag == T_INVOKE)
+        comp = np.flatnonzero((tag == T_VALUE) | (tag == T_NO_VALUE))
+        first = self._next_id
+        self._next_id += len(inv)  # the block's ids: one per invoke, as in version 4
+        cid = blk[comp, 1].astype(np.int64) - first
+        whole = (cid >= 0) & (cid < len(inv)) & (blk[comp, 0] == _OK_COMPLETION_HEAD)
+        c_rows = comp[whole]
+        i_rows = inv[cid[whole]]  # version 4's invokes have the block's ids in order
+        head = blk[i_rows, 0]
+        rows = np.empty((5, len(c_rows)), dtype="<i8")
+        rows[0] = (head >> np.uint64(32)) | ((head >> np.uint64(8)) & np.uint64(0xFF)) << np.uint64(32)
+        rows[1], rows[2] = blk[i_rows, 3], blk[i_rows, 2]
+        rows[3], rows[4] = blk[c_rows, 2], blk[c_rows, 3]
+        keep = np.ones(len(blk), dtype=bool)
+        keep[c_rows] = False
+        keep[i_rows] = False
+        return encode_block_v5(np.ascontiguousarray(blk[keep]).tobytes(), rows, self._cctx)
 
 
 class _LatencyLog:

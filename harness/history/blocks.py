@@ -70,6 +70,8 @@ class BlocksReader(RecordsReader):
     """Reads a version-4 file: its blocks decoded, several at a time, into version 3's records, which
     the version-2 reader checks and joins. A torn or damaged block ends the readable part."""
 
+    FRAME_BYTES = FRAME.size
+
     def __init__(self, path: Path, header: dict[str, Any], header_bytes: int) -> None:
         super().__init__(path, header, header_bytes)
         if header.get("block_codec") != BLOCK_CODEC:
@@ -131,7 +133,7 @@ class BlocksReader(RecordsReader):
         import zstandard
 
         decompressor = zstandard.ZstdDecompressor()
-        want = fmt._CHUNK_RECORDS  # read at call time: tests make it small
+        want = self._batch_rows()
         offset = self.header_bytes
         record = 0
         frames: list[tuple[int, bytes, int]] = []  # this batch's blocks: records, payload, byte offset
@@ -145,16 +147,16 @@ class BlocksReader(RecordsReader):
                 except OSError as e:
                     got = f"cannot be read: {e}"
                 if isinstance(got, tuple):
-                    frames.append((got[0], got[1], offset))
+                    frames.append((got[2], got[1], offset))
                     size += got[0]
-                    offset += FRAME.size + len(got[1])
+                    offset += self.FRAME_BYTES + len(got[1])
                     if size < want:
                         continue
                 elif got is not None:
                     problem = f"the block at byte {offset} {got}; every block before it was read"
                 # a batch is whole, or the blocks ended: decode it while the one before is checked
-                submitted = pool.submit(_decode, frames, size, record, decompressor) if frames else None
-                record += size
+                submitted = pool.submit(self._decode_frames, frames, size, record, decompressor) if frames else None
+                record += sum(self._records_in(counts) for counts, _, _ in frames)
                 frames, size = [], 0
                 if ahead is not None:
                     done = ahead.result()
@@ -179,8 +181,23 @@ class BlocksReader(RecordsReader):
             self.tail_problem = batch.broken
 
     @staticmethod
-    def _frame(f: Any) -> tuple[int, bytes] | str | None:
-        """The next block's records count and payload; None at the end; why, when it is torn or damaged."""
+    def _batch_rows() -> int:
+        """The rows a batch holds at least (read at call time: tests make it small)."""
+        return fmt._CHUNK_RECORDS
+
+    @staticmethod
+    def _records_in(counts: Any) -> int:
+        """The records of a block, from its frame's counts."""
+        return int(counts)
+
+    @staticmethod
+    def _decode_frames(frames: list[tuple[Any, bytes, int]], size: int, record: int, decompressor: Any) -> _Batch:
+        return _decode(frames, size, record, decompressor)
+
+    @staticmethod
+    def _frame(f: Any) -> tuple[int, bytes, Any] | str | None:
+        """The next block's rows (records, here), payload and counts (its records); None at the end; why,
+        when it is torn or damaged."""
         frame = f.read(FRAME.size)
         if not frame:
             return None
@@ -194,18 +211,18 @@ class BlocksReader(RecordsReader):
             return TORN
         if fmt._frame_crc(n, payload) != crc:
             return "is damaged: its CRC-32 does not match"
-        return n, payload
+        return n, payload, n
 
 
 @dataclass(frozen=True)
 class _Batch:
-    data: Columns  # the records, whole
+    data: Any  # the records, whole (Columns; version 5: its OpBatch)
     firsts: list[int]  # each block's first record and byte offset
     offsets: list[int]
     broken: str | None  # why a block did not decode (it and what follows are left out)
 
 
-def _decode(frames: list[tuple[int, bytes, int]], size: int, record: int, decompressor: Any) -> _Batch:
+def _decode(frames: list[tuple[Any, bytes, int]], size: int, record: int, decompressor: Any) -> _Batch:
     """The batch's records in one array; a block that does not decode ends them."""
     import numpy as np
 

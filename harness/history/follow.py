@@ -1,10 +1,10 @@
-"""Following a version-4 history file while its load process still writes it (the online checks).
+"""Following a history file (version 4 or 5) while its load process still writes it (the online checks).
 
 Each ``poll`` hands over the ops of the blocks written since the last one, through the reader's own
-checks and join (``BlocksReader``): an op is handed over once its completion is in a block, an op still
-out stays pending (its invoke is in the file: it counts as in flight). A block not yet whole -- the writer
-is in its write, or a remote worker's chunk has not all come -- is read again at the next poll; a damaged
-one stops the following there (``problem``), as it ends the readable part of a finished file.
+checks and join (``BlocksReader``, ``OpBlocksReader``): an op is handed over once its completion is in a
+block, an op still out stays pending (its invoke is in the file: it counts as in flight). A block not yet
+whole -- the writer is in its write, or a remote worker's chunk has not all come -- is read again at the
+next poll; a damaged one stops the following there (``problem``), as it ends the readable part of a finished file.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import HistoryError
-from harness.history.blocks import TORN, BlocksReader, _decode
+from harness.history.blocks import TORN, BlocksReader
 from harness.history.columns import OnColumns
-from harness.history.format import FRAME
+from harness.history.opblocks import OpBlocksReader
 from harness.history.records import Damaged
 
-FOLLOWED_VERSION = 4  # what the writer writes
+FOLLOWED = {4: BlocksReader, 5: OpBlocksReader}  # the block versions: what the writer writes, and before
 
 
 class Follower:
@@ -55,18 +55,20 @@ class Follower:
                 return 0
             assert self.reader is not None
             f.seek(self.offset)
-            frames: list[tuple[int, bytes, int]] = []
+            frames: list[tuple[Any, bytes, int]] = []
+            rows = 0
             while True:
-                got = BlocksReader._frame(f)
+                got = self.reader._frame(f)
                 if got is None or got == TORN:
                     break  # the end of what is written so far: the rest comes with a later poll
                 if isinstance(got, str):
                     self.problem = f"{self.path}: the block at byte {self.offset} {got}"
                     break
-                frames.append((got[0], got[1], self.offset))
-                self.offset += FRAME.size + len(got[1])
+                frames.append((got[2], got[1], self.offset))
+                rows += got[0]
+                self.offset += self.reader.FRAME_BYTES + len(got[1])
         if frames:
-            self._take(frames, emit)
+            self._take(frames, rows, emit)
         return len(frames)
 
     def _start(self, f: Any) -> bool:
@@ -78,13 +80,14 @@ class Follower:
         except (json.JSONDecodeError, UnicodeDecodeError):
             self.problem = f"{self.path}:1: not a counterbench history (no header)"
             return False
-        if not isinstance(header, dict) or header.get("schema_version") != FOLLOWED_VERSION:
-            version = header.get("schema_version") if isinstance(header, dict) else None
-            self.problem = (f"{self.path}: history schema_version {version!r}: only version {FOLLOWED_VERSION} "
-                            "is followed")
+        version = header.get("schema_version") if isinstance(header, dict) else None
+        reader = FOLLOWED.get(version) if isinstance(version, int) else None
+        if reader is None:
+            self.problem = (f"{self.path}: history schema_version {version!r}: only versions "
+                            f"{', '.join(map(str, FOLLOWED))} are followed")
             return False
         try:
-            self.reader = BlocksReader(self.path, header, len(first))
+            self.reader = reader(self.path, header, len(first))
         except HistoryError as e:
             self.problem = str(e)
             return False
@@ -95,11 +98,11 @@ class Follower:
         self.offset = len(first)
         return True
 
-    def _take(self, frames: list[tuple[int, bytes, int]], emit: OnColumns) -> None:
+    def _take(self, frames: list[tuple[Any, bytes, int]], rows: int, emit: OnColumns) -> None:
         reader = self.reader
         assert reader is not None
         carried = reader._count(self._leftover)
-        batch = _decode(frames, sum(n for n, _, _ in frames), self.base + carried, self._decompressor)
+        batch = reader._decode_frames(frames, rows, self.base + carried, self._decompressor)
         reader._hand_over(batch)
         data = reader._glue(self._leftover, batch.data) if carried else batch.data
         try:

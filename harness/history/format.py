@@ -1,7 +1,31 @@
 """The history file format: one file per worker, versioned; where the files go.
 
 One file per worker under ``<run>/history/``, named by ``history_file(directory, worker)``.
-The writer writes version 4; the reader reads versions 1 to 4 (it tells them by the header).
+The writer writes version 5; the reader reads versions 1 to 5 (it tells them by the header).
+
+Version 5 (``<worker>.cbhist``): version 4's blocks, in which the ops recorded whole -- answered ok with a
+value at the first attempt, the load loop's usual op -- are stored as *op rows* of five columns instead of
+an invoke and a completion record each (5-6 bytes per op on disk; the reader need not join them):
+
+    {"schema_version": 5, "type": "header", "record_bytes": 32, "block_codec": "zstd", ...}
+    block: a 20-byte frame, struct "<IIIII": magic 0x3542_4243 ("CBB5") | records u32 | op rows u32 |
+           payload bytes u32 | CRC-32 of the two counts, payload length and payload;
+           then the payload, compressed with zstd: the block's records coded as version 4 codes them
+           (four columns, each minus the value two records earlier), then its op rows as five
+           little-endian 64-bit columns, one after the other:
+               key | kind << 32   the key's string id and op kind (as an invoke record's ref and code)
+               amount
+               t1                 the answer's t_ns, minus the op row before's (wrapping; the first: as is)
+               t1 - t0            the latency: t0 is when the op was sent
+               value              the value answered, minus the op row before's (wrapping)
+
+Every op row's op id is implicit. A block's ops take the ids from the first not taken before it, one
+each: its invoke records carry theirs, and its op rows take those left over, in order. An op row comes
+after every record of its block (the strings it names are defined before it), and holds an op answered
+``ok`` with its value, one attempt, no error. The reader hands a block's ops over in the order they were
+answered (op rows and records merged by ``t1``). The rest is version 4's: torn or damaged blocks end the
+readable part, the record rules hold, the footer counts every op (op rows too) and is its block's last
+record. A block whose records or op rows are malformed keeps what came before the first bad one.
 
 Version 4 (``<worker>.cbhist``): version 3's records, stored in compressed blocks (7-9 bytes per op
 instead of 64). One JSON header line (not padded), then blocks, each what one hand-over to the OS
@@ -86,8 +110,9 @@ from harness.core.ops import OpKind, Outcome
 #   2: a JSON header line, then 32-byte binary records; keys and errors interned as string records
 #   3: as 2, with op kind 2: a read of the key (amount 0; its completion's value is the value read)
 #   4: as 3, the records in blocks: delta-coded columns, zstd; a CRC per block
-SCHEMA_VERSION = 4
-READ_VERSIONS = (1, 2, 3, 4)
+#   5: as 4, with op rows: ops recorded whole as five columns, their ids implicit
+SCHEMA_VERSION = 5
+READ_VERSIONS = (1, 2, 3, 4, 5)
 SUFFIX = ".cbhist"  # version 2
 SUFFIXES = (".jsonl", SUFFIX)  # every version the reader finds in a history folder
 
@@ -101,14 +126,14 @@ _ERROR_CHARS = 200
 
 T_INVOKE, T_VALUE, T_NO_VALUE, T_STRING, T_TEXT, T_FOOTER = (ord(c) for c in "icnsxf")
 KINDS: tuple[OpKind, ...] = ("incr", "decr_if_positive", "read")
-KINDS_OF_VERSION = {1: 2, 2: 2, 3: 3, 4: 3}  # how many of KINDS each version may hold
+KINDS_OF_VERSION = {1: 2, 2: 2, 3: 3, 4: 3, 5: 3}  # how many of KINDS each version may hold
 OUTCOMES = (Outcome.OK, Outcome.FAIL, Outcome.INDETERMINATE)
 _KIND_CODE: dict[str, int] = {k: i for i, k in enumerate(KINDS)}
 _OUTCOME_CODE: dict[Outcome, int] = {o: i for i, o in enumerate(OUTCOMES)}
 NEVER_COMPLETED = "never completed"
 
 _BUFFER = 1 << 18
-_ROWS = _BUFFER // (2 * RECORD_BYTES)  # completed ops held as columns before they are encoded
+_ROWS = 8192  # ops held whole before their block is handed over (320 KiB as op rows)
 _OK_COMPLETION_HEAD = T_VALUE | 1 << 16  # the head word of an ok completion with a value, one attempt
 _CHUNK_RECORDS = 1 << 19  # records the reader decodes at a time (16 MiB)
 _monotonic_ns = time.monotonic_ns
@@ -118,6 +143,9 @@ BLOCK_CODEC = "zstd"
 BLOCK_MAGIC = 0x34424243  # b"CBB4" little-endian
 FRAME = struct.Struct("<IIII")  # magic, records, payload bytes, CRC-32
 _MAX_BLOCK_RECORDS = 1 << 24  # a frame claiming more is damaged (the writer's blocks hold ~8,192)
+BLOCK_MAGIC_V5 = 0x35424243  # b"CBB5" little-endian
+FRAME_V5 = struct.Struct("<IIIII")  # magic, records, op rows, payload bytes, CRC-32
+OP_WORDS = 5  # an op row's columns: key | kind << 32, amount, t1, t1 - t0, value
 _ZSTD_LEVEL = 1  # the load processes pay for it: level 1 keeps it a few percent of a Redis op
 
 
@@ -157,13 +185,68 @@ def decode_block_columns(records: int, payload: bytes, decompressor: Any, out: A
         raise ValueError(f"the payload does not decompress: {e}") from e
     if len(raw) != records * RECORD_BYTES:
         raise ValueError(f"the payload holds {len(raw)} bytes, not {records} records")
-    cols = np.frombuffer(raw, dtype="<u8").reshape(4, records)
+    _running_sums(np.frombuffer(raw, dtype="<u8").reshape(4, records), records, out)
+
+
+def _frame_crc_v5(records: int, ops: int, payload: bytes) -> int:
+    return zlib.crc32(payload, zlib.crc32(struct.pack("<III", records, ops, len(payload))))
+
+
+def encode_block_v5(records: bytes | bytearray, rows: Any, compressor: Any) -> bytes:
+    """Whole 32-byte records and op rows (an ``(OP_WORDS, n)`` int64 array: key | kind << 32, amount, t0,
+    t1, value -- t0 where the file stores t1 - t0) as one version-5 block: frame, then the payload."""
+    import numpy as np
+
+    r = len(records) // RECORD_BYTES
+    cols = np.frombuffer(records, dtype="<u8", count=r * 4).reshape(r, 4)
+    delta = cols.copy()
+    delta[2:] -= cols[:-2]  # wraps: exact for any values
+    n = rows.shape[1]
+    u = np.ascontiguousarray(rows).view("<u8")  # wrapping differences: exact for any values
+    ops = np.empty((OP_WORDS, n), dtype="<u8")
+    if n:
+        ops[0:2] = u[0:2]
+        ops[2, 0], ops[4, 0] = u[3, 0], u[4, 0]
+        np.subtract(u[3, 1:], u[3, :-1], out=ops[2, 1:])
+        np.subtract(u[3], u[2], out=ops[3])
+        np.subtract(u[4, 1:], u[4, :-1], out=ops[4, 1:])
+    payload = compressor.compress(np.ascontiguousarray(delta.T).tobytes() + ops.tobytes())
+    return FRAME_V5.pack(BLOCK_MAGIC_V5, r, n, len(payload), _frame_crc_v5(r, n, payload)) + payload
+
+
+def decode_block_v5(records: int, ops: int, payload: bytes, decompressor: Any, rec_out: Any, ops_out: Any) -> None:
+    """A version-5 block's payload into ``rec_out``, a ``(4, records)`` uint64 array (as
+    ``decode_block_columns``), and ``ops_out``, an ``(OP_WORDS, ops)`` int64 array in ``encode_block_v5``'s
+    order (t0, not t1 - t0); ValueError when it does not decode."""
+    import numpy as np
+
+    size = (records * 4 + ops * OP_WORDS) * 8
+    try:
+        raw = decompressor.decompress(payload, max_output_size=size)
+    except Exception as e:  # zstandard.ZstdError, whose module the reader need not import
+        raise ValueError(f"the payload does not decompress: {e}") from e
+    if len(raw) != size:
+        raise ValueError(f"the payload holds {len(raw)} bytes, not {records} records and {ops} op rows")
+    if records:
+        _running_sums(np.frombuffer(raw, dtype="<u8", count=records * 4).reshape(4, records), records, rec_out)
+    if ops:
+        got = np.frombuffer(raw, dtype="<i8", offset=records * 32).reshape(OP_WORDS, ops)
+        ops_out[0:2] = got[0:2]
+        np.cumsum(got[2], dtype=np.int64, out=ops_out[3])  # t1 (int64 sums wrap as the coding does)
+        np.subtract(ops_out[3], got[3], out=ops_out[2])  # t0
+        np.cumsum(got[4], dtype=np.int64, out=ops_out[4])
+
+
+def _running_sums(cols: Any, records: int, out: Any) -> None:
+    """Version 4's records coding undone: each word's two interleaved running sums (invokes, completions)."""
+    import numpy as np
+
     even = records - records % 2
-    for word in range(4):  # two interleaved running sums (invokes, completions): pairs of rows
+    for word in range(4):  # pairs of rows; as arrays: words wrap (deltas are exact modulo 2**64)
         if even:
             np.cumsum(cols[word, :even].reshape(even // 2, 2), axis=0, dtype=np.uint64,
                       out=out[word, :even].reshape(even // 2, 2))
-        if records % 2:  # as arrays: words wrap (deltas are exact modulo 2**64)
+        if records % 2:
             out[word, even:] = cols[word, even:] + (out[word, even - 2:even - 1] if even else np.uint64(0))
 
 

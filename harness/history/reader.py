@@ -16,6 +16,7 @@ from harness.history.blocks import BlocksReader
 from harness.history.columns import OnColumns, OpColumns
 from harness.history.format import READ_VERSIONS, history_files
 from harness.history.model import History, WorkerHistory
+from harness.history.opblocks import OpBlocksReader
 from harness.history.records import RecordsReader
 from harness.history.v1 import read_v1
 
@@ -48,6 +49,8 @@ def read_worker_history(path: Path, on_columns: OnColumns | None = None) -> Work
             return RecordsReader(path, header, len(first)).read(f, on_columns)
         if version == 4:
             return BlocksReader(path, header, len(first)).read(f, on_columns)
+        if version == 5:
+            return OpBlocksReader(path, header, len(first)).read(f, on_columns)
     h = read_v1(path, header)
     if on_columns is not None and h.ops:
         on_columns(OpColumns.from_ops(h.worker, h.ops))

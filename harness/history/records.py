@@ -30,9 +30,10 @@ from harness.history.model import WorkerHistory
 class Damaged(HistoryError):
     """Malformed data at a record: reading stops there and keeps what came before."""
 
-    def __init__(self, record: int, message: str) -> None:
+    def __init__(self, record: int, message: str, *, ops: int | None = None) -> None:
         super().__init__(message)
         self.record = record
+        self.ops = ops  # version 5: the op rows of its batch before it (None: those before its record's block)
 
 
 class RecordsReader:
@@ -244,8 +245,7 @@ class RecordsReader:
                 break
             else:
                 raise self.bad(base + r, f"unknown record tag {t!r}")
-        if cut:
-            self.join(rec[:cut], base, first_new, np.asarray(defined_at, dtype=np.int64), emit)
+        self.join(rec[:cut], base, first_new, np.asarray(defined_at, dtype=np.int64), emit)
         return used
 
     def check_refs(self, refs: Any, rows: Any, base: int, first_new: int, defined_at: Any, *, what: str,

@@ -31,8 +31,10 @@ class StringLookup:
         lut = entry[1] if entry is not None and entry[0] is strings else np.full(1, self._none, dtype=np.int64)
         if len(lut) < len(strings) + 1:  # strings defined since this list's last batch
             lut = np.concatenate([lut, np.full(len(strings) + 1 - len(lut), _UNSET, dtype=np.int64)])
-        used = np.bincount(ids, minlength=len(lut)) if len(ids) else np.zeros(len(lut), dtype=np.int64)
-        for sid in np.flatnonzero((used > 0) & (lut == _UNSET)).tolist():
-            lut[sid] = self._of(strings[sid - 1])
+        unset = lut == _UNSET
+        if unset.any() and unset[ids].any():  # strings not looked up yet that the batch uses
+            used = np.bincount(ids, minlength=len(lut)) if len(ids) else np.zeros(len(lut), dtype=np.int64)
+            for sid in np.flatnonzero((used > 0) & unset).tolist():
+                lut[sid] = self._of(strings[sid - 1])
         self._tables[id(strings)] = (strings, lut)
         return lut[ids].astype(self._dtype, copy=False)

@@ -22,13 +22,13 @@ from harness.history.format import (
     _KIND_CODE,
     _MAX_INTERNED,
     _OK,
-    _OK_COMPLETION_HEAD,
     _OUTCOME_CODE,
     _ROWS,
     _TEXT_BYTES,
     _ZSTD_LEVEL,
     BLOCK_CODEC,
     KINDS,
+    OP_WORDS,
     OUTCOMES,
     RECORD_BYTES,
     SCHEMA_VERSION,
@@ -39,7 +39,7 @@ from harness.history.format import (
     T_VALUE,
     _monotonic_ns,
     _pack,
-    encode_block,
+    encode_block_v5,
 )
 
 
@@ -66,10 +66,11 @@ def _same_or_all(column: list[int]) -> int | list[int]:
 
 
 class HistoryWriter:
-    """Appends one worker's op records (version 4); any I/O failure raises HistoryError.
+    """Appends one worker's ops (version 5); any I/O failure raises HistoryError.
 
-    Records are packed into an in-memory block; ``flush`` (every 200 ms) hands the block to the
-    OS, compressed (``format.encode_block``), and a block that outgrows 256 KiB is handed over at once.
+    Ops recorded whole are held as op rows, other records packed, in an in-memory block; ``flush`` (every
+    200 ms) hands the block to the OS, compressed (``format.encode_block_v5``), and a block that outgrows
+    8,192 op rows or 256 KiB of records is handed over at once.
 
     ``on_latencies``, when given, gets every completed op's latency as the block holding it is
     handed over, in bulk: ``(codes, completed_ns, latency_ns)``, numpy int64 arrays, a code being
@@ -94,10 +95,12 @@ class HistoryWriter:
         self._next_string = 1
         self._buf: bytearray | None = bytearray()
         self._out = bytearray()  # blocks encoded and not yet written whole
-        # ops recorded whole (``record``), as columns until they are encoded in bulk: the head word
-        # of the invoke record (tag, kind, key), amount, invoke t_ns, completion t_ns, value
+        # ops recorded whole (``record``), as columns until they are encoded in bulk: key | kind << 32,
+        # amount, invoke t_ns, completion t_ns, value; then the block's op rows (ids taken), and how many
         self._heads: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
         self._cols: tuple[list[int], list[int], list[int], list[int], list[int]] = ([], [], [], [], [])
+        self._rows: list[Any] = []
+        self._room = _ROWS  # ops recorded whole that the block still takes
         header = {
             "schema_version": SCHEMA_VERSION,
             "type": "header",
@@ -130,7 +133,6 @@ class HistoryWriter:
         if self._cols[0]:
             self._encode()  # ops recorded whole before this one get the lower ids
         op_id = self._next_id
-        self._next_id = op_id + 1
         ref = self._strings.get(key)
         if ref is None:
             ref = self._define(key)
@@ -140,6 +142,7 @@ class HistoryWriter:
             self._buf += _pack(T_INVOKE, _KIND_CODE[kind], 0, ref, op_id, t_ns, amount)  # type: ignore[operator]
         except (struct.error, KeyError, TypeError) as e:
             raise self._refused(e, f"invoke of op {op_id} ({kind} {amount!r})") from e
+        self._next_id = op_id + 1  # only once its record is in: ids have no gaps
         if self._on_latencies is not None:
             self._open[op_id] = (t_ns, _KIND_CODE[kind])
         if len(self._buf) >= _BUFFER:  # type: ignore[arg-type]
@@ -203,26 +206,26 @@ class HistoryWriter:
                 t0s.append(t0_ns)
                 t1s.append(t1_ns)
                 values.append(value)
-                if len(heads) >= _ROWS:
+                if len(heads) >= self._room:
                     self._spill()
                 return
             if kind in self._heads and type(amount) is int:
                 ref = self._strings.get(key) or self._define(key)
                 if self._strings.get(key) == ref:  # interned: the next op on this key takes the fast path
-                    self._heads[kind][key] = T_INVOKE | _KIND_CODE[kind] << 8 | ref << 32
+                    self._heads[kind][key] = ref | _KIND_CODE[kind] << 32
         self.complete(self.invoke(key, kind, amount, t0_ns), done, t1_ns)
 
     def _encode(self) -> None:
-        """The ops held as columns, as records in the block: each invoke followed by its completion."""
+        """The ops held as columns, as op rows of the block: they take the next ids, in order."""
         import numpy as np
 
         heads, amounts, t0s, t1s, values = self._cols
         n = len(heads)
         if not n or self._buf is None:
             return
-        out = np.empty((n, 8), dtype="<i8")
+        out = np.empty((OP_WORDS, n), dtype="<i8")
         try:
-            out[:, 2], out[:, 3], out[:, 6], out[:, 7] = t0s, _same_or_all(amounts), t1s, values
+            out[0], out[1], out[2], out[3], out[4] = _same_or_all(heads), _same_or_all(amounts), t0s, t1s, values
         except (OverflowError, TypeError, ValueError):
             # a number beyond 64 bits: record them one by one, so the refusal names the op; every op
             # was sent, so each still gets its invoke (a refused completion leaves it indeterminate)
@@ -230,21 +233,20 @@ class HistoryWriter:
             refused: HistoryError | None = None
             for head, amount, t0, t1, value in zip(heads, amounts, t0s, t1s, values, strict=True):
                 try:
-                    op_id = self.invoke(self._string_of(head >> 32), KINDS[head >> 8 & 0xFF], amount, t0)
+                    op_id = self.invoke(self._string_of(head & 0xFFFFFFFF), KINDS[head >> 32], amount, t0)
                     self.complete(op_id, Completion(_OK, value), t1)
                 except HistoryError as e:
                     refused = refused or e
             if refused is not None:
                 raise refused from None
             return
-        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
-        out[:, 0], out[:, 1], out[:, 4], out[:, 5] = _same_or_all(heads), ids, _OK_COMPLETION_HEAD, ids
-        self._next_id += n
+        self._next_id += n  # implicit: the ids after those taken before (format.py)
         self._completed += n
-        self._buf += out.tobytes()
+        self._rows.append(out)
+        self._room -= n
         self._cols = ([], [], [], [], [])
         if self._on_latencies is not None:  # all ok: the code is the kind's
-            self._on_latencies((out[:, 0] >> 8 & 0xFF) * len(OUTCOMES), out[:, 6], out[:, 6] - out[:, 2])
+            self._on_latencies((out[0] >> 32) * len(OUTCOMES), out[3], out[3] - out[2])
 
     def _string_of(self, ref: int) -> str:
         return next(text for text, r in self._strings.items() if r == ref)
@@ -287,13 +289,20 @@ class HistoryWriter:
                 del data[:done]
 
     def _write_block(self) -> None:
-        """The block's records, compressed, to the OS. Encoded records leave the block at once and wait
-        in ``_out`` until written: a write that fails part-way is continued by the next one, so no
-        record is written twice (a process killed mid-write leaves a torn last block)."""
+        """The block's records and op rows, compressed, to the OS. Encoded, they leave the block at once
+        and wait in ``_out`` until written: a write that fails part-way is continued by the next one, so
+        no op is written twice (a process killed mid-write leaves a torn last block)."""
+        import numpy as np
+
         buf = self._buf
-        if buf:
-            self._out += encode_block(buf, self._compressor)
-            del buf[:]
+        if buf or self._rows:
+            rows = self._rows
+            joined = rows[0] if len(rows) == 1 else np.concatenate(rows, axis=1) if rows else \
+                np.empty((OP_WORDS, 0), dtype="<i8")
+            self._out += encode_block_v5(buf or b"", joined, self._compressor)
+            self._rows, self._room = [], _ROWS
+            if buf:
+                del buf[:]
         if self._out:
             self._write_all(self._out)
 

@@ -52,7 +52,7 @@ def test_round_trip(tmp_path):
         ("k", "decr_if_positive", -1, Outcome.FAIL, None, "sold out"),
     ]
     assert all(o.latency_us is not None and o.latency_us >= 0 for o in ops)
-    assert h.workers[0].header["schema_version"] == 4 and h.workers[0].op_count == 2
+    assert h.workers[0].header["schema_version"] == 5 and h.workers[0].op_count == 2
 
 
 def test_round_trip_of_every_field(tmp_path):
@@ -174,8 +174,8 @@ def test_a_block_that_does_not_decode_ends_the_readable_part(tmp_path, monkeypat
     garbage = b"not zstd at all"  # a frame whose CRC holds: written so, yet not a block's payload
     size = w.path.stat().st_size
     with open(w.path, "ab") as f:
-        f.write(history_format.FRAME.pack(history_format.BLOCK_MAGIC, 2, len(garbage),
-                                          history_format._frame_crc(2, garbage)) + garbage)
+        f.write(history_format.FRAME_V5.pack(history_format.BLOCK_MAGIC_V5, 2, 0, len(garbage),
+                                             history_format._frame_crc_v5(2, 0, garbage)) + garbage)
     h = read_worker_history(w.path)
     assert f"the block at byte {size} is damaged: the payload does not decompress" in (h.problem or "")
     assert [o.value for o in h.ops] == [1]
@@ -410,6 +410,120 @@ def test_damage_in_a_later_block_is_named_there_and_keeps_the_earlier_blocks(tmp
     h = read_worker_history(p)
     assert f"record 6 (in the block at byte {second}): op 0 completed twice" in (h.problem or "")
     assert [(o.id, o.value) for o in by_id(p)] == [(0, 1), (1, 2)]
+
+
+@pytest.mark.parametrize("damage", ["torn", "crc"])
+def test_version_4_a_torn_or_damaged_last_block_keeps_the_blocks_before_it(tmp_path, damage):
+    p = v4_file(tmp_path, [string(1, "k"), inv(0), done(0, 1)], [inv(1), done(1, 2), footer(2, 2)])
+    data = bytearray(p.read_bytes())
+    if damage == "torn":
+        del data[-5:]
+    else:
+        data[-3] ^= 0xFF
+    p.write_bytes(bytes(data))
+    h = read_worker_history(p)
+    assert not h.complete
+    assert ("is torn" if damage == "torn" else "its CRC-32 does not match") in (h.problem or "")
+    assert [o.value for o in by_id(p)] == [1]
+
+
+def v5_file(tmp_path: Path, *blocks: tuple[list[bytes], list[tuple[int, ...]]]) -> Path:
+    """A version-5 file with a hand-written header; each block its records and its op rows, each op row
+    (key string, kind, amount, t0, t1, value), t0 and t1 in µs after the anchor."""
+    import numpy as np
+    import zstandard
+
+    header = json.dumps({"schema_version": 5, "type": "header", "worker": "h", "run_id": "r", "scenario": "s",
+                         "anchor_monotonic_ns": ANCHOR, "record_bytes": RECORD_BYTES, "block_codec": "zstd"})
+    tmp_path.mkdir(exist_ok=True)
+    p = tmp_path / "h.cbhist"
+    c = zstandard.ZstdCompressor()
+    out = []
+    for records, ops in blocks:
+        rows = np.array([[key | kind << 32, amount, ANCHOR + 1000 * t0, ANCHOR + 1000 * t1, value]
+                         for key, kind, amount, t0, t1, value in ops], dtype=np.int64).reshape(-1, 5).T
+        out.append(history_format.encode_block_v5(b"".join(records), rows, c))
+    p.write_bytes(header.encode() + b"\n" + b"".join(out))
+    return p
+
+
+@pytest.mark.parametrize(("records", "where", "what"), MALFORMED)
+def test_version_5_names_malformed_records_as_version_4_does(tmp_path, records, where, what):
+    if len(b"".join(records)) % RECORD_BYTES:
+        pytest.skip("a block holds whole records")
+    v5 = v5_file(tmp_path / "v5", (list(records), []))
+    header = len(v5.read_bytes().split(b"\n", 1)[0]) + 1
+    h = read_worker_history(v5)
+    assert not h.complete and what in (h.problem or "")
+    assert f"{v5}: record {where} (in the block at byte {header})" in (h.problem or "")
+    v2 = v2_file(tmp_path, *records)
+    assert [(o.id, o.outcome, o.value) for o in by_id(v5)] == [(o.id, o.outcome, o.value) for o in by_id(v2)]
+
+
+@pytest.mark.parametrize("batch", [1 << 19, 2])
+def test_version_5_op_rows_take_the_ids_the_invokes_leave_in_the_order_answered(tmp_path, monkeypatch, batch):
+    monkeypatch.setattr(history_format, "_CHUNK_RECORDS", batch)
+    # block 1: op 1 is invoked (out at the hand-over), ops 0 and 2 whole; block 2: op 1 answered between ops 3, 4
+    p = v5_file(tmp_path, ([string(1, "k"), inv(1)], [(1, 0, 1, 5, 6, 10), (1, 2, 0, 7, 8, 10)]),
+                ([done(1, 12), footer(5, 5)], [(1, 0, 1, 20, 30, 11), (1, 0, 1, 40, 200, 13)]))
+    h = read_worker_history(p)
+    assert h.complete, h.problem
+    assert [(o.id, o.kind, o.value) for o in by_id(p)] == [
+        (0, "incr", 10), (1, "incr", 12), (2, "read", 10), (3, "incr", 11), (4, "incr", 13)]
+    got: list = []
+    read_worker_history(p, got.append)
+    answered = [t for c in got for t in c.completed_us.tolist()]
+    assert answered == sorted(answered) == [6, 8, 30, 101, 200]  # op 1, a record, between two op rows
+
+
+OP_ROW_DAMAGE = [  # (blocks, what, ops kept)
+    ((([string(1, "k")], [(1, 0, 1, 1, 2, 1), (1, 7, 1, 3, 4, 2)]),), "op row 1 of the block at byte {0}: "
+     "malformed op row: kind 7", [1]),
+    ((([string(1, "k")], [(1, 0, 1, 1, 2, 1), (2, 0, 1, 3, 4, 2)]),), "op row 1 of the block at byte {0}: "
+     "malformed op row: kind 0, key string 2", [1]),
+    ((([string(1, "k")], [(1, 0, 1, 1, 2, 1)]), ([inv(3)], [(1, 0, 1, 3, 4, 2)])), "invoke of op 3 out of order",
+     [1]),  # block 2 holds ids 1 and 2: an invoke of op 3 is another block's
+    ((([string(1, "k")], [(1, 0, 1, 1, 2, 1)]), ([inv(0)], [])), "op 0 invoked twice", [1]),
+    ((([string(1, "k"), footer(1, 1)], [(1, 0, 1, 1, 2, 1)]), ([], [(1, 0, 1, 3, 4, 2)])), "after the footer",
+     [1]),  # an op row in the footer's batch, or a block in the next
+    ((([string(1, "k"), footer(1, 1)], [(1, 0, 1, 1, 2, 1)]), ([], [(1, 0, 1, 3, 4, 2)]), ([], [(1, 0, 1, 5, 6, 3)])),
+     "after the footer", [1]),
+]
+
+
+@pytest.mark.parametrize("batch", [1 << 19, 8, 2])  # 8: a batch of the footer's block, then one of the rest
+@pytest.mark.parametrize(("blocks", "what", "kept"), OP_ROW_DAMAGE)
+def test_version_5_damaged_op_rows_keep_what_came_before(tmp_path, monkeypatch, batch, blocks, what, kept):
+    monkeypatch.setattr(history_format, "_CHUNK_RECORDS", batch)
+    p = v5_file(tmp_path, *blocks)
+    header = len(p.read_bytes().split(b"\n", 1)[0]) + 1
+    h = read_worker_history(p)
+    assert not h.complete and what.format(header) in (h.problem or ""), h.problem
+    assert [o.value for o in by_id(p) if o.outcome is Outcome.OK] == kept
+
+
+def test_version_5_writer_ids_and_order_as_the_load_loop_makes_them(tmp_path):
+    # ops recorded whole, an op still out when a block is handed over, answered in the next: the ids the writer
+    # returned are the ids read, and each batch comes in the order answered
+    w = writer(tmp_path)
+    t = time.monotonic_ns()
+    w.record("k", "incr", 1, t, Completion.ok(1), t + 10)
+    w.record("k", "incr", 1, t + 20, Completion.ok(2), t + 30)
+    out = w.invoke("k", "incr", 1, t + 40)
+    w.flush()
+    w.record("k", "incr", 1, t + 50_000, Completion.ok(3), t + 60_000)
+    w.complete(out, Completion.ok(4), t + 70_000)
+    w.record("k", "read", 0, t + 75_000, Completion.ok(4), t + 80_000)
+    w.record("k", "incr", 1, t + 85_000, Completion.fail("boom"), t + 90_000)
+    w.close()
+    got: list = []
+    h = read_worker_history(w.path, got.append)
+    assert h.complete and h.op_count == 6
+    ops = [o for c in got for o in c.ops()]
+    assert [(o.id, o.value) for o in ops] == [(0, 1), (1, 2), (3, 3), (2, 4), (4, 4), (5, None)]
+    assert out == 2
+    answered = [o.completed_us for o in ops]
+    assert answered == sorted(answered)
 
 
 def test_footer_that_disagrees_with_the_records_is_incomplete(tmp_path):

@@ -200,16 +200,16 @@ def seats_run(tmp_path: Path, *, taken: int, final: int, capacity: int = 50) -> 
 
 
 def last_block(path: Path) -> int:
-    """The byte offset of a version-4 history's last block."""
-    from harness.history.format import FRAME
+    """The byte offset of a version-5 history's last block."""
+    from harness.history.format import FRAME_V5
 
     data = path.read_bytes()
     at = data.index(b"\n") + 1
     while True:
-        length = FRAME.unpack_from(data, at)[2]
-        if at + FRAME.size + length >= len(data):
+        length = FRAME_V5.unpack_from(data, at)[3]
+        if at + FRAME_V5.size + length >= len(data):
             return at
-        at += FRAME.size + length
+        at += FRAME_V5.size + length
 
 
 def test_seats_run_without_its_history_is_unknown_never_lost(tmp_path, capsys):

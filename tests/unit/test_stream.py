@@ -198,7 +198,7 @@ def test_the_interleaved_reader_hands_over_every_batch_from_the_file_furthest_be
     )
     from harness.history import format as history_format
 
-    monkeypatch.setattr(history_format, "_CHUNK_RECORDS", 16)  # many small batches
+    monkeypatch.setattr(history_format, "_CHUNK_RECORDS", 8)  # many small batches (of records and op rows)
     t0 = 1_000_000_000
     for w, step in (("w0", 1_000), ("w1", 3_000)):  # w1's ops three times as long apart
         writer = HistoryWriter(history_file(tmp_path, w), worker=w, run_id="r", scenario="redis-counter")
