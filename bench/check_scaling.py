@@ -4,7 +4,7 @@
         [--hours 24] [--rounds 3] [--keep DIR]
 
 For each op count, a run folder like a real one: two load processes' histories written straight in
-history format version 4 by ``_synth`` (the real writer's records: the two processes at once, +1
+history format version 5 by ``_synth`` (what the real writer writes: the two processes at once, +1
 increments on one hot key, 8 in flight per process, ~1% failed, ~0.1% indeterminate of which some
 retried, a few never completed, 10% reads of the key), their latency logs, and the matching initial
 and final state. `check` runs every default check of a counter, the ones that read time
@@ -58,7 +58,7 @@ def run_json(folder: RunFolder, processes: int) -> None:
 
 def synthesize_ops(folder: RunFolder, ops: int, *, in_flight: int = 8, reads: float = 0.1) -> None:
     """Two workers' histories of ``ops`` ops in all (``reads`` of them reads), run at once on one key, written
-    straight in history format version 4 half a million ops at a time (``_synth``: 1,000M ops in minutes), with
+    straight in history format version 5 half a million ops at a time (``_synth``: 1,000M ops in minutes), with
     their latency logs and the initial and final state."""
     run_json(folder, processes=2)
     value = synthesize_history(folder.path, ops, processes=2, in_flight=in_flight, reads=reads, key=KEY)

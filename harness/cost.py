@@ -283,13 +283,15 @@ class MixTally:
         flags = self._flags(c.strings, c.error)
         cond, unsent = (flags & _CONDITIONAL_BIT) > 0, (flags & _UNSENT_BIT) > 0
         read, ok, fail = c.kind == _READ, c.outcome == _OK, c.outcome == _FAIL
-        write, extra, wfail = ~read, c.attempts.astype(np.int64) - 1, ~read & fail
+        write, wfail = ~read, ~read & fail
         masks = {"acked": write & ok, "failed": wfail, "failed_conditional": wfail & (c.kind == _DECR) & cond,
                  "unsent": wfail & unsent, "indeterminate": write & (c.outcome == _IND), "reads": read,
                  "reads_ok": read & ok, "reads_failed": read & fail}
-        counts = {name: int(mask.sum()) for name, mask in masks.items()}
-        counts["write_retries"] = int(extra[write].sum())
-        counts["read_retries"] = int(extra[read].sum())
+        counts = {name: int(np.count_nonzero(mask)) for name, mask in masks.items()}
+        retried = c.attempts > 1
+        extra = c.attempts.astype(np.int64) - 1 if retried.any() else None  # most batches: no op retried
+        counts["write_retries"] = 0 if extra is None else int(extra[write].sum())
+        counts["read_retries"] = 0 if extra is None else int(extra[read].sum())
         why: dict[tuple[str, int], int] = {}
         for outcome, code in (("fail", _FAIL), ("indeterminate", _IND)):
             rows = c.outcome == code

@@ -102,7 +102,9 @@ class Stream:
         done = c.completed_us >= 0
         ok = outcome == _OK
         # what a fold needs of an op: its place, value, times, and three flags (the rest is derived)
-        flags = ((ok & has_value) * _HV | ((c.outcome == _OK) & done) * _ACKED | ok * _RESOLVED_OK).astype(np.uint8)
+        flags = np.multiply(ok & has_value, _HV, dtype=np.uint8)
+        flags |= np.multiply((c.outcome == _OK) & done, _ACKED, dtype=np.uint8)
+        flags |= np.multiply(ok, _RESOLVED_OK, dtype=np.uint8)
         w_rows, r_rows = np.flatnonzero(placed), np.flatnonzero(read & ok & has_value)
         w, r = {}, {}
         for name, column in (("u", value), ("inv", c.invoked_us), ("arrival", c.completed_us), ("op", c.id),
