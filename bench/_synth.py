@@ -52,6 +52,7 @@ from harness.core.secrets import scrub
 from harness.history import HistoryWriter, history_file
 from harness.history.format import (
     _ERROR_CHARS,
+    _OK_COMPLETION_HEAD,
     _ROWS,
     _ZSTD_LEVEL,
     RECORD_BYTES,
@@ -70,7 +71,6 @@ KEY = "cb:bench:counter"
 FAIL_ERROR = "redis: connection reset before sending"
 TIMEOUT_ERROR = "timeout"
 BLOCK_RECORDS = 2 * _ROWS  # version 4's records of a block: about the writer's op rows per block
-_OK_COMPLETION_HEAD = T_VALUE | 1 << 16  # the first word of an ok completion with a value, one attempt
 # the run's ops made at a time: each process's records of a chunk stay under 32 MiB, which glibc then
 # serves from its heap, again and again, instead of mapping (and faulting in) fresh pages each time
 CHUNK_OPS = 1 << 19

@@ -5,7 +5,7 @@ The writer writes version 5; the reader reads versions 1 to 5 (it tells them by 
 
 Version 5 (``<worker>.cbhist``): version 4's blocks, in which the ops recorded whole -- answered ok with a
 value at the first attempt, the load loop's usual op -- are stored as *op rows* of five columns instead of
-an invoke and a completion record each (5-6 bytes per op on disk; the reader need not join them):
+an invoke and a completion record each (4-9 bytes per op on disk; the reader need not join them):
 
     {"schema_version": 5, "type": "header", "record_bytes": 32, "block_codec": "zstd", ...}
     block: a 20-byte frame, struct "<IIIII": magic 0x3542_4243 ("CBB5") | records u32 | op rows u32 |

@@ -16,7 +16,6 @@ from harness.history.format import (
     FRAME_V5,
     KINDS_OF_VERSION,
     OP_WORDS,
-    OUTCOMES,
     T_INVOKE,
     T_NO_VALUE,
     T_VALUE,
@@ -27,7 +26,7 @@ from harness.history.records import Damaged
 
 class OpBatch:
     """A batch of version-5 blocks as decoded: their records (``Columns``), their op rows (an
-    ``(OP_WORDS, n)`` int64 array: key | kind << 32, amount, t0, t1, value), and where each block's begin."""
+    ``(OP_WORDS, n)`` int64 array: key | kind << 32, amount, t0, t1, value), and where each block begins."""
 
     __slots__ = ("op_firsts", "ops", "rec_firsts", "records")
 
@@ -94,7 +93,7 @@ class OpBlocksReader(BlocksReader):
         if len(frame) < FRAME_V5.size:
             return TORN
         magic, n, m, length, crc = FRAME_V5.unpack(frame)
-        if magic != BLOCK_MAGIC_V5 or not 0 < n + m <= _MAX_BLOCK_RECORDS or m > _MAX_BLOCK_RECORDS:
+        if magic != BLOCK_MAGIC_V5 or not 0 < n + m <= _MAX_BLOCK_RECORDS:
             return f"is damaged: not a block (magic {magic:#x}, {n} records, {m} op rows)"
         payload = f.read(length)
         if len(payload) < length:
@@ -205,10 +204,7 @@ class OpBlocksReader(BlocksReader):
         span = len(ids) + n_ops
         kinds = KINDS_OF_VERSION[5]
         self._check_ids(data, ids, inv_rows, base, first_id)
-        if len(kind) and kind.max() >= kinds:
-            j = int(np.argmax(kind >= kinds))
-            raise self.bad(base + int(inv_rows[j]), f"malformed record: unknown op kind {int(kind[j])}")
-        self.check_refs(key, inv_rows, base, first_new, defined_at, what="invoke", zero_ok=False)
+        self.check_invokes(kind, key, inv_rows, base, first_new, defined_at, kinds=kinds)
 
         # op rows: a known kind, a key defined before them (in their block or earlier)
         halves = ops[0].view("<u4").reshape(n_ops, 2)  # little-endian words: the key, then the kind
@@ -229,12 +225,7 @@ class OpBlocksReader(BlocksReader):
         else:
             op_ids = np.arange(first_id, first_id + n_ops, dtype=np.int64)
 
-        cid, outcome, attempts, error = (rec[f][comp_rows] for f in ("id", "code", "small", "ref"))
-        if len(cid) and (outcome.max() >= len(OUTCOMES) or attempts.min() == 0):
-            j = int(np.argmax((outcome >= len(OUTCOMES)) | (attempts == 0)))
-            raise self.bad(base + int(comp_rows[j]), f"malformed record: outcome {int(outcome[j])}, "
-                                                     f"attempts {int(attempts[j])}")
-        self.check_refs(error, comp_rows, base, first_new, defined_at, what="completion", zero_ok=True)
+        cid, outcome, attempts, error = self.completions(rec, comp_rows, base, first_new, defined_at)
 
         # each completion's invoke: pending, or of this batch and before it (ids in order: by search)
         p_id, p_key, p_kind, p_amount, p_t = self.pending
@@ -254,11 +245,7 @@ class OpBlocksReader(BlocksReader):
             what = f"op {op_id} completed twice" if invoked_before else \
                 f"completion of op {op_id} that was not invoked"
             raise self.bad(base + row, what)
-        hits = np.bincount(pos, minlength=n_all) if len(pos) else np.zeros(n_all, dtype=np.int64)
-        if len(pos) and hits.max() > 1:
-            twice = np.flatnonzero(hits[pos] > 1)
-            j = int(twice[1]) if len(twice) > 1 else int(twice[0])
-            raise self.bad(base + int(comp_rows[j]), f"op {int(cid[j])} completed twice")
+        hits = self.completed_once(pos, n_all, cid, comp_rows, base)
 
         all_key = np.concatenate([p_key, key])
         all_kind = np.concatenate([p_kind, kind])
@@ -268,7 +255,7 @@ class OpBlocksReader(BlocksReader):
         if len(pos) or n_ops:
             t = rec["t"]
             # ops still to come were invoked after the last time in the batch, or are open now
-            last = max(int(t[inv_rows[-1]]) if len(inv_rows) else 0, int(t[comp_rows[-1]]) if len(comp_rows) else 0,
+            last = max(int(t[inv_rows].max(initial=0)), int(t[comp_rows].max(initial=0)),
                        int(ops[3].max()) if n_ops else 0)
             open_from = min(int(all_t[keep].min(initial=last)), last)
             joined = (cid, all_key[pos], all_kind[pos], all_amount[pos], outcome, tag[comp_rows] == T_VALUE,
@@ -276,6 +263,10 @@ class OpBlocksReader(BlocksReader):
             if n_ops:
                 joined = _among(joined, (op_ids, o_key, o_kind.astype(np.uint8), ops[1], ops[4],
                                          ops[2], ops[3]), ops[3])
+            answered = joined[10]
+            if len(answered) > 1 and (answered[1:] < answered[:-1]).any():  # the writer keeps them in order
+                order = np.argsort(answered, kind="stable")
+                joined = tuple(col[order] for col in joined)
             i, k, kd, a, out, hv, v, e, n, t0, t1 = joined
             anchor = self.anchor_ns
             emit(OpColumns(

@@ -267,6 +267,39 @@ class RecordsReader:
                 raise self.bad(base + int(rows[j]), f"{what} refers to string {int(refs[j])}, "
                                                     "not defined before it")
 
+    def check_invokes(self, kind: Any, key: Any, rows: Any, base: int, first_new: int, defined_at: Any, *,
+                      kinds: int) -> None:
+        """Invoke records (at ``rows``) name a known kind and a key defined before them."""
+        import numpy as np
+
+        if len(kind) and kind.max() >= kinds:
+            j = int(np.argmax(kind >= kinds))
+            raise self.bad(base + int(rows[j]), f"malformed record: unknown op kind {int(kind[j])}")
+        self.check_refs(key, rows, base, first_new, defined_at, what="invoke", zero_ok=False)
+
+    def completions(self, rec: Any, rows: Any, base: int, first_new: int, defined_at: Any) -> tuple[Any, ...]:
+        """The completion records at ``rows``, checked: op id, outcome, attempts, error."""
+        import numpy as np
+
+        cid, outcome, attempts, error = (rec[f][rows] for f in ("id", "code", "small", "ref"))
+        if len(cid) and (outcome.max() >= len(OUTCOMES) or attempts.min() == 0):
+            j = int(np.argmax((outcome >= len(OUTCOMES)) | (attempts == 0)))
+            raise self.bad(base + int(rows[j]), f"malformed record: outcome {int(outcome[j])}, "
+                                                f"attempts {int(attempts[j])}")
+        self.check_refs(error, rows, base, first_new, defined_at, what="completion", zero_ok=True)
+        return cid, outcome, attempts, error
+
+    def completed_once(self, pos: Any, n_all: int, cid: Any, rows: Any, base: int) -> Any:
+        """How many completions each invoke got (``pos``: each completion's invoke, of ``n_all``): none twice."""
+        import numpy as np
+
+        hits = np.bincount(pos, minlength=n_all)
+        if len(pos) and hits.max() > 1:
+            twice = np.flatnonzero(hits[pos] > 1)  # every completion of an op completed twice here
+            j = int(twice[1]) if len(twice) > 1 else int(twice[0])
+            raise self.bad(base + int(rows[j]), f"op {int(cid[j])} completed twice")
+        return hits
+
     def join(self, rec: Any, base: int, first_new: int, defined_at: Any, emit: OnColumns) -> None:
         """Join this block's completions to their invokes (of this block or still pending)."""
         import numpy as np
@@ -287,18 +320,9 @@ class RecordsReader:
                 f"invoke of op {op_id} out of order (op {want} expected)"
             raise self.bad(base + int(inv_rows[j]), what)
         kinds = KINDS_OF_VERSION[int(self.header.get("schema_version", 3))]
-        if len(kind) and kind.max() >= kinds:
-            j = int(np.argmax(kind >= kinds))
-            raise self.bad(base + int(inv_rows[j]), f"malformed record: unknown op kind {int(kind[j])}")
-        self.check_refs(key, inv_rows, base, first_new, defined_at, what="invoke", zero_ok=False)
+        self.check_invokes(kind, key, inv_rows, base, first_new, defined_at, kinds=kinds)
         self.next_id = first_id + len(ids)
-
-        cid, outcome, attempts, error = (rec[f][comp_rows] for f in ("id", "code", "small", "ref"))
-        if len(cid) and (outcome.max() >= len(OUTCOMES) or attempts.min() == 0):
-            j = int(np.argmax((outcome >= len(OUTCOMES)) | (attempts == 0)))
-            raise self.bad(base + int(comp_rows[j]), f"malformed record: outcome {int(outcome[j])}, "
-                                                     f"attempts {int(attempts[j])}")
-        self.check_refs(error, comp_rows, base, first_new, defined_at, what="completion", zero_ok=True)
+        cid, outcome, attempts, error = self.completions(rec, comp_rows, base, first_new, defined_at)
 
         # each completion's invoke: pending ones (ids below first_id) by search, this block's by offset
         p_id, p_key, p_kind, p_amount, p_t = self.pending
@@ -321,11 +345,7 @@ class RecordsReader:
             what = f"op {op_id} completed twice" if invoked_before else \
                 f"completion of op {op_id} that was not invoked"
             raise self.bad(base + row, what)
-        hits = np.bincount(pos, minlength=n_all)
-        if len(pos) and hits.max() > 1:
-            twice = np.flatnonzero(hits[pos] > 1)  # every completion of an op completed twice here
-            j = int(twice[1]) if len(twice) > 1 else int(twice[0])
-            raise self.bad(base + int(comp_rows[j]), f"op {int(cid[j])} completed twice")
+        hits = self.completed_once(pos, n_all, cid, comp_rows, base)
 
         all_key = np.concatenate([p_key, key])
         all_kind = np.concatenate([p_kind, kind])
@@ -334,14 +354,21 @@ class RecordsReader:
         if len(pos):
             anchor = self.anchor_ns
             keep = hits == 0
+            answered = rec["t"][comp_rows]
             # ops still to come were invoked after the last record, or are open now
-            last = max(int(rec["t"][inv_rows[-1]]) if len(inv_rows) else 0, int(rec["t"][comp_rows[-1]]))
+            last = max(int(rec["t"][inv_rows[-1]]) if len(inv_rows) else 0, int(answered.max()))
             open_from = min(int(all_t[keep].min(initial=last)), last)
+            cols = (cid, all_key[pos], all_kind[pos], all_amount[pos], outcome, tag[comp_rows] == T_VALUE,
+                    rec["num"][comp_rows], error, attempts, all_t[pos], answered)
+            if len(answered) > 1 and (answered[1:] < answered[:-1]).any():
+                # handed over in the order answered (what the streamed checks take): version 4's writer wrote
+                # an op still out at a hand-over as it was answered, before ops answered earlier and held whole
+                order = np.argsort(answered, kind="stable")
+                cols = tuple(col[order] for col in cols)
+            i, k, kd, a, out, hv, v, e, n, t0, t1 = cols
             emit(OpColumns(
-                worker=self.worker, strings=self.strings, id=cid, key=all_key[pos], kind=all_kind[pos],
-                amount=all_amount[pos], outcome=outcome, has_value=tag[comp_rows] == T_VALUE,
-                value=rec["num"][comp_rows], error=error, attempts=attempts,
-                invoked_us=(all_t[pos] - anchor) // 1000, completed_us=(rec["t"][comp_rows] - anchor) // 1000,
+                worker=self.worker, strings=self.strings, id=i, key=k, kind=kd, amount=a, outcome=out, has_value=hv,
+                value=v, error=e, attempts=n, invoked_us=(t0 - anchor) // 1000, completed_us=(t1 - anchor) // 1000,
                 open_from_us=(open_from - anchor) // 1000))
             self.completed += len(pos)
             self.op_count += len(pos)

@@ -86,4 +86,5 @@ def test_held_connections_wait_without_spinning(echo):
         proxy.stalled = False
         for s in held:
             s.close()
-    assert spent < 0.05, f"{spent:.3f} s of CPU in 0.5 s with 100 held connections"
+    # waiting on the event: ~0.002 s; polling every 5 ms: ~0.05 s on a fast core (2026-12-07), less when starved
+    assert spent < 0.015, f"{spent:.3f} s of CPU in 0.5 s with 100 held connections"
