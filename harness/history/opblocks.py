@@ -228,7 +228,7 @@ class OpBlocksReader(BlocksReader):
         cid, outcome, attempts, error = self.completions(rec, comp_rows, base, first_new, defined_at)
 
         # each completion's invoke: pending, or of this batch and before it (ids in order: by search)
-        p_id, p_key, p_kind, p_amount, p_t = self.pending
+        p_id = self.pending[0]
         n_pending = len(p_id)
         all_id = np.concatenate([p_id, ids])
         n_all = len(all_id)
@@ -242,15 +242,9 @@ class OpBlocksReader(BlocksReader):
             op_id, row = int(cid[j]), int(comp_rows[j])
             later = np.flatnonzero(ids == op_id)
             invoked_before = 0 <= op_id < self.next_id and not (len(later) and int(inv_rows[later[0]]) > row)
-            what = f"op {op_id} completed twice" if invoked_before else \
-                f"completion of op {op_id} that was not invoked"
-            raise self.bad(base + row, what)
+            raise self.unmatched(op_id, row, base, invoked_before=invoked_before)
         hits = self.completed_once(pos, n_all, cid, comp_rows, base)
-
-        all_key = np.concatenate([p_key, key])
-        all_kind = np.concatenate([p_kind, kind])
-        all_amount = np.concatenate([p_amount, rec["num"][inv_rows]])
-        all_t = np.concatenate([p_t, rec["t"][inv_rows]])
+        all_key, all_kind, all_amount, all_t = self.with_pending(rec, inv_rows, key, kind)
         keep = hits == 0
         if len(pos) or n_ops:
             t = rec["t"]

@@ -300,6 +300,19 @@ class RecordsReader:
             raise self.bad(base + int(rows[j]), f"op {int(cid[j])} completed twice")
         return hits
 
+    def unmatched(self, op_id: int, row: int, base: int, *, invoked_before: bool) -> Damaged:
+        """A completion whose invoke is not open: completed before, or never invoked."""
+        what = f"op {op_id} completed twice" if invoked_before else f"completion of op {op_id} that was not invoked"
+        return self.bad(base + row, what)
+
+    def with_pending(self, rec: Any, inv_rows: Any, key: Any, kind: Any) -> tuple[Any, Any, Any, Any]:
+        """The open invokes, then this batch's (at ``inv_rows``): key, kind, amount, t_ns."""
+        import numpy as np
+
+        _, p_key, p_kind, p_amount, p_t = self.pending
+        return (np.concatenate([p_key, key]), np.concatenate([p_kind, kind]),
+                np.concatenate([p_amount, rec["num"][inv_rows]]), np.concatenate([p_t, rec["t"][inv_rows]]))
+
     def join(self, rec: Any, base: int, first_new: int, defined_at: Any, emit: OnColumns) -> None:
         """Join this block's completions to their invokes (of this block or still pending)."""
         import numpy as np
@@ -325,7 +338,7 @@ class RecordsReader:
         cid, outcome, attempts, error = self.completions(rec, comp_rows, base, first_new, defined_at)
 
         # each completion's invoke: pending ones (ids below first_id) by search, this block's by offset
-        p_id, p_key, p_kind, p_amount, p_t = self.pending
+        p_id = self.pending[0]
         n_pending, n_all = len(p_id), len(p_id) + len(ids)
         pos = cid + (n_pending - first_id)
         found = (cid >= first_id) & (cid < self.next_id)
@@ -342,15 +355,9 @@ class RecordsReader:
             op_id, row = int(cid[j]), int(comp_rows[j])
             invoked_before = 0 <= op_id < first_id or (
                 first_id <= op_id < self.next_id and int(inv_rows[op_id - first_id]) < row)
-            what = f"op {op_id} completed twice" if invoked_before else \
-                f"completion of op {op_id} that was not invoked"
-            raise self.bad(base + row, what)
+            raise self.unmatched(op_id, row, base, invoked_before=invoked_before)
         hits = self.completed_once(pos, n_all, cid, comp_rows, base)
-
-        all_key = np.concatenate([p_key, key])
-        all_kind = np.concatenate([p_kind, kind])
-        all_amount = np.concatenate([p_amount, rec["num"][inv_rows]])
-        all_t = np.concatenate([p_t, rec["t"][inv_rows]])
+        all_key, all_kind, all_amount, all_t = self.with_pending(rec, inv_rows, key, kind)
         if len(pos):
             anchor = self.anchor_ns
             keep = hits == 0
