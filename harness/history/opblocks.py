@@ -261,12 +261,7 @@ class OpBlocksReader(BlocksReader):
             if len(answered) > 1 and (answered[1:] < answered[:-1]).any():  # the writer keeps them in order
                 order = np.argsort(answered, kind="stable")
                 joined = tuple(col[order] for col in joined)
-            i, k, kd, a, out, hv, v, e, n, t0, t1 = joined
-            anchor = self.anchor_ns
-            emit(OpColumns(
-                worker=self.worker, strings=self.strings, id=i, key=k, kind=kd, amount=a, outcome=out,
-                has_value=hv, value=v, error=e, attempts=n, invoked_us=(t0 - anchor) // 1000,
-                completed_us=(t1 - anchor) // 1000, open_from_us=(open_from - anchor) // 1000))
+            emit(self.op_columns(joined, open_from))
             self.completed += len(pos) + n_ops
             self.op_count += len(pos) + n_ops
         self.pending = (all_id[keep], all_key[keep], all_kind[keep], all_amount[keep], all_t[keep])

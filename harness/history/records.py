@@ -1,4 +1,7 @@
-"""Reading version 2 and 3: fixed-size records, checked and joined in large blocks with numpy."""
+"""Reading version 2 and 3: fixed-size records, checked and joined in large blocks with numpy.
+
+It is long because it holds the record rules every later version shares: version 4 reads through it whole,
+and version 5 (``harness.history.opblocks``) checks its records with the same methods, so a rule lives once."""
 
 from __future__ import annotations
 
@@ -302,8 +305,17 @@ class RecordsReader:
 
     def unmatched(self, op_id: int, row: int, base: int, *, invoked_before: bool) -> Damaged:
         """A completion whose invoke is not open: completed before, or never invoked."""
-        what = f"op {op_id} completed twice" if invoked_before else f"completion of op {op_id} that was not invoked"
-        return self.bad(base + row, what)
+        return self.bad(base + row, f"op {op_id} completed twice" if invoked_before else
+                        f"completion of op {op_id} that was not invoked")
+
+    def op_columns(self, cols: tuple[Any, ...], open_from_ns: int) -> OpColumns:
+        """Joined ops (id, key, kind, amount, outcome, has_value, value, error, attempts, t0 and t1 in ns) as
+        the batch handed over, times in µs since the anchor."""
+        i, k, kd, a, out, hv, v, e, n, t0, t1 = cols
+        anchor = self.anchor_ns
+        return OpColumns(worker=self.worker, strings=self.strings, id=i, key=k, kind=kd, amount=a, outcome=out,
+                         has_value=hv, value=v, error=e, attempts=n, invoked_us=(t0 - anchor) // 1000,
+                         completed_us=(t1 - anchor) // 1000, open_from_us=(open_from_ns - anchor) // 1000)
 
     def with_pending(self, rec: Any, inv_rows: Any, key: Any, kind: Any) -> tuple[Any, Any, Any, Any]:
         """The open invokes, then this batch's (at ``inv_rows``): key, kind, amount, t_ns."""
@@ -359,7 +371,6 @@ class RecordsReader:
         hits = self.completed_once(pos, n_all, cid, comp_rows, base)
         all_key, all_kind, all_amount, all_t = self.with_pending(rec, inv_rows, key, kind)
         if len(pos):
-            anchor = self.anchor_ns
             keep = hits == 0
             answered = rec["t"][comp_rows]
             # ops still to come were invoked after the last record, or are open now
@@ -372,11 +383,7 @@ class RecordsReader:
                 # an op still out at a hand-over as it was answered, before ops answered earlier and held whole
                 order = np.argsort(answered, kind="stable")
                 cols = tuple(col[order] for col in cols)
-            i, k, kd, a, out, hv, v, e, n, t0, t1 = cols
-            emit(OpColumns(
-                worker=self.worker, strings=self.strings, id=i, key=k, kind=kd, amount=a, outcome=out, has_value=hv,
-                value=v, error=e, attempts=n, invoked_us=(t0 - anchor) // 1000, completed_us=(t1 - anchor) // 1000,
-                open_from_us=(open_from - anchor) // 1000))
+            emit(self.op_columns(cols, open_from))
             self.completed += len(pos)
             self.op_count += len(pos)
             all_id = np.concatenate([p_id, ids])
