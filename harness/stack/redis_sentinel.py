@@ -44,7 +44,7 @@ from harness.core.errors import StackError
 from harness.stack.process import LocalServer, ServerGroup
 from harness.stack.proxy import TcpProxy
 from harness.stack.redis import Persistence, RedisServer, redis_server_binary
-from harness.targets.resp import Route
+from harness.targets.resp import Route, in_good_standing
 
 SERVICE = "counterbench"
 # client proxies per node when the scenario partitions: under ``split`` side 0 stays with the isolated
@@ -196,9 +196,11 @@ class RedisReplicaSet(ServerGroup):
     def _sentinels_know_all(self) -> str | None:
         for s in self.sentinels:
             known = _ask(s.port, "SENTINEL", "REPLICAS", SERVICE)
-            n = len(known) if isinstance(known, list) else 0
+            # in good standing, as a client that asks for a replica takes one: a replica just found is
+            # listed "disconnected" until the Sentinel's link to it is up
+            n = sum(1 for entry in known if in_good_standing(entry)) if isinstance(known, list) else 0
             if n < len(self.replicas):
-                return f"the Sentinel on port {s.port} knows {n} of {len(self.replicas)} replicas"
+                return f"the Sentinel on port {s.port} knows {n} of {len(self.replicas)} replicas in good standing"
             # they find each other through the primary's hello channel, every 2 s
             peers = _ask(s.port, "SENTINEL", "SENTINELS", SERVICE)
             m = len(peers) if isinstance(peers, list) else 0
@@ -342,3 +344,4 @@ def _info(port: int) -> dict[str, object]:
         return dict(r.info("replication"))
     finally:
         r.close()
+

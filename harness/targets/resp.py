@@ -160,8 +160,8 @@ class RedisAddress:
 
     def _a_replica(self, reply: Any) -> tuple[str, int]:
         for entry in reply if isinstance(reply, list) else []:
-            info = {entry[i].decode(): entry[i + 1].decode() for i in range(0, len(entry) - 1, 2)}
-            if not {"s_down", "o_down", "disconnected"} & set(info.get("flags", "").split(",")):
+            if in_good_standing(entry):
+                info = _fields(entry)
                 return self.reach(*self._safe(info["ip"], int(info["port"])))
         raise ValueError(f"the Sentinel knows no replica of {self.service!r} in good standing")
 
@@ -176,6 +176,18 @@ class RedisAddress:
             raise SafetyError(f"the Sentinel names a primary at {host}:{port}, not a loopback address; "
                               "set `allow_remote: true` to load-test a remote Redis")
         return host, port
+
+
+def _fields(entry: Any) -> dict[str, str]:
+    return {entry[i].decode(): entry[i + 1].decode() for i in range(0, len(entry) - 1, 2)}
+
+
+def in_good_standing(entry: Any) -> bool:
+    """A ``SENTINEL REPLICAS`` entry not flagged down or disconnected (a replica just found is listed
+    "disconnected" until the Sentinel's link to it is up)."""
+    flags = entry.get("flags", "") if isinstance(entry, dict) else _fields(entry).get("flags", "")  # redis-py: a dict
+    flags = flags.decode() if isinstance(flags, bytes) else ",".join(flags) if isinstance(flags, set) else str(flags)
+    return not {"s_down", "o_down", "disconnected"} & set(flags.split(","))
 
 
 class PartialReplies(Exception):
